@@ -1,0 +1,5 @@
+"""Command line (placeholder)."""
+
+
+def main():  # pragma: no cover
+    raise SystemExit("not implemented yet")

@@ -1,0 +1,21 @@
+"""Project settings: hooks, and how configuration is found and merged."""
+
+from kedro.config import OmegaConfigLoader
+
+from music_genre.hooks import MlflowSessionIsolationHook, RayHook
+
+# Ray is started before a pipeline that needs it and stopped after (conf/<env>/ray.yml).
+# kedro-mlflow registers its own hook through its plugin entry point.
+HOOKS = (RayHook(), MlflowSessionIsolationHook())
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    # An environment overrides single keys (dataset.root), not whole blocks.
+    "merge_strategy": {"parameters": "soft", "globals": "soft"},
+    "config_patterns": {
+        "ray": ["ray*", "ray*/**"],
+        "globals": ["globals*", "globals*/**"],
+    },
+}

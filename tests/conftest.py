@@ -1,0 +1,145 @@
+"""Shared fixtures: real Kedro sessions on throw-away copies of the project, real audio from ../shared."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT_ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data"
+FMA_EXCERPT = SHARED_DATA / "fma_excerpt"
+GTZAN_SUBSET = SHARED_DATA / "gtzan_subset"
+
+# No network from tests: Kedro telemetry and Ray usage stats stay off.
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Console-only logging: no info.log dropped wherever a test happens to run.
+os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("logging.yml")))
+
+# A small sample keeps the suite fast; the default `kedro run` uses the full size from parameters.
+SMALL_SAMPLE = {
+    "sample_data.tracks_per_genre": 10,
+    "sample_data.clip_seconds": 12.0,
+}
+SMALL_SAMPLE_INGESTION = {"data_ingestion.min_duration_s": 8.0}
+
+
+def require_shared(*parts: str) -> Path:
+    """The path under ../shared, or skip the test with the reason."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the ../shared folder beside the project is absent)")
+    return path
+
+
+@pytest.fixture
+def shared_gtzan() -> Path:
+    return require_shared("data", "gtzan_subset")
+
+
+@pytest.fixture
+def shared_fma_excerpt() -> Path:
+    return require_shared("data", "fma_excerpt")
+
+
+def make_project_copy(destination: Path) -> Path:
+    """A throw-away Kedro project: the real conf/ and pyproject.toml, an empty data/ tree."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(PROJECT_ROOT / "conf", destination / "conf", dirs_exist_ok=True)
+    local = destination / "conf" / "local"
+    for item in local.iterdir():  # a developer's own conf/local must not leak into tests
+        if item.name != ".gitkeep":
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    (destination / "src").mkdir(exist_ok=True)  # bootstrap_project wants it; the package is installed
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy2(PROJECT_ROOT / name, destination / name)
+    for layer in (
+        "01_raw",
+        "02_intermediate",
+        "03_primary",
+        "04_feature",
+        "05_model_input",
+        "06_models",
+        "07_model_output",
+        "08_reporting",
+    ):
+        (destination / "data" / layer).mkdir(parents=True, exist_ok=True)
+    return destination
+
+
+def nested(params: dict | None) -> dict:
+    """``{"dataset.root": x}`` -> ``{"dataset": {"root": x}}``, as ``kedro run --params`` parses them."""
+    tree: dict = {}
+    for key, value in (params or {}).items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+class KedroProject:
+    """Runs pipelines of a project copy with Kedro's real session, runner and catalog."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def run(self, pipelines: list[str] | None = None, env: str | None = None, params=None, **kw):
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+
+        previous = Path.cwd()
+        os.chdir(self.path)  # relative paths in parameters (dataset.root) are relative to the project
+        try:
+            bootstrap_project(self.path)
+            with KedroSession.create(
+                project_path=self.path, env=env, runtime_params=nested(params)
+            ) as session:
+                return session.run(pipeline_names=pipelines, **kw)
+        finally:
+            os.chdir(previous)
+
+    def catalog(self, env: str | None = None, params=None):
+        """The project's real catalog, to load what a run wrote."""
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
+
+        previous = Path.cwd()
+        os.chdir(self.path)
+        try:
+            bootstrap_project(self.path)
+            session = KedroSession.create(
+                project_path=self.path, env=env, runtime_params=nested(params)
+            )
+            return session.load_context().catalog
+        finally:
+            os.chdir(previous)
+
+    def load(self, name: str, env: str | None = None, params=None):
+        previous = Path.cwd()
+        catalog = self.catalog(env=env, params=params)
+        os.chdir(self.path)
+        try:
+            return catalog.load(name)
+        finally:
+            os.chdir(previous)
+
+
+@pytest.fixture
+def kedro_project(tmp_path) -> KedroProject:
+    return KedroProject(make_project_copy(tmp_path / "project"))
+
+
+@pytest.fixture(scope="session")
+def sample_archive(tmp_path_factory) -> Path:
+    """One small built-in sample for the whole test session (read-only for tests: copy before changing)."""
+    from music_genre.sample_data import make_sample_archive
+
+    root = tmp_path_factory.mktemp("sample") / "sample"
+    make_sample_archive(root, seed=42, tracks_per_genre=10, clip_seconds=12.0)
+    return root
