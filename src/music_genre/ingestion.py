@@ -1,0 +1,218 @@
+"""Turn a raw collection (FMA archive or folder-per-genre tree) into a manifest of usable tracks.
+
+Plain pandas: the data_ingestion pipeline's nodes call these functions, and so can a notebook or a test.
+Every track that is dropped gets one row in the exclusions table with a reason code and a readable detail;
+nothing here raises for a bad file.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from music_genre import audio, fma
+from music_genre.splits import SPLIT_NAMES, stratified_group_split
+
+log = logging.getLogger(__name__)
+
+NO_TOP_GENRE = "no_top_genre"
+
+TRACK_COLUMNS = ["track_id", "path", "genre", "split", "artist", "title", "subset"]
+MANIFEST_COLUMNS = [
+    "track_id",
+    "path",
+    "genre",
+    "split",
+    "duration",
+    "sample_rate",
+    "channels",
+    "artist",
+    "title",
+    "subset",
+    "fingerprint",
+]
+EXCLUSION_COLUMNS = ["track_id", "path", "genre", "reason", "detail"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The configured dataset root does not hold what its format needs."""
+
+
+def locate_dataset(dataset: Mapping) -> dict:
+    """Resolve and check the dataset root; raise one clear line that says how to get the data."""
+    root = Path(dataset["root"]).expanduser().resolve()
+    data_format = dataset.get("format", "fma")
+    if data_format == "fma":
+        tracks_csv = root / "fma_metadata" / "tracks.csv"
+        audio_root = root / dataset.get("audio_dir", f"fma_{dataset.get('subset', 'small')}")
+        if not tracks_csv.is_file():
+            raise DatasetNotFoundError(
+                f"FMA metadata not found at {tracks_csv}: download it with "
+                f"`kedro run --pipelines=download --env=fma_small` (or fma_medium, fma_large), or point "
+                f"`--params=dataset.root=/path` at a folder holding fma_metadata/ and {audio_root.name}/"
+            )
+        if not audio_root.is_dir():
+            raise DatasetNotFoundError(
+                f"FMA audio folder not found at {audio_root}: download it with the `download` pipeline "
+                f"or set dataset.audio_dir"
+            )
+        return {
+            "name": dataset.get("name"),
+            "format": "fma",
+            "root": str(root),
+            "tracks_csv": str(tracks_csv),
+            "audio_root": str(audio_root),
+            "subset": dataset.get("subset", "large"),
+        }
+    if data_format == "folder":
+        if not root.is_dir():
+            raise DatasetNotFoundError(
+                f"collection folder not found at {root}: pass "
+                f"`--params=dataset.root=/abs/path` to a folder holding <genre>/<audio files>"
+            )
+        return {"name": dataset.get("name"), "format": "folder", "root": str(root)}
+    raise ValueError(f"unknown dataset.format {data_format!r}: use 'fma' or 'folder'")
+
+
+def list_fma_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tracks of the chosen subset from tracks.csv, with their audio paths; tracks without a top genre
+    (FMA leaves genre_top empty for tracks of several top genres) go to the exclusions."""
+    tracks = fma.read_tracks(location["tracks_csv"])
+    tracks = tracks[fma.in_subset(tracks[("set", "subset")], location["subset"])]
+    flat = fma.flat_track_table(tracks)
+    flat["path"] = [str(fma.audio_path(location["audio_root"], tid)) for tid in flat["track_id"]]
+    has_genre = flat["genre"].notna() & (flat["genre"].astype(str).str.strip() != "")
+    excluded = flat.loc[~has_genre, ["track_id", "path", "genre"]].copy()
+    excluded["reason"] = NO_TOP_GENRE
+    excluded["detail"] = "no top-level genre (FMA lists several, or none)"
+    kept = flat.loc[has_genre].copy()
+    kept["split"] = kept["split"].where(kept["split"].isin(SPLIT_NAMES), None)
+    return kept[TRACK_COLUMNS].reset_index(drop=True), excluded[EXCLUSION_COLUMNS].reset_index(
+        drop=True
+    )
+
+
+def list_folder_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every audio file under ``<root>/<genre>/`` (any depth); the genre is the top folder's name."""
+    root = Path(location["root"])
+    rows = []
+    for genre_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in audio.find_audio_files(genre_dir):
+            if path.name.startswith("."):
+                continue
+            relative = path.relative_to(root).with_suffix("").as_posix()
+            rows.append(
+                {
+                    "track_id": relative,
+                    "path": str(path),
+                    "genre": genre_dir.name,
+                    "split": None,
+                    "artist": None,
+                    "title": path.stem,
+                    "subset": None,
+                }
+            )
+    if not rows:
+        raise DatasetNotFoundError(
+            f"no audio files under {root}/<genre>/ (looked for {', '.join(audio.AUDIO_EXTENSIONS)})"
+        )
+    return pd.DataFrame(rows, columns=TRACK_COLUMNS), pd.DataFrame(columns=EXCLUSION_COLUMNS)
+
+
+def list_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if location["format"] == "fma":
+        return list_fma_tracks(location)
+    return list_folder_tracks(location)
+
+
+def check_audio_files(tracks: pd.DataFrame, min_duration_s: float) -> pd.DataFrame:
+    """Probe every file cheaply (header and tail only); one row per track with ``ok`` and a reason."""
+    records = []
+    for row in tracks.itertuples(index=False):
+        record = row._asdict()
+        try:
+            info = audio.probe(row.path, min_duration=min_duration_s)
+        except audio.AudioError as err:
+            record.update(ok=False, reason=err.reason, detail=err.message)
+            records.append(record)
+            continue
+        except OSError as err:  # permissions, vanished files: recorded, never fatal
+            record.update(ok=False, reason=audio.UNREADABLE, detail=f"cannot read file: {err}")
+            records.append(record)
+            continue
+        record.update(
+            ok=True,
+            reason=None,
+            detail=None,
+            duration=info.duration,
+            sample_rate=info.sample_rate,
+            channels=info.channels,
+            fingerprint=audio.fingerprint(row.path),
+        )
+        records.append(record)
+    columns = TRACK_COLUMNS + [
+        "ok",
+        "reason",
+        "detail",
+        "duration",
+        "sample_rate",
+        "channels",
+        "fingerprint",
+    ]
+    return pd.DataFrame(records, columns=columns)
+
+
+def assign_splits(checked: pd.DataFrame, split_params: Mapping) -> pd.DataFrame:
+    """Keep an official split where the data has one; otherwise a seeded stratified split, grouped by
+    artist when artists are known, computed over the usable files only."""
+    checked = checked.copy()
+    usable = checked["ok"].astype(bool)
+    official = checked["split"].isin(SPLIT_NAMES)
+    if usable.any() and official[usable].all():
+        return checked
+    todo = usable & ~official
+    groups = (
+        checked.loc[todo, "artist"].tolist()
+        if split_params.get("group_by_artist", True)
+        else [None] * int(todo.sum())
+    )
+    checked.loc[todo, "split"] = stratified_group_split(
+        checked.loc[todo, "genre"].tolist(),
+        groups,
+        split_params.get("ratios", {"training": 0.8, "validation": 0.1, "test": 0.1}),
+        int(split_params.get("seed", 42)),
+    )
+    return checked
+
+
+def build_manifest(
+    checked: pd.DataFrame, metadata_exclusions: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the checked tracks into the manifest (usable) and the exclusions (one reason each)."""
+    usable = checked["ok"].astype(bool)
+    manifest = checked.loc[usable, MANIFEST_COLUMNS].reset_index(drop=True)
+    manifest["sample_rate"] = manifest["sample_rate"].astype("int64")
+    manifest["channels"] = manifest["channels"].astype("int64")
+    manifest["duration"] = manifest["duration"].astype("float64")
+    exclusions = pd.concat(
+        [metadata_exclusions, checked.loc[~usable, EXCLUSION_COLUMNS]], ignore_index=True
+    )
+    exclusions = exclusions.astype({"track_id": str, "reason": str})
+    return manifest, exclusions.reset_index(drop=True)
+
+
+def summarize(name: str, manifest: pd.DataFrame, exclusions: pd.DataFrame) -> str:
+    """One line: kept, excluded by reason, per-split counts."""
+    total = len(manifest) + len(exclusions)
+    reasons = exclusions["reason"].value_counts()
+    reason_text = ", ".join(f"{reason} {count}" for reason, count in reasons.items()) or "none"
+    splits = manifest["split"].value_counts()
+    split_text = " / ".join(f"{split} {int(splits.get(split, 0))}" for split in SPLIT_NAMES)
+    return (
+        f"{name}: kept {len(manifest)} of {total} tracks in {manifest['genre'].nunique()} genres; "
+        f"excluded {len(exclusions)} ({reason_text}); splits {split_text}"
+    )
+

@@ -1,0 +1,44 @@
+"""Thin nodes over :mod:`music_genre.ingestion`."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from music_genre import ingestion
+
+log = logging.getLogger(__name__)
+
+
+def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
+    """Find the raw data; on the built-in sample environment, synthesize the sample if it is missing."""
+    if dataset.get("make_sample_if_missing"):
+        from music_genre.sample_data import ensure_sample_archive  # noqa: PLC0415
+
+        ensure_sample_archive(dataset["root"], **sample_data)
+    return ingestion.locate_dataset(dataset)
+
+
+def list_tracks(raw_dataset: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tracks, exclusions = ingestion.list_tracks(raw_dataset)
+    log.info("Listed %d candidate tracks in %s", len(tracks), raw_dataset["root"])
+    return tracks, exclusions
+
+
+def check_audio_files(tracks: pd.DataFrame, ingestion_params: dict) -> pd.DataFrame:
+    return ingestion.check_audio_files(tracks, float(ingestion_params["min_duration_s"]))
+
+
+def assign_splits(checked_tracks: pd.DataFrame, ingestion_params: dict) -> pd.DataFrame:
+    return ingestion.assign_splits(checked_tracks, ingestion_params.get("split", {}))
+
+
+def build_manifest(
+    split_tracks: pd.DataFrame, metadata_exclusions: pd.DataFrame, dataset: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    manifest, exclusions = ingestion.build_manifest(split_tracks, metadata_exclusions)
+    log.info(ingestion.summarize(dataset.get("name", "dataset"), manifest, exclusions))
+    for row in exclusions.itertuples(index=False):
+        log.info("Excluded %s (%s): %s", row.track_id, row.reason, row.detail)
+    return manifest, exclusions
