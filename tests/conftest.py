@@ -22,7 +22,7 @@ os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("logg
 
 # A small sample keeps the suite fast; the default `kedro run` uses the full size from parameters.
 SMALL_SAMPLE = {
-    "sample_data.tracks_per_genre": 10,
+    "sample_data.tracks_per_genre": 20,
     "sample_data.clip_seconds": 12.0,
 }
 SMALL_SAMPLE_INGESTION = {"data_ingestion.min_duration_s": 8.0}
@@ -141,5 +141,5 @@ def sample_archive(tmp_path_factory) -> Path:
     from music_genre.sample_data import make_sample_archive
 
     root = tmp_path_factory.mktemp("sample") / "sample"
-    make_sample_archive(root, seed=42, tracks_per_genre=10, clip_seconds=12.0)
+    make_sample_archive(root, seed=42, tracks_per_genre=20, clip_seconds=12.0)
     return root

@@ -125,7 +125,10 @@ def read_part(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     table = pq.read_table(path)
-    columns = json.loads(table.schema.metadata[_COLUMNS_KEY])
+    metadata = table.schema.metadata or {}
+    if _COLUMNS_KEY not in metadata:  # a part written as one column per feature (the first format)
+        return table.to_pandas()
+    columns = json.loads(metadata[_COLUMNS_KEY])
     meta = table.select(META_COLUMNS).to_pandas()
     flat = table.column(VALUES_COLUMN).combine_chunks().flatten().to_numpy(zero_copy_only=False)
     width = max(1, len(columns))

@@ -67,3 +67,27 @@ class MlflowSessionIsolationHook:
             return
         mlflow_hook.run_id = None
 
+
+REGISTRATION_DATASET = "model_registration"
+
+
+class ModelRegistrationHook:
+    """Registers the run's model in the MLflow Model Registry when the pipeline asked for it.
+
+    Runs last, after kedro-mlflow has logged every model of the run (the serving model is logged by
+    kedro-mlflow itself at the end of the run) and closed the run; the ``model_registration`` request,
+    written by a node from the test metrics, says whether the model is good enough and how to tag it.
+    """
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        if REGISTRATION_DATASET not in pipeline.all_outputs():
+            return
+        request = catalog.load(REGISTRATION_DATASET)
+        if not request.get("register"):
+            log.info("Model not registered: %s", request.get("reason"))
+            return
+        from music_genre.tracking import register_model  # noqa: PLC0415
+
+        catalog.save(REGISTRATION_DATASET, register_model(request))
+

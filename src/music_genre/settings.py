@@ -2,11 +2,11 @@
 
 from kedro.config import OmegaConfigLoader
 
-from music_genre.hooks import MlflowSessionIsolationHook, RayHook
+from music_genre.hooks import MlflowSessionIsolationHook, ModelRegistrationHook, RayHook
 
 # Ray is started before a pipeline that needs it and stopped after (conf/<env>/ray.yml).
 # kedro-mlflow registers its own hook through its plugin entry point.
-HOOKS = (RayHook(), MlflowSessionIsolationHook())
+HOOKS = (RayHook(), MlflowSessionIsolationHook(), ModelRegistrationHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

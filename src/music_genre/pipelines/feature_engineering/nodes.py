@@ -41,5 +41,7 @@ def extract_features(
         ", ".join(f"{r} {n}" for r, n in failures["reason"].value_counts().items()) or "none",
     )
     for row in failures.itertuples(index=False):
-        log.warning("Feature extraction failed for %s (%s): %s", row.track_id, row.reason, row.error)
+        log.warning(
+            "Feature extraction failed for %s (%s): %s", row.track_id, row.reason, row.error
+        )
     return features, failures, report_dict(report)

@@ -1,0 +1,37 @@
+from kedro.pipeline import Node, Pipeline
+
+from music_genre.training import MODEL_TYPES
+
+from ..modeling.pipeline import model_input_pipeline, training_pipeline
+from .nodes import compare_models
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """One modular pipeline per model type (namespaces, as kedro-viz's demo project does), one table."""
+    per_model = [
+        Pipeline(
+            training_pipeline(),
+            namespace=model_type,
+            inputs={"model_input_table", "tuned_lightgbm_params"},
+            parameters={
+                "params:modeling": "params:modeling",
+                "params:feature_engineering": "params:feature_engineering",
+                "params:model_choice": f"params:model_comparison.{model_type}",
+            },
+            tags=[model_type],
+        )
+        for model_type in MODEL_TYPES
+    ]
+    return Pipeline(
+        [
+            model_input_pipeline(),
+            *per_model,
+            Node(
+                func=compare_models,
+                inputs=[f"{model_type}.model_metrics" for model_type in MODEL_TYPES],
+                outputs="model_comparison_table",
+                name="compare_models_node",
+            ),
+        ],
+        tags=["model_comparison"],
+    )

@@ -1,0 +1,142 @@
+"""MLflow helpers: log the classifier as a pyfunc model with a signature, register good models.
+
+Plain functions (mlflow imported inside) that the pipeline's nodes and hooks call. Registration tags every
+model version with the dataset, the feature-settings digest and the git commit it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from music_genre.model import GenreClassifier
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "genre_classifier"
+# Pinned requirements for the logged model: MLflow would otherwise load the model in a subprocess to guess.
+MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "soundfile", "soxr", "scipy")
+
+
+def active_run_id() -> str | None:
+    import mlflow  # noqa: PLC0415
+
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    pinned = []
+    for name in MODEL_REQUIREMENTS:
+        try:
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            pinned.append(name)
+    return pinned
+
+
+def log_classifier_model(
+    classifier: GenreClassifier, example: pd.DataFrame, name: str = MODEL_ARTIFACT
+) -> dict:
+    """Log the bundle as a pyfunc model in the active run, with an input signature inferred from
+    ``example`` (feature columns) and the probability frame it yields. Returns where it went."""
+    import mlflow  # noqa: PLC0415
+    from mlflow.models import infer_signature  # noqa: PLC0415
+
+    from music_genre import mlflow_model  # noqa: PLC0415
+
+    run_id = active_run_id()
+    if run_id is None:
+        log.info("No active MLflow run (tracking disabled): the model is not logged to MLflow")
+        return {"logged": False}
+    features = example[classifier.feature_columns].head(5).astype("float64")
+    signature = infer_signature(features, classifier.predict_frame(features))
+    package = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as tmp:
+        pickled = Path(tmp) / "classifier.pkl"
+        pickled.write_bytes(pickle.dumps(classifier))
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=mlflow_model.GenreClassifierModel(),
+            artifacts={"classifier": str(pickled)},
+            code_paths=[str(package)],
+            signature=signature,
+            input_example=features.head(2),
+            pip_requirements=_requirements(),
+        )
+    return {"logged": True, "run_id": run_id, "artifact_path": name, "model_uri": info.model_uri}
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def registration_request(
+    metrics: Mapping[str, Mapping],
+    registration: Mapping,
+    *,
+    dataset: str,
+    feature_digest: str,
+    model_type: str,
+    run_id: str | None,
+) -> dict:
+    """Whether this run's model deserves the registry, and with which tags (decided from test metrics)."""
+    split, _, metric = registration.get("metric", "test.f1_macro").partition(".")
+    value = float(metrics.get(split, {}).get(metric, float("nan")))
+    threshold = float(registration["threshold"])
+    register = bool(run_id) and value >= threshold
+    reason = (
+        "no MLflow run (tracking disabled)"
+        if not run_id
+        else f"{split}.{metric} {value:.4f} {'>=' if value >= threshold else '<'} {threshold}"
+    )
+    return {
+        "register": register,
+        "reason": reason,
+        "model_name": registration.get("model_name", "music-genre-classifier"),
+        "run_id": run_id,
+        "artifact_path": registration.get("artifact_path", MODEL_ARTIFACT),
+        "metric": f"{split}.{metric}",
+        "value": value,
+        "threshold": threshold,
+        "tags": {
+            "dataset": dataset,
+            "feature_settings_digest": feature_digest,
+            "git_commit": git_commit(),
+            "model_type": model_type,
+        },
+    }
+
+
+def register_model(request: Mapping) -> dict:
+    """Register ``runs:/<run>/<artifact>`` under the request's name, tagging the new version."""
+    import mlflow  # noqa: PLC0415
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    uri = f"runs:/{request['run_id']}/{request['artifact_path']}"
+    version = mlflow.register_model(uri, request["model_name"], tags=dict(request["tags"]))
+    client = MlflowClient()
+    for key, value in request["tags"].items():
+        client.set_model_version_tag(request["model_name"], version.version, key, value)
+    log.info(
+        "Registered %s as %s version %s (%s)",
+        uri,
+        request["model_name"],
+        version.version,
+        request["reason"],
+    )
+    return {**request, "registered_version": int(version.version), "model_uri": uri}
