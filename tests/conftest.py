@@ -54,7 +54,9 @@ def make_project_copy(destination: Path) -> Path:
     for item in local.iterdir():  # a developer's own conf/local must not leak into tests
         if item.name != ".gitkeep":
             shutil.rmtree(item) if item.is_dir() else item.unlink()
-    (destination / "src").mkdir(exist_ok=True)  # bootstrap_project wants it; the package is installed
+    (destination / "src").mkdir(
+        exist_ok=True
+    )  # bootstrap_project wants it; the package is installed
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy2(PROJECT_ROOT / name, destination / name)
     for layer in (
@@ -94,7 +96,9 @@ class KedroProject:
         from kedro.framework.startup import bootstrap_project
 
         previous = Path.cwd()
-        os.chdir(self.path)  # relative paths in parameters (dataset.root) are relative to the project
+        os.chdir(
+            self.path
+        )  # relative paths in parameters (dataset.root) are relative to the project
         try:
             bootstrap_project(self.path)
             with KedroSession.create(
@@ -143,3 +147,28 @@ def sample_archive(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sample") / "sample"
     make_sample_archive(root, seed=42, tracks_per_genre=20, clip_seconds=12.0)
     return root
+
+
+SAMPLE_RUN_PARAMS = {
+    **SMALL_SAMPLE,
+    **SMALL_SAMPLE_INGESTION,
+    "feature_engineering.min_duration_s": 8.0,
+    "feature_engineering.progress": False,
+}
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory, sample_archive) -> KedroProject:
+    """The default `kedro run` (ingestion, features, modeling, evaluation) once on a copy of the sample.
+
+    Shared by the modeling, evaluation and inference tests, which read what it wrote; tests that run more
+    pipelines on it only add MLflow runs and model versions, which they filter by name.
+    """
+    base = tmp_path_factory.mktemp("trained")
+    root = base / "sample"
+    shutil.copytree(sample_archive, root)
+    project = KedroProject(make_project_copy(base / "project"))
+    project.params = {**SAMPLE_RUN_PARAMS, "dataset.root": str(root)}
+    project.sample_root = root
+    project.run(params=project.params)
+    return project

@@ -100,9 +100,7 @@ def test_fma_small_env_selects_exactly_the_small_subset_and_its_official_split(
 
 
 def test_gtzan_env_ingests_a_real_folder_collection(kedro_project, shared_gtzan):
-    kedro_project.run(
-        ["data_ingestion"], env="gtzan", params={"dataset.root": str(shared_gtzan)}
-    )
+    kedro_project.run(["data_ingestion"], env="gtzan", params={"dataset.root": str(shared_gtzan)})
     manifest = kedro_project.load("manifest", env="gtzan")
     exclusions = kedro_project.load("exclusions", env="gtzan")
     assert len(manifest) == 40 and exclusions.empty
@@ -124,7 +122,11 @@ def test_gtzan_env_ingests_a_real_folder_collection(kedro_project, shared_gtzan)
     assert "blues/blues.00000" in set(manifest["track_id"])
     assert (manifest["sample_rate"] == 22050).all() and (manifest["channels"] == 1).all()
     assert manifest["duration"].between(29.0, 31.0).all()
-    assert manifest["split"].value_counts().to_dict() == {"training": 30, "validation": 5, "test": 5}
+    assert manifest["split"].value_counts().to_dict() == {
+        "training": 30,
+        "validation": 5,
+        "test": 5,
+    }
 
 
 def test_gtzan_layout_with_a_bad_file_and_noise(kedro_project, shared_gtzan, tmp_path):

@@ -134,7 +134,14 @@ def test_interrupted_run_resumes_without_losing_or_repeating_a_clip(sample_proje
     project = sample_project
     params = {**project.params, "feature_engineering.batch_size": 2}
     args = ",".join(f"{k}={v}" for k, v in params.items())
-    command = [sys.executable, "-m", "kedro", "run", "--pipelines=feature_engineering", f"--params={args}"]
+    command = [
+        sys.executable,
+        "-m",
+        "kedro",
+        "run",
+        "--pipelines=feature_engineering",
+        f"--params={args}",
+    ]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
     cache = _cache_dir(project)
     process = subprocess.Popen(

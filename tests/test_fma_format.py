@@ -32,7 +32,7 @@ REAL_FORMAT_TRACKS_CSV = (
     + "50135,,1,,[],Freeway\n"
     + "20,0,2008-11-26 01:45:05,2009-01-06 00:00:00,,2,4,,1972,,[],Niris,13,Album,"
     + "1979-01-01 00:00:00,,,,2,2008-11-26 01:42:52,10,4,51.89,Colchester England,0.90,,"
-    + 'Nicky Cook,,"[\'tuatara\']",,,'
+    + "Nicky Cook,,\"['tuatara']\",,,"
     + "training,large,"
     + '256000,0,,2008-11-26 01:48:56,2008-01-01 00:00:00,311,0,,"[76, 103]",'
     + '"[17, 10, 76, 103]",,1265,en,"Attribution-NonCommercial-NoDerivatives 3.0",1021,,4,,[],'
@@ -81,7 +81,9 @@ def test_writer_reproduces_the_real_layout(real_format_tracks, tmp_path):
     ("subset", "expected"),
     [("small", ["2", "10"]), ("medium", ["2", "10"]), ("large", ["2", "10"])],
 )
-def test_subset_selection_keeps_tracks_with_a_top_genre(real_format_tracks, tmp_path, subset, expected):
+def test_subset_selection_keeps_tracks_with_a_top_genre(
+    real_format_tracks, tmp_path, subset, expected
+):
     audio_root = tmp_path / "fma_small"
     audio_root.mkdir()
     location = {
