@@ -104,6 +104,8 @@ def mlflow_sqlite(tmp_path):
     previous_env = os.environ.get("MLFLOW_TRACKING_URI")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
+    # an earlier Kedro session in this process left its experiment active: it is not in this store
+    mlflow.set_experiment("tuning-tests")
     try:
         yield uri
     finally:
