@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from music_genre.model import GenreClassifier
@@ -92,16 +93,26 @@ def test_mlflow_holds_the_run_its_metrics_the_model_and_the_registry(trained):
     )
     assert version.tags["git_commit"]
 
-    # the registered model is the classifier itself, with its input signature
+    # the features-in model is logged in the run with its input signature
     import mlflow.pyfunc
 
-    model = mlflow.pyfunc.load_model("models:/music-genre-classifier/1")
-    inputs = model.metadata.get_input_schema().input_names()
-    assert inputs == trained.load("genre_classifier").feature_columns
+    classifier = trained.load("genre_classifier")
+    features_model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/genre_classifier")
+    assert features_model.metadata.get_input_schema().input_names() == classifier.feature_columns
     table = trained.load("model_input_table")
-    served = model.predict(table[inputs].head(5).astype("float64"))
+    served = features_model.predict(table[classifier.feature_columns].head(5).astype("float64"))
+    assert np.allclose(served.to_numpy(), classifier.predict_proba(table.head(5)))
+
+    # the registered model is the serving pipeline: audio paths in, the same probabilities out
+    pipeline_model = mlflow.pyfunc.load_model("models:/music-genre-classifier/1")
+    assert pipeline_model.metadata.get_input_schema().input_names() == ["path"]
+    manifest = trained.load("manifest").set_index("track_id")
+    test = table[table["split"] == "test"].head(3)
+    paths = [manifest.loc[track_id, "path"] for track_id in test["track_id"]]
+    predictions = pipeline_model.predict(pd.DataFrame({"path": paths}))
+    columns = [f"proba_{genre}" for genre in classifier.classes]
     assert np.allclose(
-        served.to_numpy(), trained.load("genre_classifier").predict_proba(table.head(5))
+        predictions[columns].to_numpy(dtype=float), classifier.predict_proba(test), atol=1e-6
     )
 
 

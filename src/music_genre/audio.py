@@ -7,6 +7,7 @@ one-line message instead of a traceback. No Kedro or Ray in here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,24 @@ def _soundfile():
     return soundfile
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """libsndfile's MP3 decoder (mpg123) prints notes such as "Illegal Audio-MPEG-Header" straight to
+    file descriptor 2; a bad file must end as our one-line reason, not a screen of decoder chatter."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _check_exists(path: Path) -> int:
     if not path.exists():
         raise AudioError(MISSING_FILE, "file not found")
@@ -73,8 +92,11 @@ def probe(path: str | os.PathLike, min_duration: float = 0.0) -> AudioInfo:
     _check_exists(path)
     sf = _soundfile()
     try:
-        info = sf.info(str(path))
-    except Exception as err:  # libsndfile's messages are misleading ("does not exist"): name the real fault
+        with _native_stderr_silenced():
+            info = sf.info(str(path))
+    except (
+        Exception
+    ) as err:  # libsndfile says "does not exist" for a corrupt file: name the real fault
         raise AudioError(
             UNREADABLE, "no readable audio header: not a supported audio file, or corrupt"
         ) from err
@@ -86,7 +108,8 @@ def probe(path: str | os.PathLike, min_duration: float = 0.0) -> AudioInfo:
         cut = mp3_truncated_bytes(path)
         if cut:
             raise AudioError(
-                TRUNCATED, f"truncated MP3: the last frame is cut off ({cut} bytes missing at the end)"
+                TRUNCATED,
+                f"truncated MP3: the last frame is cut off ({cut} bytes missing at the end)",
             )
     readable = _tail_readable_seconds(path, info.frames, info.samplerate)
     if readable is not None:
@@ -112,7 +135,7 @@ def _tail_readable_seconds(path: Path, frames: int, sample_rate: int) -> float |
     sf = _soundfile()
     want = min(frames, sample_rate // 2)
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with _native_stderr_silenced(), sf.SoundFile(str(path)) as handle:
             handle.seek(frames - want)
             got = handle.read(want, dtype="float32", always_2d=True).shape[0]
     except Exception:
@@ -212,7 +235,7 @@ def load_with_rate(
     _check_exists(path)
     sf = _soundfile()
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with _native_stderr_silenced(), sf.SoundFile(str(path)) as handle:
             native_rate = handle.samplerate
             start = int(round(offset * native_rate))
             if start:

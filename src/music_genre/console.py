@@ -1,5 +1,159 @@
-"""Command line (placeholder)."""
+"""``music-genre``: the command line for a person with a few songs.
+
+    music-genre predict song.mp3 album/ --top 3
+    music-genre predict song.mp3 --json
+    music-genre predict song.mp3 --model models:/music-genre-classifier/2
+
+Exit status: 0 when every file was predicted, 1 when any could not be, 2 for a usage error. Heavy libraries
+load inside the command, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="music-genre",
+    help="Tag music with its genre, using a model trained by this Kedro project.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def main():  # pragma: no cover
-    raise SystemExit("not implemented yet")
+@app.callback()
+def main_callback() -> None:
+    """Tag music with its genre, using a model trained by this Kedro project."""
+
+
+@app.command()
+def predict(
+    paths: Annotated[
+        list[str], typer.Argument(help="Audio files or folders (searched recursively).")
+    ],
+    top: Annotated[int, typer.Option("--top", min=1, help="How many genres to show per file.")] = 3,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per file on stdout.")
+    ] = False,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Kedro environment whose latest model to use.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="A model pickle, or models:/music-genre-classifier/<version>."
+        ),
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", help="The Kedro project folder (default: found from here)."),
+    ] = None,
+) -> None:
+    """Predict the genre of each file: full songs are cut into 30 s windows whose scores are averaged."""
+    _quiet_libraries()
+    from rich.console import Console  # noqa: PLC0415
+
+    from music_genre import inference, model_store  # noqa: PLC0415
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    project_dir = model_store.find_project(project) if project or not model else None
+    if project is not None and project_dir is None:
+        err.print(f"error: {project} is not a Kedro project folder")
+        raise typer.Exit(EXIT_USAGE)
+    files, input_errors = inference.collect_audio_paths(paths)
+    for problem in input_errors:
+        _report_error(out, err, as_json, problem.path, problem.reason, problem.message)
+    if not files:
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        loaded = model_store.load_model(model, env, project_dir)
+    except model_store.ModelNotFoundError as error:
+        err.print(f"error: {error}")
+        raise typer.Exit(EXIT_FAILED) from None
+    windowing = _windowing(project_dir, env)
+    classifier = loaded.classifier
+    failed = bool(input_errors)
+    for path in files:
+        row = inference.predict_files([path], classifier, windowing).iloc[0]
+        if isinstance(row["error_reason"], str):
+            failed = True
+            _report_error(out, err, as_json, row["path"], row["error_reason"], row["error"])
+            continue
+        ranked = inference.top_genres(row, classifier.classes, top)
+        if as_json:
+            print(json.dumps(_json_row(row, classifier.classes, ranked, loaded)), flush=True)
+        else:
+            _print_prediction(out, row, ranked)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _quiet_libraries() -> None:
+    """A person asked for genres, not for Kedro's INFO logs or omegaconf's deprecation warnings."""
+    import os  # noqa: PLC0415
+    import warnings  # noqa: PLC0415
+
+    # stdout carries predictions only (one JSON object per line with --json): Kedro logs nothing there.
+    os.environ["KEDRO_LOGGING_CONFIG"] = str(Path(__file__).with_name("quiet_logging.yml"))
+    warnings.filterwarnings("ignore", category=UserWarning, module="kedro")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _windowing(project_dir: Path | None, env: str | None) -> dict:
+    """``inference`` parameters of the project (window length, hop, count, minimum length)."""
+    from music_genre import inference, model_store  # noqa: PLC0415
+
+    if project_dir is None:
+        return inference.windowing_settings(None)
+    parameters = model_store.project_config(project_dir, env)["parameters"]
+    return inference.windowing_settings(parameters.get("inference"))
+
+
+def _report_error(out, err, as_json: bool, path: str, reason: str, message: str) -> None:
+    if as_json:
+        print(
+            json.dumps({"path": path, "error": {"reason": reason, "message": message}}), flush=True
+        )
+    err.print(f"error: {path}: {message} ({reason})", soft_wrap=True, markup=False)
+
+
+def _json_row(row, classes, ranked, loaded) -> dict:
+    return {
+        "path": row["path"],
+        "track_id": row["track_id"],
+        "genre": row["genre"],
+        "confidence": round(float(row["confidence"]), 6),
+        "top": [{"genre": genre, "probability": round(p, 6)} for genre, p in ranked],
+        "probabilities": {genre: round(float(row[f"proba_{genre}"]), 6) for genre in classes},
+        "windows": int(row["windows"]),
+        "duration": round(float(row["duration"]), 3),
+        "model": {"source": loaded.source, "version": loaded.version},
+    }
+
+
+def _print_prediction(out, row, ranked, width: int = 30) -> None:
+    out.print(
+        f"[bold]{Path(row['path']).name}[/bold]  [green]{row['genre']}[/green] "
+        f"{100 * row['confidence']:.0f}%  [dim]({int(row['windows'])} window"
+        f"{'s' if row['windows'] != 1 else ''}, {row['duration']:.0f} s)[/dim]",
+        soft_wrap=True,
+    )
+    for genre, probability in ranked:
+        filled = int(round(probability * width))
+        bar = "█" * filled + "░" * (width - filled)
+        out.print(f"  {genre:<20} [cyan]{bar}[/cyan] {100 * probability:5.1f}%")
+
+
+def main() -> None:
+    """Console entry point; usage errors exit 2 (click's convention), failures 1."""
+    try:
+        app(standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from kedro_datasets.json import JSONDataset
+from kedro_datasets.pandas import ParquetDataset
 
 
 class OptionalJSONDataset(JSONDataset):
@@ -17,4 +19,16 @@ class OptionalJSONDataset(JSONDataset):
     def load(self) -> Any:
         if not self._exists():
             return {}
+        return super().load()
+
+
+class OptionalParquetDataset(ParquetDataset):
+    """A Parquet table that may not exist yet: loading a missing file gives an empty frame.
+
+    For tables a pipeline appends to (batch predictions): the first run finds nothing to append to.
+    """
+
+    def load(self) -> pd.DataFrame:
+        if not self._exists():
+            return pd.DataFrame()
         return super().load()

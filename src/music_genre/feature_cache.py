@@ -60,7 +60,9 @@ class FeatureCache:
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"part-{pd.Timestamp.now(tz='UTC').strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+        name = (
+            f"part-{pd.Timestamp.now(tz='UTC').strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+        )
         final = self.directory / f"{name}.parquet"
         temporary = self.directory / f".{name}.tmp"
         pq.write_table(batch.to_arrow(), temporary)

@@ -90,4 +90,3 @@ class ModelRegistrationHook:
         from music_genre.tracking import register_model  # noqa: PLC0415
 
         catalog.save(REGISTRATION_DATASET, register_model(request))
-

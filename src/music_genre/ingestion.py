@@ -215,4 +215,3 @@ def summarize(name: str, manifest: pd.DataFrame, exclusions: pd.DataFrame) -> st
         f"{name}: kept {len(manifest)} of {total} tracks in {manifest['genre'].nunique()} genres; "
         f"excluded {len(exclusions)} ({reason_text}); splits {split_text}"
     )
-

@@ -33,6 +33,12 @@ class GenreClassifier:
     info: dict = field(default_factory=dict)
 
     @property
+    def version(self) -> str:
+        """When and from what this model was trained (``20261123T104012-1a2b3c4d``): batch predictions
+        record it, so files already scored by this model are skipped next time."""
+        return str(self.info.get("version", "unknown"))
+
+    @property
     def classes_(self) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)
 

@@ -12,13 +12,20 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 from music_genre.pipelines.tuning import tuning_if_enabled_pipeline
+from music_genre.serving import with_serving_model
 
 DEFAULT_PIPELINES = ("data_ingestion", "feature_engineering", "modeling", "evaluation")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
+    # Kedro 1.7 loads selectively: `kedro run --pipelines=download` finds only `download`, so the default
+    # and the serving wrapper are built only when their parts were found.
     pipelines = find_pipelines(raise_errors=True)
-    default = sum((pipelines[name] for name in DEFAULT_PIPELINES if name in pipelines), Pipeline([]))
-    # Tuning joins the default run only as a step that tunes when tuning.enabled_in_default_run is true.
-    pipelines["__default__"] = default + tuning_if_enabled_pipeline()
+    if all(name in pipelines for name in DEFAULT_PIPELINES):
+        default = sum((pipelines[name] for name in DEFAULT_PIPELINES), Pipeline([]))
+        # Tuning joins the default run only as a step that tunes when tuning.enabled_in_default_run is true.
+        # Runs that train also log the serving pipeline (paths in, probabilities out) as the MLflow model.
+        pipelines["__default__"] = with_serving_model(default + tuning_if_enabled_pipeline())
+    if "modeling" in pipelines:
+        pipelines["modeling"] = with_serving_model(pipelines["modeling"])
     return pipelines

@@ -19,7 +19,8 @@ from music_genre.model import GenreClassifier
 
 log = logging.getLogger(__name__)
 
-MODEL_ARTIFACT = "genre_classifier"
+MODEL_ARTIFACT = "genre_classifier"  # the features-in model this module logs
+PIPELINE_ARTIFACT = "music_genre_pipeline"  # the paths-in model kedro-mlflow logs (music_genre.serving)
 # Pinned requirements for the logged model: MLflow would otherwise load the model in a subprocess to guess.
 MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "soundfile", "soxr", "scipy")
 
@@ -109,7 +110,7 @@ def registration_request(
         "reason": reason,
         "model_name": registration.get("model_name", "music-genre-classifier"),
         "run_id": run_id,
-        "artifact_path": registration.get("artifact_path", MODEL_ARTIFACT),
+        "artifact_path": registration.get("artifact_path", PIPELINE_ARTIFACT),
         "metric": f"{split}.{metric}",
         "value": value,
         "threshold": threshold,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Mapping
 
 import numpy as np
@@ -182,6 +183,7 @@ def train_classifier(
             raise RuntimeError(f"estimator classes {estimator.classes_} differ from {classes}")
         stored_params = dict(hyperparameters or {})
     info["training_seconds"] = round(time.perf_counter() - started, 3)
+    info["version"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     info["n_training"] = len(train)
     info["n_validation"] = len(valid)
     return GenreClassifier(

@@ -74,7 +74,7 @@ def cqt_frequencies(n_bins: int, bins_per_octave: int, tuning: float, fmin: floa
     return fmin * 2.0 ** ((np.arange(n_bins) + tuning) / bins_per_octave)
 
 
-@cached(maxsize=128)
+@cached(maxsize=128, persistent=True)
 def constant_q_plan(
     sample_rate: float,
     n_fft: int,

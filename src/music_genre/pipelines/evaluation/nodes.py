@@ -76,7 +76,11 @@ def find_label_issues(
         seed=int(settings.get("seed", 42)),
     )
     issues, summary = evaluation.label_issues(
-        train, proba, genre_classifier.classes, paths=manifest[["track_id", "path"]], k=settings["k"]
+        train,
+        proba,
+        genre_classifier.classes,
+        paths=manifest[["track_id", "path"]],
+        k=settings["k"],
     )
     log.info(
         "Label quality: %d suspect labels in %d training tracks (%.1f%%)",

@@ -83,6 +83,12 @@ def evaluate_model(
     return report, {name: {"value": value, "step": 0} for name, value in flat.items()}
 
 
+def publish_for_serving(genre_classifier: GenreClassifier) -> GenreClassifier:
+    """The model the served pipeline ships: one unversioned file, so the MLflow model that kedro-mlflow
+    logs carries this run's model alone (a versioned dataset would ship every version in its folder)."""
+    return genre_classifier
+
+
 def log_model_to_mlflow(genre_classifier: GenreClassifier, model_input_table: pd.DataFrame) -> dict:
     from music_genre.tracking import log_classifier_model  # noqa: PLC0415
 

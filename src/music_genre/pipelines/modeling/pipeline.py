@@ -4,6 +4,7 @@ from .nodes import (
     build_model_input,
     evaluate_model,
     log_model_to_mlflow,
+    publish_for_serving,
     request_registration,
     train_model,
 )
@@ -56,6 +57,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Pipeline(
                 training_pipeline(),
                 parameters={"params:model_choice": "params:modeling.model"},
+            ),
+            Node(
+                func=publish_for_serving,
+                inputs="genre_classifier",
+                outputs="served_genre_classifier",
+                name="publish_for_serving_node",
             ),
             Node(
                 func=log_model_to_mlflow,

@@ -1,0 +1,150 @@
+"""Find a trained model: the environment's latest one from the Kedro catalog, a pickle file, or a version in
+the MLflow Model Registry. Used by the CLI; cheap to import.
+
+The catalog path reads the project's configuration with the project's own config loader and builds only the
+data catalog (no Kedro session, no hooks, no MLflow import), so a prediction starts in about a second.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_DATASET = "genre_classifier"
+
+
+class ModelNotFoundError(LookupError):
+    """No model where the user pointed: the message says how to get one."""
+
+
+@dataclass
+class LoadedModel:
+    classifier: object
+    source: str  # where it came from, for people
+    version: str  # the model's own version (GenreClassifier.version), the same the batch job records
+
+
+def find_project(start: str | os.PathLike | None = None) -> Path | None:
+    from kedro.utils import find_kedro_project  # noqa: PLC0415
+
+    return find_kedro_project(Path(start or Path.cwd()).resolve())
+
+
+def project_config(project: Path, env: str | None):
+    """The project's config loader, built as a Kedro session would (same settings, same environments)."""
+    from kedro.framework.project import configure_project, settings  # noqa: PLC0415
+
+    configure_project("music_genre")
+    return settings.CONFIG_LOADER_CLASS(
+        conf_source=str(project / settings.CONF_SOURCE),
+        env=env,
+        **settings.CONFIG_LOADER_ARGS,
+    )
+
+
+def _absolute(config: dict, project: Path) -> dict:
+    """Catalog file paths relative to the project root, as Kedro's context makes them."""
+    resolved = {}
+    for name, entry in config.items():
+        entry = dict(entry)
+        filepath = entry.get("filepath")
+        if isinstance(filepath, str) and "://" not in filepath and not Path(filepath).is_absolute():
+            entry["filepath"] = str(project / filepath)
+        resolved[name] = entry
+    return resolved
+
+
+def load_from_catalog(project: Path, env: str | None) -> LoadedModel:
+    from kedro.io import DataCatalog  # noqa: PLC0415
+    from kedro.io.core import DatasetError  # noqa: PLC0415
+
+    loader = project_config(project, env)
+    catalog = DataCatalog.from_config(
+        _absolute({MODEL_DATASET: loader["catalog"][MODEL_DATASET]}, project)
+    )
+    dataset = catalog.get(MODEL_DATASET)
+    env_name = env or "local"
+    _import_lightgbm_without_sklearn()
+    try:
+        version = dataset.resolve_load_version()
+        classifier = dataset.load()
+    except DatasetError as err:
+        raise ModelNotFoundError(
+            f"no trained model for environment '{env_name}' in {project}: train one with "
+            f"`kedro run{'' if env is None else f' --env={env}'}` (or pass --model FILE)"
+        ) from err
+    return LoadedModel(
+        classifier, f"catalog {MODEL_DATASET} {version} ({env_name})", _version(classifier)
+    )
+
+
+def load_from_file(path: str | os.PathLike) -> LoadedModel:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(f"model file {path} not found")
+    classifier = _unpickle(path)
+    return LoadedModel(classifier, str(path), _version(classifier))
+
+
+def load_from_registry(uri: str, project: Path | None) -> LoadedModel:
+    """``models:/music-genre-classifier/3``: the bundle inside the registered MLflow model."""
+    import mlflow  # noqa: PLC0415
+
+    if project is not None and not os.environ.get("MLFLOW_TRACKING_URI"):
+        # the project's config loader anchors a relative sqlite:/// store at the project root
+        mlflow.set_tracking_uri(project_config(project, None)["mlflow"]["server"]["mlflow_tracking_uri"])
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as err:  # MLflow raises several types for an unknown name or version
+        raise ModelNotFoundError(
+            f"cannot fetch {uri} from MLflow: {' '.join(str(err).split())}"
+        ) from err
+    for candidate in sorted(local.rglob("*.pkl")):
+        try:
+            classifier = _unpickle(candidate)
+        except Exception:  # noqa: BLE001 - parameters and other artifacts are pickles too
+            continue
+        if hasattr(classifier, "predict_proba") and hasattr(classifier, "feature_settings"):
+            return LoadedModel(classifier, uri, _version(classifier))
+    raise ModelNotFoundError(f"{uri} holds no music-genre classifier")
+
+
+def load_model(model: str | None, env: str | None, project: Path | None) -> LoadedModel:
+    if model and model.startswith("models:/"):
+        return load_from_registry(model, project)
+    if model:
+        return load_from_file(model)
+    if project is None:
+        raise ModelNotFoundError(
+            "not inside the music-genre project, so there is no catalog to take the model from: run this "
+            "from the project folder, or pass --model FILE or --model models:/music-genre-classifier/N"
+        )
+    return load_from_catalog(project, env)
+
+
+def _import_lightgbm_without_sklearn() -> None:
+    """Import LightGBM without the scikit-learn it pulls in for its sklearn-style wrappers (over a second
+    of a cold start, mostly scipy.stats): a pickled Booster needs none of it. A model that is itself a
+    scikit-learn estimator still imports scikit-learn normally when it is unpickled."""
+    if "lightgbm" in sys.modules or "sklearn" in sys.modules:
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment] - makes `import sklearn` fail fast
+    try:
+        import lightgbm  # noqa: F401, PLC0415
+    except ImportError:  # pragma: no cover - lightgbm is a dependency
+        pass
+    finally:
+        del sys.modules["sklearn"]
+
+
+def _unpickle(path: Path):
+    _import_lightgbm_without_sklearn()
+    with open(path, "rb") as handle:
+        return pickle.load(handle)  # noqa: S301 - the user's own trained model
+
+
+def _version(classifier) -> str:
+    return str(getattr(classifier, "version", "") or "unknown")
