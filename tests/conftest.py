@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ GTZAN_SUBSET = SHARED_DATA / "gtzan_subset"
 # No network from tests: Kedro telemetry and Ray usage stats stay off.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.pop("RAY_ADDRESS", None)  # tests start their own local Ray (or cluster)
 # Console-only logging: no info.log dropped wherever a test happens to run.
 os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("logging.yml")))
 
@@ -44,6 +47,22 @@ def shared_gtzan() -> Path:
 @pytest.fixture
 def shared_fma_excerpt() -> Path:
     return require_shared("data", "fma_excerpt")
+
+
+def free_port(below: int = 65536) -> int:
+    """A TCP port nothing listens on at 127.0.0.1 (under ``below``: kedro viz refuses ports over 49151)."""
+    if below == 65536:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    for port in random.sample(range(20000, below), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in 20000-{below}")
 
 
 def make_project_copy(destination: Path) -> Path:

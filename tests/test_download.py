@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import shutil
-import socket
 import threading
 import time
 import zipfile
@@ -27,6 +26,7 @@ from music_genre.download import (
     fetch_archives,
     is_verified,
 )
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -158,12 +158,6 @@ def mirror():
 @pytest.fixture(autouse=True)
 def _no_telemetry(monkeypatch):
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ---- download_file ------------------------------------------------------------------------------
@@ -300,7 +294,7 @@ def test_checksum_mismatch_deletes_the_download_and_says_what_to_do(mirror, tmp_
 
 
 def test_connection_refused_fails_fast_and_clearly(tmp_path):
-    url = f"http://127.0.0.1:{_free_port()}/fma_small.zip"
+    url = f"http://127.0.0.1:{free_port()}/fma_small.zip"
     started = time.monotonic()
 
     # A server never reached gets 2 retries, whatever `retries` says (a wrong base_url, most likely).
@@ -328,7 +322,7 @@ def test_failure_after_retries_keeps_the_part_for_a_later_resume(mirror, tmp_pat
     import requests
 
     real_get = requests.Session.get
-    dead = f"http://127.0.0.1:{_free_port()}/fma_small.zip"
+    dead = f"http://127.0.0.1:{free_port()}/fma_small.zip"
 
     def flaky_get(self, target, **kwargs):
         return real_get(

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from tests.conftest import KedroProject, make_project_copy
+from tests.conftest import KedroProject, free_port, make_project_copy
 
 JSON_KEYS = {
     "path",
@@ -303,16 +302,10 @@ def test_predict_with_a_model_file_and_a_registered_model_outside_the_project(
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_path):
     """`mlflow models serve` on 127.0.0.1 answers POST /invocations for a list of paths, bad one included."""
     mlflow_bin = Path(sys.executable).with_name("mlflow")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{project.path / 'mlflow.db'}",

@@ -74,7 +74,8 @@ def start_ray(config: Mapping | None = None) -> bool:
     if ray.is_initialized():
         return False
     _quiet_ray_environment()
-    address = config.get("address") or None
+    # RAY_ADDRESS is Ray's own convention (`ray job submit` sets it for the driver it starts).
+    address = config.get("address") or os.environ.get("RAY_ADDRESS") or None
     runtime_env = dict(config.get("runtime_env") or {})
     if address:
         check_reachable(str(address), float(config.get("connect_timeout_s", 10)))
@@ -87,6 +88,7 @@ def start_ray(config: Mapping | None = None) -> bool:
     else:
         num_cpus = config.get("num_cpus") or os.cpu_count()
         ray.init(
+            address="local",  # a new local Ray even when a `ray start` cluster runs on this machine
             num_cpus=int(num_cpus),
             include_dashboard=bool(config.get("include_dashboard", False)),
             runtime_env=runtime_env or None,

@@ -1,0 +1,263 @@
+"""Extraction on an existing Ray cluster, and surviving failures: real `ray start`, real `kedro run`.
+
+A head node and one extra worker node start on 127.0.0.1 (1 CPU each); `kedro run
+--pipelines=feature_engineering` connects through `conf/local/ray.yml`, and Ray's state API says where the
+tasks ran. The cluster is stopped afterwards with `ray stop`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SAMPLE_RUN_PARAMS, KedroProject, free_port, make_project_copy
+
+RAY = Path(sys.executable).with_name("ray")
+KEDRO = Path(sys.executable).with_name("kedro")
+
+
+# Ray >= 2.59 turns token authentication on for clusters started on this machine: every process of the
+# test cluster (nodes, the `kedro run` driver, the state API client) shares one throw-away token.
+CLUSTER_AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
+def _ray_env(cluster: bool = False) -> dict:
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "KEDRO_DISABLE_TELEMETRY": "1"}
+    env.pop("RAY_ADDRESS", None)
+    return {**env, **CLUSTER_AUTH} if cluster else env
+
+
+def _ray(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(RAY), *args],
+        env=_ray_env(cluster=True),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _ray_list(kind: str, address: str, *filters: str) -> list[dict]:
+    """Ray's state API (`ray list ...`), as a cluster operator would query it."""
+    args = ["list", kind, f"--address={address}", "--format=json", "--limit=10000", "--detail"]
+    result = _ray(*args, *(f"--filter={f}" for f in filters), timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def kedro_run(
+    project: Path, *args: str, timeout: float = 600, cluster: bool = False
+) -> subprocess.CompletedProcess:
+    """The real `kedro run` command line, in its own process."""
+    return subprocess.run(
+        [str(KEDRO), "run", *args],
+        cwd=project,
+        env=_ray_env(cluster),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def cli_params(params: dict) -> str:
+    return "--params=" + ",".join(f"{key}={value}" for key, value in params.items())
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, sample_archive) -> KedroProject:
+    """A project copy whose manifest is written (ingestion needs no Ray)."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("cluster")
+    root = base / "sample"
+    shutil.copytree(sample_archive, root)
+    project = KedroProject(make_project_copy(base / "project"))
+    project.params = {**SAMPLE_RUN_PARAMS, "dataset.root": str(root)}
+    project.run(["data_ingestion"], params=project.params)
+    return project
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real two-node Ray cluster on 127.0.0.1: a head and one more worker node, one CPU each."""
+    if not RAY.exists():
+        pytest.skip(f"the `ray` command is not installed beside {sys.executable}")
+    port, dashboard = free_port(), free_port()
+    address = f"127.0.0.1:{port}"
+    try:
+        head = _ray(
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=1",
+            "--include-dashboard=true",  # Ray's state API is served by the dashboard
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dashboard}",
+            "--disable-usage-stats",
+        )
+        assert head.returncode == 0, head.stderr[-2000:]
+        worker = _ray(
+            "start", f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1"
+        )
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        yield address
+    finally:
+        _ray("stop", "--force", timeout=120)
+
+
+def _point_ray_at(project: Path, address: str, connect_timeout_s: float = 10) -> None:
+    (project / "conf" / "local" / "ray.yml").write_text(
+        f'address: "{address}"\nconnect_timeout_s: {connect_timeout_s}\n'
+    )
+
+
+def test_feature_engineering_runs_on_an_existing_cluster(ingested, ray_cluster):
+    _point_ray_at(ingested.path, ray_cluster)
+    try:
+        result = kedro_run(
+            ingested.path,
+            "--pipelines=feature_engineering",
+            cli_params(ingested.params),
+            cluster=True,
+        )
+    finally:
+        (ingested.path / "conf" / "local" / "ray.yml").unlink()
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    manifest = ingested.load("manifest")
+    features = ingested.load("features")
+    report = ingested.load("extraction_report")
+    n = len(manifest)
+    assert report["workers"] == 2  # the cluster's CPUs, not this machine's local Ray
+    assert report["extracted"] + report["failed"] == n and report["cached"] == 0
+    assert len(features) + len(ingested.load("extraction_failures")) == n
+
+    nodes = _ray_list("nodes", ray_cluster, "state=ALIVE")
+    tasks = _ray_list("tasks", ray_cluster, "func_or_class_name=extract_batch")
+    finished = [task for task in tasks if task["state"] == "FINISHED"]
+    # run_extraction's batch size: at most 8 tracks, fewer so that each CPU gets at least 4 batches
+    batch_size = min(8, math.ceil(n / (4 * report["workers"])))
+    assert len(finished) == math.ceil(n / batch_size)
+    assert not [task for task in tasks if task["state"] == "FAILED"]
+    assert len(nodes) == 2
+    assert {task["node_id"] for task in finished} == {node["node_id"] for node in nodes}
+    # the project's code reached the workers through Ray's runtime environment
+    assert all("py_modules" in json.dumps(task["runtime_env_info"]) for task in finished)
+
+
+def test_tuning_runs_its_trials_on_the_cluster(ingested, ray_cluster):
+    """Ray Tune's trials are actors of the same cluster (features reused from the cache if present)."""
+    params = {
+        **ingested.params,
+        "tuning.num_samples": 2,
+        "tuning.num_boost_round": 30,
+        "tuning.search_alg": "random",
+    }
+    _point_ray_at(ingested.path, ray_cluster)
+    try:
+        result = kedro_run(
+            ingested.path,
+            "--pipelines=feature_engineering,modeling,tuning",
+            "--to-nodes=tune_hyperparameters_node",
+            cli_params(params),
+            cluster=True,
+        )
+    finally:
+        (ingested.path / "conf" / "local" / "ray.yml").unlink()
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = ingested.load("tuning_trials")
+    assert len(trials) == 2 and "ERROR" not in set(trials["status"])
+    actors = _ray_list("actors", ray_cluster, "class_name=ImplicitFunc")  # Tune's function trainables
+    assert len(actors) == 2
+
+
+def test_an_unreachable_cluster_is_a_clear_error_within_seconds(ingested):
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    _point_ray_at(ingested.path, dead, connect_timeout_s=2)
+    try:
+        started = time.monotonic()
+        result = kedro_run(
+            ingested.path,
+            "--pipelines=feature_engineering",
+            cli_params(ingested.params),
+            timeout=120,
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        (ingested.path / "conf" / "local" / "ray.yml").unlink()
+    assert result.returncode != 0
+    assert f"no Ray cluster answers at {dead}" in result.stderr
+    assert "ray start --head" in result.stderr
+    assert elapsed < 60, (
+        f"took {elapsed:.0f} s"
+    )  # seconds of Kedro start-up + the 2 s timeout, no hang
+
+
+def _kill_one_extraction_worker(parent_pid: int, stop: threading.Event, killed: list) -> None:
+    """SIGKILL the first Ray worker seen running an extraction task under the `kedro run` process."""
+    import psutil
+
+    while not stop.is_set() and not killed:
+        try:
+            family = psutil.Process(parent_pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for process in family:
+            try:
+                title = " ".join(process.cmdline())
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            if title.startswith("ray::extract_batch"):
+                process.send_signal(signal.SIGKILL)
+                killed.append(process.pid)
+                return
+        time.sleep(0.02)
+
+
+def test_a_killed_ray_worker_loses_no_clip(ingested):
+    """A worker dies mid-batch (SIGKILL); Ray re-runs its task and every clip is extracted once."""
+    params = {
+        **ingested.params,
+        "feature_engineering.cache_dir": str(ingested.path / "worker_kill_cache"),
+    }
+    process = subprocess.Popen(
+        [str(KEDRO), "run", "--pipelines=feature_engineering", cli_params(params)],
+        cwd=ingested.path,
+        env=_ray_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stop, killed = threading.Event(), []
+    watcher = threading.Thread(
+        target=_kill_one_extraction_worker, args=(process.pid, stop, killed), daemon=True
+    )
+    watcher.start()
+    try:
+        output, _ = process.communicate(timeout=600)
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    assert killed, "no extraction worker was seen to kill"
+    assert process.returncode == 0, output[-3000:]
+    assert "failed after" not in output  # the retry succeeded: no batch was given up
+
+    manifest = ingested.load("manifest", params=params)
+    features = ingested.load("features", params=params)
+    failures = ingested.load("extraction_failures", params=params)
+    assert features["track_id"].is_unique
+    assert set(features["track_id"]) | set(failures["track_id"]) == set(manifest["track_id"])
+    # the only failures are the files the sample plants as faulty after ingestion, none from the kill
+    assert "not_extracted" not in set(failures["reason"])
+    assert ingested.load("extraction_report", params=params)["extracted"] == len(features)
