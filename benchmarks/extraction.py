@@ -70,6 +70,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _measure import peak_tree_rss  # noqa: E402  (benchmarks/_measure.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_SOURCES = (
@@ -464,28 +466,6 @@ def compare_ray(clips: Sequence[Path], n_tracks: int) -> None:
     print(f"  speed-up          {every / one:7.2f} x   (target >= 1.7 on 2 cores, >= 12 on 16)")
 
 
-def _peak_tree_rss(process, interval: float = 0.05) -> int:
-    """Peak of the summed resident memory of ``process`` and its descendants until it exits."""
-    import psutil
-
-    root = psutil.Process(process.pid)
-    peak = 0
-    while process.poll() is None:
-        total = 0
-        try:
-            members = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            break
-        for member in members:
-            try:
-                total += member.memory_info().rss
-            except psutil.Error:
-                pass
-        peak = max(peak, total)
-        time.sleep(interval)
-    return peak
-
-
 def compare_memory(clips: Sequence[Path], n_tracks: int) -> None:
     import subprocess
 
@@ -507,7 +487,7 @@ def compare_memory(clips: Sequence[Path], n_tracks: int) -> None:
                 str(Path(tmp) / f"cache{tracks}"),
             ]
             process = subprocess.Popen(command)
-            peaks[tracks] = _peak_tree_rss(process)
+            peaks[tracks] = peak_tree_rss(process)
             if process.wait() != 0:
                 raise SystemExit(f"memory child for {tracks} tracks failed")
             print(f"  {tracks:6d} tracks   peak {peaks[tracks] / 2**20:8.1f} MiB")

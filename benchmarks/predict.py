@@ -56,7 +56,9 @@ def collect_clips(project: Path, count: int, folder: Path) -> list[Path]:
     manifest_file = project / "data" / "03_primary" / "sample" / "manifest.parquet"
     if len(found) < count and manifest_file.is_file():
         manifest = pd.read_parquet(manifest_file)
-        long_enough = manifest[(manifest["duration"] >= 29.0) & manifest["path"].str.endswith(".mp3")]
+        long_enough = manifest[
+            (manifest["duration"] >= 29.0) & manifest["path"].str.endswith(".mp3")
+        ]
         for path in long_enough["path"].head(count - len(found)):
             found.append(Path(shutil.copy(path, folder / Path(path).name)))
     if len(found) < count:

@@ -24,7 +24,9 @@ class ModelNotFoundError(LookupError):
 class LoadedModel:
     classifier: object
     source: str  # where it came from, for people
-    version: str  # the model's own version (GenreClassifier.version), the same the batch job records
+    version: (
+        str  # the model's own version (GenreClassifier.version), the same the batch job records
+    )
 
 
 def find_project(start: str | os.PathLike | None = None) -> Path | None:
@@ -95,7 +97,9 @@ def load_from_registry(uri: str, project: Path | None) -> LoadedModel:
 
     if project is not None and not os.environ.get("MLFLOW_TRACKING_URI"):
         # the project's config loader anchors a relative sqlite:/// store at the project root
-        mlflow.set_tracking_uri(project_config(project, None)["mlflow"]["server"]["mlflow_tracking_uri"])
+        mlflow.set_tracking_uri(
+            project_config(project, None)["mlflow"]["server"]["mlflow_tracking_uri"]
+        )
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as err:  # MLflow raises several types for an unknown name or version

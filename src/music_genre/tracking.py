@@ -20,7 +20,9 @@ from music_genre.model import GenreClassifier
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "genre_classifier"  # the features-in model this module logs
-PIPELINE_ARTIFACT = "music_genre_pipeline"  # the paths-in model kedro-mlflow logs (music_genre.serving)
+PIPELINE_ARTIFACT = (
+    "music_genre_pipeline"  # the paths-in model kedro-mlflow logs (music_genre.serving)
+)
 # Pinned requirements for the logged model: MLflow would otherwise load the model in a subprocess to guess.
 MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "soundfile", "soxr", "scipy")
 
