@@ -22,15 +22,14 @@ from music_genre.features import (
     feature_names,
     warm_up,
 )
+from tests.conftest import FMA_EXCERPT, GTZAN_SUBSET
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FMA_CLIP = SHARED / "data" / "fma_excerpt" / "fma_small" / "000" / "000002.mp3"
-OFFICIAL = SHARED / "data" / "fma_excerpt" / "fma_metadata" / "features_excerpt.csv"
-GTZAN = SHARED / "data" / "gtzan_subset"
+FMA_CLIP = FMA_EXCERPT / "fma_small" / "000" / "000002.mp3"
+OFFICIAL = FMA_EXCERPT / "fma_metadata" / "features_excerpt.csv"
 GTZAN_CLIPS = [
-    GTZAN / "blues" / "blues.00000.wav",
-    GTZAN / "classical" / "classical.00000.wav",
-    GTZAN / "metal" / "metal.00000.wav",
+    GTZAN_SUBSET / "blues" / "blues.00000.wav",
+    GTZAN_SUBSET / "classical" / "classical.00000.wav",
+    GTZAN_SUBSET / "metal" / "metal.00000.wav",
 ]
 
 

@@ -21,7 +21,13 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from tests.conftest import KedroProject, free_port, make_project_copy
+from tests.conftest import (
+    FMA_EXCERPT,
+    GTZAN_SUBSET,
+    KedroProject,
+    free_port,
+    make_project_copy,
+)
 
 JSON_KEYS = {
     "path",
@@ -203,14 +209,11 @@ def test_cli_equals_batch_pipeline_for_the_same_clips(project, clips, tmp_path):
     folder.mkdir()
     for path in clips.values():
         shutil.copy(path, folder / path.name)
-    gtzan = Path(__file__).resolve().parents[2] / "shared" / "data" / "gtzan_subset"
     real = []
-    if gtzan.is_dir():  # real recordings too, where ../shared is present
+    if GTZAN_SUBSET.is_dir():  # real recordings too, where ../shared is present
         for genre in ("blues", "metal"):
-            real.append(shutil.copy(gtzan / genre / f"{genre}.00000.wav", folder))
-        real.append(
-            shutil.copy(gtzan.parent / "fma_excerpt" / "fma_small" / "000" / "000002.mp3", folder)
-        )
+            real.append(shutil.copy(GTZAN_SUBSET / genre / f"{genre}.00000.wav", folder))
+        real.append(shutil.copy(FMA_EXCERPT / "fma_small" / "000" / "000002.mp3", folder))
     params = {**project.params, "inference.input_dir": str(folder)}
     project.run(["inference"], params=params)
     batch = project.load("predictions", params=params)

@@ -178,7 +178,8 @@ def test_tuning_runs_its_trials_on_the_cluster(ingested, ray_cluster):
     assert result.returncode == 0, result.stderr[-3000:]
     trials = ingested.load("tuning_trials")
     assert len(trials) == 2 and "ERROR" not in set(trials["status"])
-    actors = _ray_list("actors", ray_cluster, "class_name=ImplicitFunc")  # Tune's function trainables
+    # Tune runs each trial of a function trainable as an ImplicitFunc actor
+    actors = _ray_list("actors", ray_cluster, "class_name=ImplicitFunc")
     assert len(actors) == 2
 
 

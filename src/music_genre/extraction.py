@@ -41,6 +41,19 @@ class ExtractionReport:
     settings_digest: str
 
 
+def ray_cpus() -> int:
+    """CPUs of the running Ray, local or a cluster: how many tasks run at once (1 without Ray)."""
+    import ray  # noqa: PLC0415
+
+    return int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
+
+
+def batch_size_for(n_items: int, max_size: int, workers: int, batches_per_worker: int) -> int:
+    """Items per Ray task: at most ``max_size``, fewer when few remain, so that every worker gets at
+    least ``batches_per_worker`` batches and the last round does not leave most workers idle."""
+    return max(1, min(int(max_size), math.ceil(n_items / (batches_per_worker * workers))))
+
+
 def extract_batch(rows: list[dict], settings: Mapping, min_duration_s: float = 0.0) -> Batch:
     """Extract one batch in this process: one row per track, ``status`` ok or failed with the reason.
 
@@ -95,7 +108,7 @@ def run_extraction(
     cached = cache.cached_keys(include_failures=not retry_failures)
     keys = list(zip(tracks["track_id"], tracks["fingerprint"], strict=True))
     todo = tracks[[key not in cached for key in keys]]
-    workers = int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
+    workers = ray_cpus()
     log.info(
         "Features (settings %s): %d tracks, %d cached, %d to extract on %d Ray CPUs",
         cache.digest,
@@ -115,8 +128,7 @@ def run_extraction(
         settings_ref = ray.put(dict(settings))
         limit = max_in_flight or max(2, 2 * workers)
         pending: list = []
-        # At least ~4 batches per worker, so the last round does not leave most workers idle.
-        size = max(1, min(batch_size, math.ceil(len(todo) / (4 * workers))))
+        size = batch_size_for(len(todo), batch_size, workers, batches_per_worker=4)
         batches = _batches(todo, size)
         bar = _progress_bar(len(todo), progress)
         try:

@@ -5,13 +5,10 @@ in, genre probabilities out, the training extractor inside) and ``mlflow models 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kedro.pipeline import Pipeline
 
-from music_genre.tracking import PIPELINE_ARTIFACT
+from music_genre.tracking import PACKAGE_DIR, PIPELINE_ARTIFACT, pinned_requirements
 
-SERVING_ARTIFACT = PIPELINE_ARTIFACT
 INPUT_NAME = "audio_paths"
 _REQUIREMENTS = (
     "kedro",
@@ -28,25 +25,12 @@ _REQUIREMENTS = (
 )
 
 
-def _pinned() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
-    pinned = []
-    for name in _REQUIREMENTS:
-        try:
-            pinned.append(f"{name}=={version(name)}")
-        except PackageNotFoundError:  # pragma: no cover
-            pinned.append(name)
-    return pinned
-
-
 def with_serving_model(training: Pipeline) -> Pipeline:
     """``training`` that, when run, also logs the serving pipeline as an MLflow model."""
     from kedro_mlflow.pipeline import pipeline_ml_factory  # noqa: PLC0415
     from mlflow.models import ModelSignature  # noqa: PLC0415
     from mlflow.types import ColSpec, Schema  # noqa: PLC0415
 
-    import music_genre  # noqa: PLC0415
     from music_genre.pipelines.inference import serving_pipeline  # noqa: PLC0415
 
     return pipeline_ml_factory(
@@ -54,9 +38,9 @@ def with_serving_model(training: Pipeline) -> Pipeline:
         inference=serving_pipeline(),
         input_name=INPUT_NAME,
         log_model_kwargs={
-            "name": SERVING_ARTIFACT,
+            "name": PIPELINE_ARTIFACT,
             "signature": ModelSignature(inputs=Schema([ColSpec("string", "path")])),
-            "code_paths": [str(Path(music_genre.__file__).parent)],
-            "pip_requirements": _pinned(),
+            "code_paths": [str(PACKAGE_DIR)],
+            "pip_requirements": pinned_requirements(_REQUIREMENTS),
         },
     )

@@ -10,7 +10,7 @@ import logging
 import pickle
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -20,11 +20,11 @@ from music_genre.model import GenreClassifier
 log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "genre_classifier"  # the features-in model this module logs
-PIPELINE_ARTIFACT = (
-    "music_genre_pipeline"  # the paths-in model kedro-mlflow logs (music_genre.serving)
-)
+PIPELINE_ARTIFACT = "music_genre_pipeline"  # the paths-in model kedro-mlflow logs (serving.py)
 # Pinned requirements for the logged model: MLflow would otherwise load the model in a subprocess to guess.
 MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "soundfile", "soxr", "scipy")
+# The package directory, shipped with every logged model as code_paths.
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def active_run_id() -> str | None:
@@ -34,11 +34,12 @@ def active_run_id() -> str | None:
     return run.info.run_id if run else None
 
 
-def _requirements() -> list[str]:
+def pinned_requirements(names: Iterable[str] = MODEL_REQUIREMENTS) -> list[str]:
+    """``name==installed version`` for each of ``names`` (the bare name where it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
 
     pinned = []
-    for name in MODEL_REQUIREMENTS:
+    for name in names:
         try:
             pinned.append(f"{name}=={version(name)}")
         except PackageNotFoundError:
@@ -62,7 +63,6 @@ def log_classifier_model(
         return {"logged": False}
     features = example[classifier.feature_columns].head(5).astype("float64")
     signature = infer_signature(features, classifier.predict_frame(features))
-    package = Path(__file__).resolve().parent
     with tempfile.TemporaryDirectory() as tmp:
         pickled = Path(tmp) / "classifier.pkl"
         pickled.write_bytes(pickle.dumps(classifier))
@@ -70,10 +70,10 @@ def log_classifier_model(
             name=name,
             python_model=mlflow_model.GenreClassifierModel(),
             artifacts={"classifier": str(pickled)},
-            code_paths=[str(package)],
+            code_paths=[str(PACKAGE_DIR)],
             signature=signature,
             input_example=features.head(2),
-            pip_requirements=_requirements(),
+            pip_requirements=pinned_requirements(),
         )
     return {"logged": True, "run_id": run_id, "artifact_path": name, "model_uri": info.model_uri}
 

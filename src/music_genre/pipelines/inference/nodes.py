@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from music_genre import audio, inference
+from music_genre.extraction import batch_size_for, ray_cpus
 from music_genre.model import GenreClassifier
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,8 @@ def score_new_files(
     windowing = inference.windowing_settings(inference_params)
     remote = ray.remote(max_retries=3)(_predict_batch)
     model_ref = ray.put(genre_classifier)
-    workers = int(ray.cluster_resources().get("CPU", 1))
-    size = max(
-        1, min(int(inference_params.get("batch_size", 4)), math.ceil(len(todo) / (2 * workers)))
+    size = batch_size_for(
+        len(todo), inference_params.get("batch_size", 4), ray_cpus(), batches_per_worker=2
     )
     paths = todo["path"].tolist()
     futures = [
