@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from music_genre.embeddings import weights as mw
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
 SHARED_DATA = SHARED / "data"
@@ -191,3 +193,41 @@ def trained_project(tmp_path_factory, sample_archive) -> KedroProject:
     project.sample_root = root
     project.run(params=project.params)
     return project
+
+
+# ---- the pretrained embedding's weights (musicnn 0.1.0's wheel, converted once a session) ----------------
+WHEEL_CACHE = Path.home() / ".cache" / "music_genre" / "wheels"
+
+
+@pytest.fixture(scope="session")
+def musicnn_wheel() -> Path:
+    """musicnn 0.1.0's published wheel: a cached copy, else fetched from the package index once."""
+    cached = WHEEL_CACHE / mw.WHEEL_NAME
+    if cached.is_file() and mw.sha256_of(cached) == mw.WHEEL_SHA256:
+        return cached
+    try:
+        return mw.fetch_wheel(WHEEL_CACHE)
+    except mw.WeightsError as err:
+        pytest.skip(f"musicnn's wheel is not available here: {err}")
+
+
+@pytest.fixture(scope="session")
+def musicnn_weights_dir(musicnn_wheel, tmp_path_factory) -> Path:
+    """A folder holding msd_musicnn.npz, converted (and verified against musicnn's graph) this session."""
+    if not mw.extra_installed():
+        pytest.skip(
+            'converting the weights needs the embeddings extra: pip install -e ".[embeddings]"'
+        )
+    directory = tmp_path_factory.mktemp("weights")
+    mw.convert_wheel(musicnn_wheel, directory)
+    return directory
+
+
+@pytest.fixture
+def weights_env(musicnn_weights_dir, monkeypatch) -> Path:
+    monkeypatch.setenv(mw.WEIGHTS_ENV, str(musicnn_weights_dir))
+    from music_genre.embeddings import load_backend
+
+    load_backend.cache_clear()
+    yield musicnn_weights_dir
+    load_backend.cache_clear()

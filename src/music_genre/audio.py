@@ -23,6 +23,7 @@ UNREADABLE = "unreadable"
 TRUNCATED = "truncated"
 TOO_SHORT = "too_short"
 DECODE_ERROR = "decode_error"
+NOT_FINITE = "not_finite"  # features (an embedding) that came out NaN or infinite
 
 
 class AudioError(Exception):

@@ -62,25 +62,61 @@ def extract_batch(rows: list[dict], settings: Mapping, min_duration_s: float = 0
     A bad file never raises out of here: the error becomes a row, the batch goes on.
     """
     from music_genre.audio import AudioError, probe  # noqa: PLC0415
-    from music_genre.features import extract_file, feature_names  # noqa: PLC0415
+    from music_genre.features import FeatureSettings, extract_files, feature_names  # noqa: PLC0415
 
-    columns = feature_names(**settings)
+    settings = FeatureSettings.from_dict(settings)
+    columns = feature_names(settings)
     values = np.full((len(rows), len(columns)), np.nan, dtype=np.float32)
+    outcome: list = [None] * len(rows)
+    readable = []
+    for i, row in enumerate(rows):
+        try:
+            probe(row["path"], min_duration=min_duration_s)
+            readable.append(i)
+        except AudioError as err:
+            outcome[i] = err
+    try:
+        results = extract_files([rows[i]["path"] for i in readable], settings)
+    except AudioError:
+        raise
+    except Exception as err:  # a feature bug on one odd file must not cost the batch: one at a time
+        if _is_setup_error(err):
+            raise
+        results = [_one(rows[i]["path"], settings) for i in readable]
+    for i, result in zip(readable, results, strict=True):
+        outcome[i] = result
     meta = []
     for i, row in enumerate(rows):
         record = {key: row[key] for key in KEY_COLUMNS}
-        try:
-            probe(row["path"], min_duration=min_duration_s)
-            values[i] = extract_file(row["path"], **settings).to_numpy(dtype=np.float32)
-        except AudioError as err:
-            record.update(status=STATUS_FAILED, reason=err.reason, error=err.message)
-        except Exception as err:  # a feature bug on one odd file must not cost the batch
-            message = " ".join(str(err).split()) or type(err).__name__
+        result = outcome[i]
+        if isinstance(result, AudioError):
+            record.update(status=STATUS_FAILED, reason=result.reason, error=result.message)
+        elif isinstance(result, Exception):
+            message = " ".join(str(result).split()) or type(result).__name__
             record.update(status=STATUS_FAILED, reason="feature_error", error=message)
         else:
+            values[i] = result.to_numpy(dtype=np.float32)
             record.update(status=STATUS_OK, reason=None, error=None)
         meta.append(record)
     return Batch(pd.DataFrame.from_records(meta), values, columns)
+
+
+def _is_setup_error(err: Exception) -> bool:
+    """Missing or bad embedding weights are the run's problem, not a file's: never cached as failures."""
+    from music_genre.embeddings import WeightsError  # noqa: PLC0415
+
+    return isinstance(err, WeightsError)
+
+
+def _one(path, settings):
+    from music_genre.features import extract_files  # noqa: PLC0415
+
+    try:
+        return extract_files([path], settings)[0]
+    except Exception as err:
+        if _is_setup_error(err):
+            raise
+        return err
 
 
 def _batches(frame: pd.DataFrame, size: int):
@@ -100,6 +136,7 @@ def run_extraction(
     retry_failures: bool = False,
     progress: bool = True,
     min_duration_s: float = 0.0,
+    gpus_per_task: float = 0.0,
 ) -> ExtractionReport:
     """Extract every track of ``tracks`` (track_id, path, fingerprint) that the cache lacks, on Ray."""
     import ray  # noqa: PLC0415
@@ -124,7 +161,11 @@ def run_extraction(
                 "Ray is not running: the project hook starts it for nodes tagged 'ray' "
                 "(or call music_genre.ray_runtime.start_ray())"
             )
-        remote_batch = ray.remote(max_retries=max_retries, retry_exceptions=False)(extract_batch)
+        # A task sees a GPU only when it asks for one (Ray hides the others): gpus_per_task > 0 lets the
+        # embedding run on CUDA, e.g. 0.25 for four extraction tasks sharing each GPU.
+        remote_batch = ray.remote(
+            max_retries=max_retries, retry_exceptions=False, num_gpus=gpus_per_task
+        )(extract_batch)
         settings_ref = ray.put(dict(settings))
         limit = max_in_flight or max(2, 2 * workers)
         pending: list = []

@@ -5,6 +5,7 @@ Plain library code (no Kedro, no Ray). Public API::
     FeatureSettings(...) / FeatureSettings.from_dict(params)   what to compute (frozen, hashable, .digest())
     feature_names(settings=None, **overrides) -> list[str]     the columns, in FMA's order, tempo last
     extract_file(path, settings=None, **overrides) -> Series   decode once + extract; .name = str(path)
+    extract_files(paths, settings) -> [Series | AudioError]    a batch: the embedding runs once for all
     extract_signal(signal, sample_rate, settings) -> Series    for windows of long songs at prediction time
     warm_up(settings=None, sample_rate=None)                   pay the one-time costs up front (workers)
 
@@ -13,6 +14,9 @@ statistics, then ``tempo`` (BPM). How (see ``_extract``, ``_dsp``, ``_cqt``): on
 512) feeds every spectral family, mfcc and the tempo's onset envelope; one constant-Q transform, built from
 that same STFT plus a small decimated STFT for the low octaves, feeds chroma_cqt, chroma_cens and tonnetz;
 the statistics are one vectorised pass over all families stacked. Semantics follow FMA's ``features.py``.
+
+``settings.feature_set`` picks the columns: ``handcrafted`` (the above), ``embedding`` (a pretrained
+network's, see :mod:`music_genre.embeddings`) or ``handcrafted+embedding``, all from the same decode.
 
 Importing this package is cheap (pure Python): numpy, scipy and pandas load on the first extraction.
 """
@@ -23,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from .settings import (
     ALGORITHM_VERSION,
+    AUTO,
     FAMILIES,
+    FEATURE_SETS,
     FMA_FAMILIES,
     STATISTICS,
     TEMPO,
@@ -40,12 +46,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALGORITHM_VERSION",
+    "AUTO",
+    "FEATURE_SETS",
     "FAMILIES",
     "FMA_FAMILIES",
     "STATISTICS",
     "TEMPO",
     "FeatureSettings",
     "extract_file",
+    "extract_files",
     "extract_signal",
     "feature_names",
     "resolve_settings",
@@ -63,6 +72,16 @@ def extract_file(
     from ._extract import extract_file as _extract_file  # noqa: PLC0415 - heavy stack on first use only
 
     return _extract_file(path, settings, **overrides)
+
+
+def extract_files(
+    paths: list[str | os.PathLike], settings: FeatureSettings | dict | None = None
+) -> list:
+    """Features of several files (one decode each, the embedding in one pass for all): per file its Series
+    or the :class:`music_genre.audio.AudioError` that stopped it."""
+    from ._extract import extract_files as _extract_files  # noqa: PLC0415
+
+    return _extract_files(paths, settings)
 
 
 def extract_signal(
@@ -84,5 +103,6 @@ def warm_up(settings: FeatureSettings | dict | None = None, sample_rate: int | N
 
     settings = resolve_settings(settings)
     rate = sample_rate or settings.sample_rate or 22050
-    noise = np.random.default_rng(0).normal(scale=0.01, size=rate).astype(np.float32)
+    seconds = 4 if settings.uses_embedding else 1  # an embedding needs one whole patch (about 3 s)
+    noise = np.random.default_rng(0).normal(scale=0.01, size=rate * seconds).astype(np.float32)
     extract_signal(noise, rate, settings.replace(sample_rate=rate))

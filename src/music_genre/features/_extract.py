@@ -35,16 +35,35 @@ _SPECTRAL_SHAPE = frozenset(
 def extract_file(
     path: str | os.PathLike, settings: FeatureSettings | dict | None = None, **overrides
 ) -> pd.Series:
-    """Decode ``path`` once (music_genre.audio.load: mono, ``settings.sample_rate``, the offset/duration
-    window) and extract its features. The Series is named after the path; undecodable audio raises
+    """Decode ``path`` once (music_genre.audio.load: mono, the offset/duration window) and extract its
+    features. The Series is named after the path; undecodable audio raises
     :class:`music_genre.audio.AudioError` with the decoder's reason code."""
-    settings = resolve_settings(settings, **overrides)
-    signal, rate = audio.load_with_rate(
-        path, settings.sample_rate, settings.offset, settings.duration
-    )
-    row = extract_signal(signal, rate, settings)
-    row.name = str(path)
-    return row
+    result = extract_files([path], resolve_settings(settings, **overrides))[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def extract_files(
+    paths: list[str | os.PathLike], settings: FeatureSettings | dict | None = None
+) -> list[pd.Series | audio.AudioError]:
+    """Features of several files, one decode each; an embedding runs once for the patches of all of them
+    (one pass of the network for the batch). Per file: its Series, or the AudioError that stopped it.
+    Missing or wrong embedding weights raise (they are not a file's fault)."""
+    settings = resolve_settings(settings)
+    decoded: list[tuple[np.ndarray, int] | audio.AudioError] = []
+    for path in paths:
+        try:
+            decoded.append(_decode(path, settings))
+        except audio.AudioError as err:
+            decoded.append(err)
+    ok = [i for i, item in enumerate(decoded) if not isinstance(item, Exception)]
+    rows = extract_signals([decoded[i] for i in ok], settings)
+    for i, row in zip(ok, rows, strict=True):
+        if not isinstance(row, Exception):
+            row.name = str(paths[i])
+        decoded[i] = row
+    return decoded
 
 
 def extract_signal(
@@ -53,15 +72,123 @@ def extract_signal(
     """Features of a mono signal (e.g. a window of a long song) as a float64 Series indexed by
     :func:`feature_names`. ``offset``/``duration`` are not applied here (they are decode-time settings);
     a signal at another rate than ``settings.sample_rate`` is resampled as audio.load would (soxr HQ)."""
+    result = extract_signals([(signal, sample_rate)], resolve_settings(settings))[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def extract_signals(
+    signals: list[tuple[np.ndarray, int]], settings: FeatureSettings
+) -> list[pd.Series | audio.AudioError]:
     import pandas as pd  # noqa: PLC0415
 
-    settings = resolve_settings(settings)
+    parts: list[list[np.ndarray] | audio.AudioError] = []
+    for signal, rate in signals:
+        try:
+            _check_signal(signal, rate)
+            parts.append(
+                [handcrafted_values(signal, rate, settings)] if settings.uses_handcrafted else []
+            )
+        except audio.AudioError as err:
+            parts.append(err)
+    if settings.uses_embedding:
+        pending = [i for i, item in enumerate(parts) if not isinstance(item, Exception)]
+        vectors = embedding_values([signals[i] for i in pending], settings)
+        for i, vector in zip(pending, vectors, strict=True):
+            if isinstance(vector, Exception):
+                parts[i] = vector
+            else:
+                parts[i].append(vector)
+    index = pd.Index(_names(settings))
+    return [
+        item
+        if isinstance(item, Exception)
+        else pd.Series(np.concatenate(item), index=index, dtype=np.float64)
+        for item in parts
+    ]
+
+
+def handcrafted_values(
+    signal: np.ndarray, sample_rate: int, settings: FeatureSettings
+) -> np.ndarray:
     signal, sample_rate = _prepared(signal, sample_rate, settings)
     frames, tempo_bpm = frame_features(signal, sample_rate, settings)
     values = summarize(frames, settings)
     if TEMPO in settings.families:
         values = np.append(values, tempo_bpm)
-    return pd.Series(values, index=pd.Index(_names(settings)), dtype=np.float64)
+    return values
+
+
+def embedding_values(
+    signals: list[tuple[np.ndarray, int]], settings: FeatureSettings
+) -> list[np.ndarray | audio.AudioError]:
+    """Per signal, the embedding statistics over its patches (mean, std as configured), or why not: a
+    signal shorter than one patch is ``too_short``, a non-finite embedding is ``not_finite``."""
+    from music_genre.embeddings import load_backend  # noqa: PLC0415
+
+    backend = load_backend(settings.embedding, settings.embedding_weights)
+    resampled = [_resampled(signal, rate, backend.sample_rate) for signal, rate in signals]
+    patches = backend.embed(resampled)
+    out: list[np.ndarray | audio.AudioError] = []
+    for signal, vectors in zip(resampled, patches, strict=True):
+        if len(vectors) == 0:
+            out.append(
+                audio.AudioError(
+                    audio.TOO_SHORT,
+                    f"too short for the {settings.embedding} embedding: "
+                    f"{len(signal) / backend.sample_rate:.2f} s is under one "
+                    f"{backend.min_seconds:.2f} s patch",
+                )
+            )
+            continue
+        stats = {"mean": vectors.mean(axis=0), "std": vectors.std(axis=0)}
+        values = np.concatenate([stats[name] for name in settings.embedding_stats])
+        if not np.all(np.isfinite(values)):
+            out.append(
+                audio.AudioError(
+                    audio.NOT_FINITE,
+                    f"the {settings.embedding} embedding of this clip is not finite (NaN or inf)",
+                )
+            )
+            continue
+        out.append(values.astype(np.float64))
+    return out
+
+
+def _decode(path: str | os.PathLike, settings: FeatureSettings) -> tuple[np.ndarray, int]:
+    """One decode per file. With an embedding beside the handcrafted features the file is decoded at its
+    native rate and each part resamples from that (the same soxr call audio.load makes, so the handcrafted
+    values are those of a handcrafted-only run)."""
+    rate = settings.sample_rate
+    if settings.uses_embedding:
+        rate = None if settings.uses_handcrafted else _embedding_rate(settings)
+    return audio.load_with_rate(path, rate, settings.offset, settings.duration)
+
+
+def _embedding_rate(settings: FeatureSettings) -> int:
+    from music_genre.embeddings import load_backend  # noqa: PLC0415
+
+    return load_backend(settings.embedding, settings.embedding_weights).sample_rate
+
+
+def _resampled(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
+    signal = np.ascontiguousarray(signal, dtype=np.float32)
+    if rate == target:
+        return signal
+    import soxr  # noqa: PLC0415
+
+    return soxr.resample(signal, rate, target, quality="HQ").astype(np.float32)
+
+
+def _check_signal(signal: np.ndarray, sample_rate: int) -> None:
+    signal = np.asarray(signal)
+    if signal.ndim != 1:
+        raise ValueError(f"expected a mono 1-D signal, got shape {signal.shape}")
+    if not np.all(np.isfinite(signal)):
+        raise audio.AudioError(
+            audio.DECODE_ERROR, "the signal holds samples that are not finite numbers"
+        )
 
 
 def frame_features(signal: np.ndarray, sample_rate: int, settings: FeatureSettings):

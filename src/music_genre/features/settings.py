@@ -33,6 +33,18 @@ STATISTICS: tuple[str, ...] = ("kurtosis", "max", "mean", "median", "min", "skew
 # Families that need the constant-Q transform (computed once, shared by all three).
 CQT_FAMILIES = frozenset({"chroma_cens", "chroma_cqt", "tonnetz"})
 
+# Named feature sets: FMA's handcrafted columns, a pretrained network's embedding, or both side by side.
+HANDCRAFTED = "handcrafted"
+EMBEDDING = "embedding"
+BOTH = "handcrafted+embedding"
+AUTO = "auto"
+FEATURE_SETS: tuple[str, ...] = (HANDCRAFTED, EMBEDDING, BOTH)
+EMBEDDING_STATISTICS: tuple[str, ...] = ("mean", "std")  # over a clip's 3 s patches
+
+# Pretrained backends by name: what the column names need, known without importing any numerics.
+# (music_genre.embeddings registers the code that computes them.)
+EMBEDDING_DIMS: dict[str, int] = {"msd_musicnn": 200}
+
 # Bump when a change in the code changes feature values: it is part of the digest, so feature caches
 # written by older code are never served as if they were current.
 ALGORITHM_VERSION = 1
@@ -64,6 +76,10 @@ class FeatureSettings:
     contrast_fmin: float = 200.0
     rolloff_percent: float = 0.85
     tuning: float | None = 0.0
+    feature_set: str = HANDCRAFTED
+    embedding: str = "msd_musicnn"
+    embedding_stats: tuple[str, ...] = ("mean",)
+    embedding_weights: str | None = None  # where the converted weights are; not part of the digest
 
     def __post_init__(self) -> None:
         # Frozen: normalise in place, once, so that equal settings compare (and hash) equal.
@@ -90,6 +106,32 @@ class FeatureSettings:
         ):
             set_(self, name, _positive_int(name, getattr(self, name)))
         set_(self, "families", _canonical_families(self.families))
+        if self.feature_set == AUTO:
+            raise ValueError(
+                "feature_set 'auto' is resolved by the feature_engineering pipeline "
+                "(music_genre.embeddings.resolve_feature_set) before settings are built"
+            )
+        if self.feature_set not in FEATURE_SETS:
+            raise ValueError(
+                f"unknown feature_set {self.feature_set!r}; known: {', '.join(FEATURE_SETS)}, auto"
+            )
+        if self.embedding not in EMBEDDING_DIMS:
+            raise ValueError(
+                f"unknown embedding {self.embedding!r}; known: {', '.join(EMBEDDING_DIMS)}"
+            )
+        stats = (
+            [self.embedding_stats]
+            if isinstance(self.embedding_stats, str)
+            else self.embedding_stats
+        )
+        unknown_stats = sorted(set(stats) - set(EMBEDDING_STATISTICS))
+        if unknown_stats or not stats:
+            raise ValueError(
+                f"embedding_stats must name some of {', '.join(EMBEDDING_STATISTICS)}, got {list(stats)}"
+            )
+        set_(self, "embedding_stats", tuple(s for s in EMBEDDING_STATISTICS if s in set(stats)))
+        if self.embedding_weights is not None:
+            set_(self, "embedding_weights", str(self.embedding_weights))
         if self.offset < 0:
             raise ValueError(f"offset must be >= 0 seconds, got {self.offset}")
         if self.duration is not None and self.duration <= 0:
@@ -130,7 +172,16 @@ class FeatureSettings:
         """Plain values only (families as a list), so ``from_dict(to_dict())`` round-trips via YAML/JSON."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         out["families"] = list(self.families)
+        out["embedding_stats"] = list(self.embedding_stats)
         return out
+
+    @property
+    def uses_handcrafted(self) -> bool:
+        return self.feature_set in (HANDCRAFTED, BOTH)
+
+    @property
+    def uses_embedding(self) -> bool:
+        return self.feature_set in (EMBEDDING, BOTH)
 
     def replace(self, **changes: Any) -> FeatureSettings:
         return dataclasses.replace(self, **changes)
@@ -145,8 +196,15 @@ class FeatureSettings:
         import hashlib  # noqa: PLC0415 - keeps `import music_genre.features` light
         import json  # noqa: PLC0415
 
+        values = self.to_dict()
+        del values["embedding_weights"]  # where the weights are does not change a value
+        if (
+            not self.uses_embedding
+        ):  # so handcrafted caches keep the key they had before feature sets
+            for name in ("feature_set", "embedding", "embedding_stats"):
+                del values[name]
         payload = json.dumps(
-            {"algorithm": ALGORITHM_VERSION, **self.to_dict()},
+            {"algorithm": ALGORITHM_VERSION, **values},
             sort_keys=True,
             separators=(",", ":"),
         )
@@ -189,17 +247,31 @@ def feature_names(
     """Column names, in FMA's ``features.csv`` order: families sorted, then statistics sorted
     (kurtosis, max, mean, median, min, skew, std), then the 01-based coefficient number, e.g.
     ``chroma_cens_kurtosis_01`` ... ``zcr_std_01``; ``tempo`` (BPM) comes last when selected.
-    519 names with the defaults (518 FMA columns + tempo)."""
+    519 names with the defaults (518 FMA columns + tempo). With an embedding, its columns follow (or stand
+    alone): ``msd_musicnn_mean_001`` ... ``msd_musicnn_mean_200`` (then ``_std_`` when asked for)."""
     settings = resolve_settings(settings, **overrides)
-    names = [
-        f"{family}_{statistic}_{number:02d}"
-        for family, size in settings.family_sizes().items()
-        for statistic in STATISTICS
-        for number in range(1, size + 1)
-    ]
-    if TEMPO in settings.families:
-        names.append(TEMPO)
+    names: list[str] = []
+    if settings.uses_handcrafted:
+        names = [
+            f"{family}_{statistic}_{number:02d}"
+            for family, size in settings.family_sizes().items()
+            for statistic in STATISTICS
+            for number in range(1, size + 1)
+        ]
+        if TEMPO in settings.families:
+            names.append(TEMPO)
+    if settings.uses_embedding:
+        names += embedding_names(settings)
     return names
+
+
+def embedding_names(settings: FeatureSettings) -> list[str]:
+    dim = EMBEDDING_DIMS[settings.embedding]
+    return [
+        f"{settings.embedding}_{statistic}_{number:03d}"
+        for statistic in settings.embedding_stats
+        for number in range(1, dim + 1)
+    ]
 
 
 def _positive_int(name: str, value: Any) -> int:
