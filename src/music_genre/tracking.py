@@ -34,6 +34,14 @@ def active_run_id() -> str | None:
     return run.info.run_id if run else None
 
 
+def tag_active_run(**tags: object) -> None:
+    """Tag the run in progress (no-op when tracking is off): what a node decided, e.g. the feature set."""
+    import mlflow  # noqa: PLC0415
+
+    if mlflow.active_run() is not None:
+        mlflow.set_tags({key: str(value) for key, value in tags.items()})
+
+
 def pinned_requirements(names: Iterable[str] = MODEL_REQUIREMENTS) -> list[str]:
     """``name==installed version`` for each of ``names`` (the bare name where it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
@@ -96,17 +104,20 @@ def registration_request(
     feature_digest: str,
     model_type: str,
     run_id: str | None,
+    better_than_chance: bool = True,
 ) -> dict:
-    """Whether this run's model deserves the registry, and with which tags (decided from test metrics)."""
+    """Whether this run's model deserves the registry, and with which tags (decided from test metrics;
+    a model no better than always answering the most frequent genre never does)."""
     split, _, metric = registration.get("metric", "test.f1_macro").partition(".")
     value = float(metrics.get(split, {}).get(metric, float("nan")))
     threshold = float(registration["threshold"])
-    register = bool(run_id) and value >= threshold
-    reason = (
-        "no MLflow run (tracking disabled)"
-        if not run_id
-        else f"{split}.{metric} {value:.4f} {'>=' if value >= threshold else '<'} {threshold}"
-    )
+    register = bool(run_id) and value >= threshold and better_than_chance
+    if not run_id:
+        reason = "no MLflow run (tracking disabled)"
+    elif not better_than_chance:
+        reason = "no better than chance on validation or test"
+    else:
+        reason = f"{split}.{metric} {value:.4f} {'>=' if value >= threshold else '<'} {threshold}"
     return {
         "register": register,
         "reason": reason,

@@ -82,10 +82,10 @@ def build_estimator(model_type: str, hyperparameters: Mapping, seed: int, class_
 
         return LogisticRegression(random_state=seed, class_weight=class_weight, **params)
     if model_type == "svm":
-        from sklearn.svm import SVC  # noqa: PLC0415
+        from music_genre.estimators import TemperatureSVC  # noqa: PLC0415
 
-        params.setdefault("probability", True)
-        return SVC(random_state=seed, class_weight=class_weight, **params)
+        params.pop("probability", None)  # Platt scaling disagrees with the SVM's decision: not used
+        return TemperatureSVC(random_state=seed, class_weight=class_weight, **params)
     if model_type == "knn":
         from sklearn.neighbors import KNeighborsClassifier  # noqa: PLC0415
 
@@ -108,6 +108,26 @@ def lightgbm_params(hyperparameters: Mapping, n_classes: int, seed: int) -> dict
     params.update(objective="multiclass", num_class=n_classes, seed=seed, verbosity=-1)
     params.setdefault("metric", "multi_logloss")
     return params
+
+
+def fit_lightgbm_to_size(params: dict, labels: pd.Series) -> dict:
+    """Leaf sizes that a small collection can fill: LightGBM's ``min_child_samples`` 20 against 3 training
+    tracks a genre lets no tree split on any genre (training stops at iteration 1, every genre at 1/n). It
+    is lowered to half the smallest genre's training tracks (at least 2), with the histogram's bin
+    minimum; large collections keep the configured values."""
+    smallest = int(labels.value_counts().min()) if len(labels) else 0
+    configured = int(params.get("min_child_samples", 20))
+    fitted = max(2, smallest // 2)
+    if fitted >= configured:
+        return params
+    log.info(
+        "Small collection: LightGBM min_child_samples %d -> %d (the smallest genre has %d training "
+        "tracks)",
+        configured,
+        fitted,
+        smallest,
+    )
+    return {**params, "min_child_samples": fitted, "min_data_in_bin": 1}
 
 
 def train_classifier(
@@ -139,6 +159,7 @@ def train_classifier(
 
         index = {genre: i for i, genre in enumerate(classes)}
         params = lightgbm_params(hyperparameters, len(classes), seed)
+        params = fit_lightgbm_to_size(params, train["genre"])
         train_set = lgb.Dataset(
             train[columns].to_numpy(np.float64),
             label=train["genre"].map(index).to_numpy(),
@@ -224,3 +245,154 @@ def flat_metrics(classifier: GenreClassifier, per_split: Mapping[str, Mapping]) 
         flat["best_iteration"] = float(classifier.best_iteration)
     flat["training_seconds"] = float(classifier.info.get("training_seconds", 0.0))
     return flat
+
+
+def chance_level(labels: pd.Series) -> float:
+    """Accuracy of always answering the most frequent genre: what a model must beat to mean anything."""
+    return float(labels.value_counts(normalize=True).max()) if len(labels) else float("nan")
+
+
+def better_than_chance(table: pd.DataFrame, per_split: Mapping[str, Mapping]) -> dict:
+    """Whether the model beats the majority answer on validation and test (each split present): a model
+    that does not is reported loudly and never registered."""
+    verdicts = {}
+    for split in ("validation", "test"):
+        if split not in per_split:
+            continue
+        chance = chance_level(table.loc[table["split"] == split, "genre"])
+        accuracy = float(per_split[split]["accuracy"])
+        verdicts[split] = {
+            "accuracy": accuracy,
+            "chance": chance,
+            "better": accuracy > chance + 1e-9,
+        }
+    return {"better_than_chance": all(v["better"] for v in verdicts.values()), "splits": verdicts}
+
+
+def cross_validate(
+    table: pd.DataFrame,
+    model_type: str,
+    hyperparameters: Mapping,
+    *,
+    folds: int = 5,
+    repeats: int = 1,
+    seed: int = 42,
+    class_weight: str | None = None,
+) -> dict:
+    """Stratified k-fold cross-validation over every track (the splits pooled), ``repeats`` times: the
+    honest score on a small collection, where one test split holds a handful of tracks. ``k`` shrinks to
+    the smallest genre's size. Each fold trains exactly as :func:`train_classifier` does (LightGBM stops
+    early on an inner validation part of the training folds, never on the scored fold)."""
+    from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: PLC0415
+
+    labels = table["genre"].to_numpy()
+    smallest = int(table["genre"].value_counts().min())
+    k = min(int(folds), smallest)
+    if k < 2:
+        raise ValueError(
+            f"cross-validation needs at least 2 tracks in every genre; the smallest has {smallest}"
+        )
+    splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=int(repeats), random_state=seed)
+    scores = []
+    for fold, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        fold_table = table.copy()
+        fold_table["split"] = "test"
+        fold_table.iloc[train_index, fold_table.columns.get_loc("split")] = _inner_split(
+            labels[train_index], seed + fold
+        )
+        model = train_classifier(
+            fold_table, model_type, hyperparameters, seed=seed, class_weight=class_weight
+        )
+        test = fold_table.iloc[test_index]
+        proba = model.predict_proba(test)
+        metrics = classification_metrics(test["genre"], proba, model.classes)
+        scores.append(
+            {"fold": fold, "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
+        )
+    frame = pd.DataFrame(scores)
+    return {
+        "model_type": model_type,
+        "folds": k,
+        "repeats": int(repeats),
+        "n_tracks": len(table),
+        "accuracy_mean": float(frame["accuracy"].mean()),
+        "accuracy_std": float(frame["accuracy"].std(ddof=0)),
+        "f1_macro_mean": float(frame["f1_macro"].mean()),
+        "f1_macro_std": float(frame["f1_macro"].std(ddof=0)),
+    }
+
+
+def _inner_split(labels: np.ndarray, seed: int) -> np.ndarray:
+    """training/validation for the training folds: about one track in ten of each genre (at least one
+    where a genre has three or more) validates, so LightGBM can stop early without seeing the scored fold."""
+    rng = np.random.default_rng(seed)
+    out = np.full(len(labels), "training", dtype=object)
+    for genre in np.unique(labels):
+        where = np.flatnonzero(labels == genre)
+        take = int(round(0.1 * len(where))) or (1 if len(where) >= 3 else 0)
+        out[rng.choice(where, size=take, replace=False)] = "validation"
+    if not (out == "validation").any():
+        out[rng.integers(len(out))] = "validation"
+    return out
+
+
+def choose_model(
+    table: pd.DataFrame,
+    candidates: list[str],
+    hyperparameters: Mapping[str, Mapping],
+    *,
+    cv_below_tracks: int = 2000,
+    folds: int = 5,
+    repeats: int = 1,
+    seed: int = 42,
+    class_weight: str | None = None,
+    metric: str = "accuracy",
+) -> tuple[str, pd.DataFrame]:
+    """``modeling.model.type: auto``: the candidate with the best score, and the table of scores. Below
+    ``cv_below_tracks`` tracks the score is cross-validated (mean over folds); above, each candidate trains
+    once on the training split and is scored on validation (LightGBM's is optimistic there: it stopped on
+    it, which favours it slightly on large collections, where it is usually best anyway)."""
+    rows = []
+    for model_type in candidates:
+        params = hyperparameters[model_type]
+        if len(table) < cv_below_tracks:
+            rows.append(
+                cross_validate(
+                    table,
+                    model_type,
+                    params,
+                    folds=folds,
+                    repeats=repeats,
+                    seed=seed,
+                    class_weight=class_weight,
+                )  # fmt: skip
+            )
+        else:
+            model = train_classifier(
+                table, model_type, params, seed=seed, class_weight=class_weight
+            )
+            valid = table[table["split"] == "validation"]
+            metrics = classification_metrics(
+                valid["genre"], model.predict_proba(valid), model.classes
+            )
+            rows.append(
+                {
+                    "model_type": model_type,
+                    "folds": 0,
+                    "repeats": 0,
+                    "n_tracks": len(table),
+                    "accuracy_mean": metrics["accuracy"],
+                    "accuracy_std": 0.0,
+                    "f1_macro_mean": metrics["f1_macro"],
+                    "f1_macro_std": 0.0,
+                }  # fmt: skip
+            )
+        log.info(
+            "auto model choice: %-20s %s %.3f +- %.3f",
+            model_type,
+            metric,
+            rows[-1][f"{metric}_mean"],
+            rows[-1][f"{metric}_std"],
+        )
+    scores = pd.DataFrame(rows).sort_values(f"{metric}_mean", ascending=False, kind="stable")
+    return str(scores.iloc[0]["model_type"]), scores.reset_index(drop=True)
