@@ -80,6 +80,11 @@ def predict(
         raise typer.Exit(EXIT_FAILED) from None
     windowing = _windowing(project_dir, env)
     classifier = loaded.classifier
+    if classifier.info.get("better_than_chance") is False:
+        err.print(
+            "warning: this model was no better than chance when it was trained (too few tracks per "
+            "genre?): its genres are guesses"
+        )
     failed = bool(input_errors)
     for path in files:
         row = inference.predict_files([path], classifier, windowing).iloc[0]

@@ -641,7 +641,14 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
     split = context.get("split", "test")
     lines = [f"# {context.get('title', 'Evaluation report')}", ""]
     if context.get("model_type"):
-        lines += [f"Model: `{context['model_type']}`", ""]
+        feature_set = f", features `{context['feature_set']}`" if context.get("feature_set") else ""
+        lines += [f"Model: `{context['model_type']}`{feature_set}", ""]
+    if context.get("better_than_chance") is False:
+        lines += [
+            "**Warning: this model is no better than always answering the most frequent genre. It was "
+            "not registered. Add tracks (see docs/configuration.md for the smallest useful collection).**",
+            "",
+        ]
 
     lines += ["## Headline metrics", ""]
     metrics = context.get("metrics")
@@ -650,6 +657,15 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
     lines += [f"## Per-genre results ({split})", ""]
     per_class = context.get("per_class")
     lines += [markdown_table(per_class) if per_class is not None else "_not computed_", ""]
+    if per_class is not None:
+        genres = per_class[~per_class["genre"].isin(["macro avg", "weighted avg"])]
+        unmeasured = genres.loc[genres["support"] == 0, "genre"].tolist()
+        if unmeasured:
+            lines += [
+                f"No {split} tracks for {', '.join(map(str, unmeasured))}: their rows are 0 by "
+                "convention, not measured.",
+                "",
+            ]
 
     lines += [
         f"## Confusions ({split})",
@@ -671,7 +687,9 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
 
     lines += ["## Label quality (cleanlab, out-of-fold on the training split)", ""]
     summary = context.get("label_issue_summary")
-    if summary:
+    if summary and summary.get("skipped"):
+        lines += [f"_skipped: {summary['skipped']}_", ""]
+    elif summary:
         folds = f", {summary['k']}-fold" if summary.get("k") else ""
         lines += [
             f"Suspect labels: **{summary['count']}** of {summary.get('n_training', '?')} training "

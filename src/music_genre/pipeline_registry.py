@@ -2,7 +2,7 @@
 
 ``kedro run`` (the ``__default__`` pipeline) goes from raw audio to an evaluated model: ingestion, features,
 modeling and evaluation (plus tuning when ``tuning.enabled_in_default_run`` is true). ``download``,
-``sample_data``, ``tuning``, ``model_comparison`` and ``inference`` run when named:
+``embedding_weights``, ``sample_data``, ``tuning``, ``model_comparison`` and ``inference`` run when named:
 ``kedro run --pipelines=tuning``.
 """
 

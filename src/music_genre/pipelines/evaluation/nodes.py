@@ -68,11 +68,39 @@ def find_label_issues(
     self-confidence (FMA's labels are uploader-assigned, per album: some are wrong)."""
     settings = evaluation_params["label_quality"]
     train = model_input_table[model_input_table["split"] == "training"].reset_index(drop=True)
+    smallest = int(train["genre"].value_counts().min()) if len(train) else 0
+    k = min(int(settings["k"]), smallest)  # folds adapt to the smallest genre of a small collection
+    if k < 2:
+        log.warning(
+            "Label quality skipped: the smallest genre has %d training track(s); cleanlab's "
+            "out-of-fold check needs at least 2",
+            smallest,
+        )
+        empty = pd.DataFrame(
+            columns=[
+                "rank",
+                "track_id",
+                "path",
+                "given_genre",
+                "suggested_genre",
+                "self_confidence",
+                "suggested_confidence",
+            ]  # fmt: skip
+        )
+        return empty, {"count": 0, "fraction_of_training": 0.0, "n_training": len(train), "k": None,
+                       "skipped": f"smallest genre has {smallest} training track(s)"}  # fmt: skip
+    if k < int(settings["k"]):
+        log.info(
+            "Label quality: %d folds instead of %s (the smallest genre has %d training tracks)",
+            k,
+            settings["k"],
+            smallest,
+        )
     proba = evaluation.out_of_fold_probabilities(
         train,
         genre_classifier.model_type,
         genre_classifier.params,
-        k=int(settings["k"]),
+        k=k,
         seed=int(settings.get("seed", 42)),
     )
     issues, summary = evaluation.label_issues(
@@ -80,7 +108,7 @@ def find_label_issues(
         proba,
         genre_classifier.classes,
         paths=manifest[["track_id", "path"]],
-        k=settings["k"],
+        k=k,
     )
     log.info(
         "Label quality: %d suspect labels in %d training tracks (%.1f%%)",
@@ -139,6 +167,8 @@ def write_summary(
         {
             "title": f"Evaluation report: {dataset.get('name')}",
             "model_type": model_metrics["model_type"],
+            "feature_set": model_metrics.get("feature_set"),
+            "better_than_chance": model_metrics.get("better_than_chance"),
             "split": evaluation_params["split"],
             "metrics": model_metrics["splits"],
             "per_class": per_class,

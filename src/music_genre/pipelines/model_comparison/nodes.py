@@ -1,4 +1,4 @@
-"""Thin node that gathers every namespace's metrics into one comparison table."""
+"""Thin nodes: every model type cross-validated (small collections), and one comparison table."""
 
 from __future__ import annotations
 
@@ -6,11 +6,63 @@ import logging
 
 import pandas as pd
 
+from music_genre import training
+
 log = logging.getLogger(__name__)
 
 
-def compare_models(*reports: dict) -> pd.DataFrame:
-    """One row per model type and split (each namespace also logs its MLflow metrics, prefixed)."""
+def cross_validate_models(model_input_table: pd.DataFrame, modeling: dict) -> pd.DataFrame:
+    """Stratified k-fold accuracy and macro F1 (mean and std over folds) of every model type, when the
+    collection is under ``modeling.selection.cv_below_tracks`` tracks: there one test split holds a
+    handful of tracks and says little. Empty for a larger collection (its test split is reported)."""
+    selection = dict(modeling.get("selection") or {})
+    if len(model_input_table) >= int(selection.get("cv_below_tracks", 2000)):
+        log.info(
+            "Model comparison on the test split (%d tracks: no cross-validation)",
+            len(model_input_table),
+        )
+        return pd.DataFrame(columns=["model_type", "cv_accuracy_mean", "cv_accuracy_std",
+                                     "cv_f1_macro_mean", "cv_f1_macro_std", "cv_folds", "cv_repeats"])  # fmt: skip
+    rows = []
+    for model_type in training.MODEL_TYPES:
+        result = training.cross_validate(
+            model_input_table,
+            model_type,
+            modeling["hyperparameters"][model_type],
+            folds=int(selection.get("folds", 5)),
+            repeats=int(selection.get("repeats", 1)),
+            seed=int(modeling["model"].get("seed", 42)),
+            class_weight=modeling["model"].get("class_weight"),
+        )
+        rows.append(
+            {
+                "model_type": model_type,
+                "cv_accuracy_mean": result["accuracy_mean"],
+                "cv_accuracy_std": result["accuracy_std"],
+                "cv_f1_macro_mean": result["f1_macro_mean"],
+                "cv_f1_macro_std": result["f1_macro_std"],
+                "cv_folds": result["folds"],
+                "cv_repeats": result["repeats"],
+            }
+        )
+    table = pd.DataFrame(rows).sort_values("cv_accuracy_mean", ascending=False, kind="stable")
+    log.info(
+        "Cross-validated on %d tracks (%d-fold x %d):\n%s",
+        len(model_input_table),
+        int(table["cv_folds"].iloc[0]),
+        int(table["cv_repeats"].iloc[0]),
+        "\n".join(
+            f"  {r.model_type:<20} accuracy {r.cv_accuracy_mean:.3f} +- {r.cv_accuracy_std:.3f}   "
+            f"macro F1 {r.cv_f1_macro_mean:.3f} +- {r.cv_f1_macro_std:.3f}"
+            for r in table.itertuples(index=False)
+        ),
+    )
+    return table.reset_index(drop=True)
+
+
+def compare_models(cv_table: pd.DataFrame, *reports: dict) -> pd.DataFrame:
+    """One row per model type and split (each namespace also logs its MLflow metrics, prefixed), with the
+    cross-validated scores beside each model's rows when they were computed."""
     rows = []
     for report in reports:
         for split, values in report["splits"].items():
@@ -24,6 +76,8 @@ def compare_models(*reports: dict) -> pd.DataFrame:
                 }
             )
     table = pd.DataFrame(rows)
+    if len(cv_table):
+        table = table.merge(cv_table, on="model_type", how="left")
     test = table[table["split"] == "test"].sort_values("f1_macro", ascending=False)
     for row in test.itertuples(index=False):
         log.info(

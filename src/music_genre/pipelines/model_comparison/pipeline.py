@@ -3,7 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from music_genre.training import MODEL_TYPES
 
 from ..modeling.pipeline import model_input_pipeline, training_pipeline
-from .nodes import compare_models
+from .nodes import compare_models, cross_validate_models
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -12,10 +12,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline(
             training_pipeline(),
             namespace=model_type,
-            inputs={"model_input_table", "tuned_lightgbm_params"},
+            inputs={"model_input_table", "tuned_lightgbm_params", "feature_settings"},
             parameters={
                 "params:modeling": "params:modeling",
-                "params:feature_engineering": "params:feature_engineering",
                 "params:model_choice": f"params:model_comparison.{model_type}",
             },
             tags=[model_type],
@@ -27,8 +26,17 @@ def create_pipeline(**kwargs) -> Pipeline:
             model_input_pipeline(),
             *per_model,
             Node(
+                func=cross_validate_models,
+                inputs=["model_input_table", "params:modeling"],
+                outputs="model_cv_table",
+                name="cross_validate_models_node",
+            ),
+            Node(
                 func=compare_models,
-                inputs=[f"{model_type}.model_metrics" for model_type in MODEL_TYPES],
+                inputs=[
+                    "model_cv_table",
+                    *[f"{model_type}.model_metrics" for model_type in MODEL_TYPES],
+                ],
                 outputs="model_comparison_table",
                 name="compare_models_node",
             ),

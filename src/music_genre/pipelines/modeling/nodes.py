@@ -19,15 +19,19 @@ def build_model_input(features: pd.DataFrame, manifest: pd.DataFrame) -> pd.Data
 def train_model(
     model_input_table: pd.DataFrame,
     modeling: dict,
-    feature_engineering: dict,
+    feature_settings: dict,
     tuned_lightgbm_params: dict,
     model_choice: dict | None = None,
 ) -> GenreClassifier:
-    """Train the model type of ``modeling.model`` (or ``model_choice`` in a comparison namespace)."""
+    """Train the model type of ``modeling.model`` (or ``model_choice`` in a comparison namespace);
+    ``auto`` first picks the type by cross-validation (small collections) or validation (large ones)."""
     from music_genre.features import FeatureSettings  # noqa: PLC0415
 
     choice = {**modeling["model"], **(model_choice or {})}
     model_type = choice["type"]
+    selection = None
+    if model_type == "auto":
+        model_type, selection = _choose_model(model_input_table, modeling, choice)
     hyperparameters = dict(modeling["hyperparameters"][model_type])
     if model_type == "lightgbm" and choice.get("use_tuned_params"):
         if tuned_lightgbm_params:
@@ -35,7 +39,7 @@ def train_model(
             log.info("Using tuned LightGBM parameters: %s", tuned_lightgbm_params)
         else:
             log.warning("modeling.model.use_tuned_params is true but no tuning has run yet")
-    settings = FeatureSettings.from_dict(feature_engineering.get("settings") or {})
+    settings = FeatureSettings.from_dict(feature_settings)
     classifier = training.train_classifier(
         model_input_table,
         model_type,
@@ -45,6 +49,13 @@ def train_model(
         feature_settings=settings.to_dict(),
         feature_digest=settings.digest(),
     )
+    if selection is not None:
+        classifier.info["model_selection"] = selection.to_dict("records")
+    # Stored in the model, so the CLI and serving can warn about a model that learned nothing.
+    per_split = training.evaluate_classifier(classifier, model_input_table)
+    classifier.info["better_than_chance"] = training.better_than_chance(
+        model_input_table, per_split
+    )["better_than_chance"]
     log.info(
         "Trained %s on %d tracks in %.1f s%s",
         model_type,
@@ -55,12 +66,50 @@ def train_model(
     return classifier
 
 
+def _choose_model(table: pd.DataFrame, modeling: dict, choice: dict):
+    selection = dict(modeling.get("selection") or {})
+    candidates = list(selection.get("candidates") or training.MODEL_TYPES)
+    model_type, scores = training.choose_model(
+        table,
+        candidates,
+        modeling["hyperparameters"],
+        cv_below_tracks=int(selection.get("cv_below_tracks", 2000)),
+        folds=int(selection.get("folds", 5)),
+        repeats=int(selection.get("repeats", 1)),
+        seed=int(choice.get("seed", 42)),
+        class_weight=choice.get("class_weight"),
+        metric=str(selection.get("metric", "accuracy")),
+    )
+    best = scores.iloc[0]
+    log.info(
+        "Model type auto -> %s (%s %.3f +- %.3f over %s)",
+        model_type,
+        selection.get("metric", "accuracy"),
+        best[f"{selection.get('metric', 'accuracy')}_mean"],
+        best[f"{selection.get('metric', 'accuracy')}_std"],
+        f"{int(best['folds'])}-fold cross-validation" if best["folds"] else "the validation split",
+    )
+    return model_type, scores
+
+
 def evaluate_model(
     genre_classifier: GenreClassifier, model_input_table: pd.DataFrame
 ) -> tuple[dict, dict]:
     """Metrics per split, as a JSON report and as MLflow metrics (``test.accuracy``, ...)."""
     per_split = training.evaluate_classifier(genre_classifier, model_input_table)
     flat = training.flat_metrics(genre_classifier, per_split)
+    chance = training.better_than_chance(model_input_table, per_split)
+    if not chance["better_than_chance"]:
+        log.warning(
+            "THIS MODEL IS NO BETTER THAN CHANCE: %s. It will not be registered. Too few tracks per "
+            "genre? (docs/configuration.md: the smallest collection that gives a meaningful model)",
+            "; ".join(
+                f"{split} accuracy {v['accuracy']:.2f} vs {v['chance']:.2f} for always answering the "
+                "most frequent genre"
+                for split, v in chance["splits"].items()
+                if not v["better"]
+            ),
+        )
     for split, values in per_split.items():
         log.info(
             "%s %s: accuracy %.3f, macro F1 %.3f, log loss %.3f (%d tracks)",
@@ -78,6 +127,10 @@ def evaluate_model(
         "training_seconds": genre_classifier.info.get("training_seconds"),
         "params": genre_classifier.params,
         "feature_digest": genre_classifier.feature_digest,
+        "feature_set": genre_classifier.feature_settings.get("feature_set", "handcrafted"),
+        "better_than_chance": chance["better_than_chance"],
+        "chance": chance["splits"],
+        "model_selection": genre_classifier.info.get("model_selection"),
         "splits": per_split,
     }
     return report, {name: {"value": value, "step": 0} for name, value in flat.items()}
@@ -108,6 +161,7 @@ def request_registration(
         feature_digest=str(model_metrics.get("feature_digest", "")),
         model_type=model_metrics["model_type"],
         run_id=mlflow_model.get("run_id") if mlflow_model.get("logged") else None,
+        better_than_chance=bool(model_metrics.get("better_than_chance", True)),
     )
     log.info("Registration: %s", request["reason"])
     return request

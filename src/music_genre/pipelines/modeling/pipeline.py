@@ -33,7 +33,7 @@ def training_pipeline() -> Pipeline:
                 inputs=[
                     "model_input_table",
                     "params:modeling",
-                    "params:feature_engineering",
+                    "feature_settings",
                     "tuned_lightgbm_params",
                     "params:model_choice",
                 ],
