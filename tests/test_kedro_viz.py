@@ -29,6 +29,7 @@ PIPELINES = {
     "__default__",
     "data_ingestion",
     "download",
+    "embedding_weights",
     "evaluation",
     "feature_engineering",
     "inference",
