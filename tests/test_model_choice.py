@@ -104,6 +104,21 @@ def test_auto_picks_the_best_cross_validated_model():
     assert (scores["folds"] == 0).all() and by_validation in {"svm", "knn"}
 
 
+def test_train_classifier_auto_chooses_on_training_and_validation_only():
+    data = table(per_genre=9, seed=7)
+    selection = {"candidates": ["svm", "logistic_regression", "knn"], "folds": 3}
+    model = training.train_classifier(data, "auto", HYPER, seed=0, selection=selection)
+    scores = model.info["model_selection"]
+    assert model.model_type == scores[0]["model_type"] in selection["candidates"]
+    assert scores[0]["n_tracks"] == int((data["split"] != "test").sum())  # test never helps choose
+    assert [s["accuracy_mean"] for s in scores] == sorted(
+        (s["accuracy_mean"] for s in scores), reverse=True
+    )
+    with pytest.raises(ValueError, match="missing: random_forest"):
+        training.train_classifier(data, "auto", {"svm": HYPER["svm"]},
+                                  selection={"candidates": ["svm", "random_forest"]})  # fmt: skip
+
+
 def test_lightgbm_leaves_fit_a_small_collection():
     """min_child_samples 20 against 4 training tracks a genre: LightGBM used to stop at iteration 1 with
     every genre at 1/n; it now learns, and large collections keep the configured value."""

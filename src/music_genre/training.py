@@ -21,6 +21,7 @@ from music_genre.model import GenreClassifier
 log = logging.getLogger(__name__)
 
 MODEL_TYPES = ("lightgbm", "logistic_regression", "svm", "knn", "random_forest")
+AUTO = "auto"  # modeling.model.type: the best of selection.candidates, by cross-validation
 NEEDS_SCALING = {"logistic_regression", "svm", "knn"}
 SPLITS = ("training", "validation", "test")
 ID_COLUMNS = ["track_id", "genre", "split"]
@@ -139,9 +140,18 @@ def train_classifier(
     class_weight: str | None = None,
     feature_settings: Mapping | None = None,
     feature_digest: str = "",
+    selection: Mapping | None = None,
 ) -> GenreClassifier:
     """Fit ``model_type`` on the training split (LightGBM stops early on the validation split, so its
-    validation metrics are optimistic; the test split is the honest one)."""
+    validation metrics are optimistic; the test split is the honest one).
+
+    ``auto``: ``hyperparameters`` is the whole ``modeling.hyperparameters`` map; the type is chosen among
+    ``selection["candidates"]`` by :func:`choose_model` on the training and validation tracks (never the
+    test split), then trained as above; the scores are kept in ``info["model_selection"]``."""
+    if model_type == AUTO:
+        return _train_auto(table, hyperparameters, selection or {}, seed=seed,
+                           class_weight=class_weight, feature_settings=feature_settings,
+                           feature_digest=feature_digest)  # fmt: skip
     _check_splits(table)
     _check_class_weight(class_weight)
     hyperparameters = dict(hyperparameters or {})
@@ -219,6 +229,45 @@ def train_classifier(
         params=stored_params,
         info=info,
     )
+
+
+def _train_auto(table, hyperparameters, selection, *, seed, class_weight, feature_settings,
+                feature_digest) -> GenreClassifier:  # fmt: skip
+    candidates = list(selection.get("candidates") or MODEL_TYPES)
+    missing = [c for c in candidates if c not in hyperparameters]
+    if missing:
+        raise ValueError(
+            f"model type auto needs the hyperparameters of every candidate (modeling.hyperparameters); "
+            f"missing: {', '.join(missing)}"
+        )
+    metric = str(selection.get("metric", "accuracy"))
+    pool = table[table["split"] != "test"].reset_index(drop=True)
+    chosen, scores = choose_model(
+        pool,
+        candidates,
+        hyperparameters,
+        cv_below_tracks=int(selection.get("cv_below_tracks", 2000)),
+        folds=int(selection.get("folds", 5)),
+        repeats=int(selection.get("repeats", 1)),
+        seed=seed,
+        class_weight=class_weight,
+        metric=metric,
+    )
+    best = scores.iloc[0]
+    log.info(
+        "Model type auto -> %s (%s %.3f +- %.3f, %s on the %d training and validation tracks)",
+        chosen,
+        metric,
+        best[f"{metric}_mean"],
+        best[f"{metric}_std"],
+        f"{int(best['folds'])}-fold cross-validation" if best["folds"] else "validation split",
+        len(pool),
+    )
+    model = train_classifier(table, chosen, hyperparameters[chosen], seed=seed,
+                             class_weight=class_weight, feature_settings=feature_settings,
+                             feature_digest=feature_digest)  # fmt: skip
+    model.info["model_selection"] = scores.to_dict("records")
+    return model
 
 
 def evaluate_classifier(classifier: GenreClassifier, table: pd.DataFrame) -> dict[str, dict]:

@@ -29,13 +29,10 @@ def train_model(
 
     choice = {**modeling["model"], **(model_choice or {})}
     model_type = choice["type"]
-    selection = None
-    if model_type == "auto":
-        model_type, selection = _choose_model(model_input_table, modeling, choice)
-    hyperparameters = dict(modeling["hyperparameters"][model_type])
-    if model_type == "lightgbm" and choice.get("use_tuned_params"):
+    by_type = {name: dict(values) for name, values in modeling["hyperparameters"].items()}
+    if choice.get("use_tuned_params") and model_type in ("lightgbm", training.AUTO):
         if tuned_lightgbm_params:
-            hyperparameters.update(tuned_lightgbm_params)
+            by_type["lightgbm"].update(tuned_lightgbm_params)
             log.info("Using tuned LightGBM parameters: %s", tuned_lightgbm_params)
         else:
             log.warning("modeling.model.use_tuned_params is true but no tuning has run yet")
@@ -43,14 +40,13 @@ def train_model(
     classifier = training.train_classifier(
         model_input_table,
         model_type,
-        hyperparameters,
+        by_type if model_type == training.AUTO else by_type[model_type],
         seed=int(choice.get("seed", 42)),
         class_weight=choice.get("class_weight"),
         feature_settings=settings.to_dict(),
         feature_digest=settings.digest(),
+        selection=modeling.get("selection"),
     )
-    if selection is not None:
-        classifier.info["model_selection"] = selection.to_dict("records")
     # Stored in the model, so the CLI and serving can warn about a model that learned nothing.
     per_split = training.evaluate_classifier(classifier, model_input_table)
     classifier.info["better_than_chance"] = training.better_than_chance(
@@ -58,38 +54,12 @@ def train_model(
     )["better_than_chance"]
     log.info(
         "Trained %s on %d tracks in %.1f s%s",
-        model_type,
+        classifier.model_type,
         classifier.info["n_training"],
         classifier.info["training_seconds"],
         f" (best iteration {classifier.best_iteration})" if classifier.best_iteration else "",
     )
     return classifier
-
-
-def _choose_model(table: pd.DataFrame, modeling: dict, choice: dict):
-    selection = dict(modeling.get("selection") or {})
-    candidates = list(selection.get("candidates") or training.MODEL_TYPES)
-    model_type, scores = training.choose_model(
-        table,
-        candidates,
-        modeling["hyperparameters"],
-        cv_below_tracks=int(selection.get("cv_below_tracks", 2000)),
-        folds=int(selection.get("folds", 5)),
-        repeats=int(selection.get("repeats", 1)),
-        seed=int(choice.get("seed", 42)),
-        class_weight=choice.get("class_weight"),
-        metric=str(selection.get("metric", "accuracy")),
-    )
-    best = scores.iloc[0]
-    log.info(
-        "Model type auto -> %s (%s %.3f +- %.3f over %s)",
-        model_type,
-        selection.get("metric", "accuracy"),
-        best[f"{selection.get('metric', 'accuracy')}_mean"],
-        best[f"{selection.get('metric', 'accuracy')}_std"],
-        f"{int(best['folds'])}-fold cross-validation" if best["folds"] else "the validation split",
-    )
-    return model_type, scores
 
 
 def evaluate_model(
