@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from music_genre.errors import ExpectedError
+
 log = logging.getLogger(__name__)
 
 FMA_BASE_URL = "https://os.unil.cloud.switch.ch/fma/"
@@ -44,7 +46,7 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 _HASH_BLOCK = 1 << 22
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ExpectedError, RuntimeError):
     """A download, checksum or extraction failure, with one line that says what to do next."""
 
 
@@ -58,6 +60,25 @@ def sha1_of(path: str | os.PathLike, block_size: int = _HASH_BLOCK) -> str:
         while block := fh.read(block_size):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create for ``folder``, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (a .part was kept), or already gone
+            return
 
 
 def _sidecar(path: Path, suffix: str) -> Path:
@@ -162,6 +183,7 @@ def download_file(
     if is_verified(dest, sha1):
         log.info("%s is already downloaded and verified; not fetching it again", dest)
         return dest
+    created = _missing_parents(dest.parent)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = _sidecar(dest, PART_SUFFIX)
 
@@ -229,19 +251,24 @@ def download_file(
                         f"{_part_note(part)}"
                     ) from None
                 wait = min(backoff_s * 2 ** (failures - 1), 30.0)
+                have = part.stat().st_size if part.is_file() else 0
                 log.warning(
-                    "%s: %s; retry %d/%d in %.1f s (resuming)",
+                    "%s: %s; retry %d/%d in %.1f s (%s)",
                     dest.name,
                     exc.reason,
                     failures,
                     limit,
                     wait,
+                    f"resuming from {_fmt_bytes(have)}" if have else "nothing received yet",
                 )
                 time.sleep(wait)
                 continue
             if received is _COMPLETE_416:
                 log.info("%s: the server says %s is already complete; verifying it", url, part.name)
             break
+    except DownloadError:
+        _remove_empty(created)  # a download that never started leaves no empty folders behind
+        raise
     finally:
         if own_session:
             session.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from music_genre import audio, fma
+from music_genre.errors import ExpectedError
 from music_genre.splits import SPLIT_NAMES, stratified_group_split
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ MANIFEST_COLUMNS = [
 EXCLUSION_COLUMNS = ["track_id", "path", "genre", "reason", "detail"]
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(ExpectedError, FileNotFoundError):
     """The configured dataset root does not hold what its format needs."""
 
 

@@ -12,10 +12,12 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from music_genre.errors import ExpectedError
+
 log = logging.getLogger(__name__)
 
 
-class RayClusterUnreachable(ConnectionError):
+class RayClusterUnreachable(ExpectedError, ConnectionError):
     """The configured Ray address does not answer."""
 
 
@@ -83,7 +85,12 @@ def start_ray(config: Mapping | None = None) -> bool:
 
         # Ship the project's code so cluster workers need no install of it.
         runtime_env.setdefault("py_modules", [str(Path(music_genre.__file__).parent)])
-        ray.init(address=address, runtime_env=runtime_env or None, log_to_driver=True)
+        ray.init(
+            address=address,
+            runtime_env=runtime_env or None,
+            log_to_driver=True,
+            logging_level=logging.ERROR,  # Ray's own start-up notes; ours below says what started
+        )
         log.info("Connected to Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
         num_cpus = config.get("num_cpus") or os.cpu_count()
@@ -93,6 +100,7 @@ def start_ray(config: Mapping | None = None) -> bool:
             include_dashboard=bool(config.get("include_dashboard", False)),
             runtime_env=runtime_env or None,
             log_to_driver=True,
+            logging_level=logging.ERROR,  # its token-auth and start-up notes: not the user's concern
         )
         log.info("Started a local Ray with %s CPUs", num_cpus)
     return True

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from music_genre.errors import TooFewTracksError
 from music_genre.metrics import classification_metrics
 from music_genre.model import GenreClassifier
 
@@ -47,14 +48,14 @@ def _check_splits(table: pd.DataFrame) -> None:
     counts = table["split"].value_counts()
     for split in ("training", "validation"):
         if counts.get(split, 0) == 0:
-            raise ValueError(
+            raise TooFewTracksError(
                 f"the {split} split is empty: {counts.to_dict()}; a model needs training and validation "
                 "tracks (check data_ingestion.split ratios or the dataset's official split)"
             )
     trained = set(table.loc[table["split"] == "training", "genre"])
     unseen = sorted(set(table["genre"]) - trained)
     if unseen:
-        raise ValueError(
+        raise TooFewTracksError(
             f"genres {unseen} have no training tracks: a model cannot learn them (add tracks, or "
             "change the split)"
         )
@@ -112,20 +113,22 @@ def lightgbm_params(hyperparameters: Mapping, n_classes: int, seed: int) -> dict
 
 
 def fit_lightgbm_to_size(params: dict, labels: pd.Series) -> dict:
-    """Leaf sizes that a small collection can fill: LightGBM's ``min_child_samples`` 20 against 3 training
-    tracks a genre lets no tree split on any genre (training stops at iteration 1, every genre at 1/n). It
-    is lowered to half the smallest genre's training tracks (at least 2), with the histogram's bin
-    minimum; large collections keep the configured values."""
-    smallest = int(labels.value_counts().min()) if len(labels) else 0
+    """Leaf sizes that a small collection can fill. With 3 training tracks a genre (30 in all) LightGBM's
+    ``min_child_samples`` 20 allows no split at all: training stops at iteration 1 with every genre at 1/n.
+    Where the training split holds fewer than 4 leaves' worth of tracks, the minimum drops to half the
+    smallest genre (at least 2); larger collections keep the configured value."""
     configured = int(params.get("min_child_samples", 20))
+    if len(labels) >= 4 * configured:
+        return params
+    smallest = int(labels.value_counts().min()) if len(labels) else 0
     fitted = max(2, smallest // 2)
     if fitted >= configured:
         return params
-    log.info(
-        "Small collection: LightGBM min_child_samples %d -> %d (the smallest genre has %d training "
-        "tracks)",
+    log.debug(
+        "Small collection: LightGBM min_child_samples %d -> %d (%d training tracks, smallest genre %d)",
         configured,
         fitted,
+        len(labels),
         smallest,
     )
     return {**params, "min_child_samples": fitted, "min_data_in_bin": 1}
@@ -338,8 +341,9 @@ def cross_validate(
     smallest = int(table["genre"].value_counts().min())
     k = min(int(folds), smallest)
     if k < 2:
-        raise ValueError(
-            f"cross-validation needs at least 2 tracks in every genre; the smallest has {smallest}"
+        raise TooFewTracksError(
+            f"cross-validation needs at least 2 tracks in every genre; the smallest has {smallest} "
+            "(add tracks, or drop that genre's folder)"
         )
     splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=int(repeats), random_state=seed)
     scores = []

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from music_genre.errors import ExpectedError
+
 log = logging.getLogger(__name__)
 
 WHEEL_REQUIREMENT = "musicnn==0.1.0"
@@ -46,7 +48,7 @@ EXTRA_HINT = 'pip install -e ".[embeddings]"'
 VERIFY_TOLERANCE = 2e-3
 
 
-class WeightsError(RuntimeError):
+class WeightsError(ExpectedError, RuntimeError):
     """The weights are missing, wrong or unreadable; the message says how to fix it, in one line."""
 
 

@@ -18,7 +18,12 @@ def predict_split(
     """The evaluated split's predictions: track, true and predicted genre, confidence, probabilities."""
     part = model_input_table[model_input_table["split"] == evaluation_params["split"]]
     if part.empty:
-        raise ValueError(f"the {evaluation_params['split']!r} split has no tracks to evaluate")
+        from music_genre.errors import TooFewTracksError  # noqa: PLC0415
+
+        raise TooFewTracksError(
+            f"the {evaluation_params['split']!r} split has no tracks to evaluate (too few tracks; "
+            "set evaluation.split or add tracks)"
+        )
     proba = genre_classifier.predict_proba(part)
     predictions = pd.DataFrame(
         {
