@@ -216,7 +216,7 @@ def _progress_bar(total: int, enabled: bool):
         total=total,
         desc="Extracting features",
         unit="track",
-        disable=not enabled,
+        disable=None if enabled else True,  # None: shown in a terminal, silent in logs and CI
         mininterval=2.0,
         smoothing=0.1,
     )

@@ -12,9 +12,10 @@ RAY_TAG = "ray"
 
 
 class RayHook:
-    """Starts Ray (local, or the cluster in ``conf/<env>/ray.yml``) before a pipeline with nodes tagged
-    ``ray`` and stops it when the run ends, so ``kedro run --pipelines=data_ingestion`` or ``kedro viz``
-    never pay for a Ray start."""
+    """Starts Ray (local, or the cluster in ``conf/<env>/ray.yml``) just before the first node tagged
+    ``ray`` runs and stops it when the run ends, so ``kedro run --pipelines=data_ingestion``, ``kedro viz``
+    or a run that fails in ingestion never pay for a Ray start, and Ray is not idling while the built-in
+    sample is synthesized."""
 
     def __init__(self) -> None:
         self._config: dict = {}
@@ -28,8 +29,8 @@ class RayHook:
             self._config = {}
 
     @hook_impl
-    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        if not any(RAY_TAG in node.tags for node in pipeline.nodes):
+    def before_node_run(self, node) -> None:
+        if RAY_TAG not in node.tags or self._started_here:
             return
         from music_genre.ray_runtime import start_ray  # noqa: PLC0415
 
@@ -68,6 +69,48 @@ class MlflowSessionIsolationHook:
         mlflow_hook.run_id = None
 
 
+class EmptyExperimentHook:
+    """kedro-mlflow creates the dataset's experiment as soon as a session starts, even for a run that
+    tracks nothing (``download``, ``sample_data``) or fails before its first node: such a run would
+    leave an empty experiment in the MLflow UI. After the run, an experiment without a single run is
+    deleted again (MLflow keeps it restorable, and kedro-mlflow restores it for the next tracked run)."""
+
+    def __init__(self) -> None:
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._context = context
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._drop_if_empty()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._drop_if_empty()
+
+    def _drop_if_empty(self) -> None:
+        config = getattr(self._context, "mlflow", None)
+        if config is None:
+            return
+        try:
+            from mlflow import MlflowClient  # noqa: PLC0415
+            from mlflow.entities import ViewType  # noqa: PLC0415
+
+            client = MlflowClient(tracking_uri=config.server.mlflow_tracking_uri)
+            experiment = client.get_experiment_by_name(config.tracking.experiment.name)
+            if experiment is None or experiment.lifecycle_stage != "active":
+                return
+            runs = client.search_runs(
+                [experiment.experiment_id], run_view_type=ViewType.ALL, max_results=1
+            )
+            if not runs:
+                client.delete_experiment(experiment.experiment_id)
+        except Exception as err:  # tidying up must never fail a run
+            log.debug("Could not check for an empty MLflow experiment: %s", err)
+
+
 REGISTRATION_DATASET = "model_registration"
 
 
@@ -90,3 +133,59 @@ class ModelRegistrationHook:
         from music_genre.tracking import register_model  # noqa: PLC0415
 
         catalog.save(REGISTRATION_DATASET, register_model(request))
+
+
+class RunSummaryHook:
+    """Prints the run's summary block last (after MLflow and the registry): dataset, tracks used and
+    excluded with reasons, the feature set and model, test scores, registered or not and why, where the
+    report is and the next commands; for a batch inference run, what was scored."""
+
+    def __init__(self) -> None:
+        self._env: str | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params) -> None:
+        self._env = run_params.get("env")
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        outputs = pipeline.all_outputs()
+        try:
+            if "model_metrics" in outputs:
+                text = self._training(catalog)
+            elif "inference_report" in outputs:
+                from music_genre.run_summary import inference_summary, render  # noqa: PLC0415
+
+                report = dict(catalog.load("inference_report"))
+                dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
+                report["output"] = f"data/07_model_output/{dataset}/predictions.parquet"
+                text = render(f"music-genre batch inference: {dataset}", inference_summary(report))
+            else:
+                return
+        except Exception as err:  # a summary must never turn a good run into a failed one
+            log.warning("Could not write the run summary: %s", err)
+            return
+        print("\n" + text, flush=True)
+
+    def _training(self, catalog) -> str:
+        from music_genre.run_summary import render, training_summary  # noqa: PLC0415
+
+        def optional(name):
+            try:
+                return catalog.load(name)
+            except Exception:  # not produced by this run's pipelines, or never written
+                return None
+
+        dataset = str((optional("params:dataset") or {}).get("name", "?"))
+        rows = training_summary(
+            dataset=dataset,
+            env=self._env,
+            manifest=optional("manifest"),
+            exclusions=optional("exclusions"),
+            extraction_failures=optional("extraction_failures"),
+            feature_settings=optional("feature_settings"),
+            model_metrics=catalog.load("model_metrics"),
+            registration=optional("model_registration"),
+            report_path=f"data/08_reporting/{dataset}/evaluation/summary.md",
+        )
+        return render(f"music-genre run: {dataset}", rows)

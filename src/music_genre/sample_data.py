@@ -322,7 +322,10 @@ def _write_audio(audio_root: Path, tracks: pd.DataFrame, faults: dict, mixes: di
     short_seconds = _short_seconds(seconds)
     kind_of = {tid: kind for kind, ids in faults.items() for tid in ids}
     files: dict[str, int] = {}
-    for track_id in tracks.index:
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    # One bar in a terminal (tqdm stays silent when stderr is not one): the sample takes a minute.
+    for track_id in tqdm(tracks.index, desc="Synthesizing the sample", unit="clip", disable=None):
         kind = kind_of.get(track_id)
         if kind == "missing_file":
             continue

@@ -1,11 +1,32 @@
 """Project settings: hooks, and how configuration is found and merged."""
 
+import os
+
+# Libraries' own switches for a readable console (set before they are imported): MLflow's artifact
+# progress bars and its INFO/WARNING notes (cloudpickle, input validation) stay off the console.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+
 from music_genre.config_loader import ProjectConfigLoader
-from music_genre.hooks import MlflowSessionIsolationHook, ModelRegistrationHook, RayHook
+from music_genre.hooks import (
+    EmptyExperimentHook,
+    MlflowSessionIsolationHook,
+    ModelRegistrationHook,
+    RayHook,
+    RunSummaryHook,
+)
 
 # Ray is started before a pipeline that needs it and stopped after (conf/<env>/ray.yml).
 # kedro-mlflow registers its own hook through its plugin entry point.
-HOOKS = (RayHook(), MlflowSessionIsolationHook(), ModelRegistrationHook())
+# Registration and the summary both run last (trylast): pluggy calls the later registered of the two
+# last, so the summary, last here, reports the registration.
+HOOKS = (
+    RayHook(),
+    MlflowSessionIsolationHook(),
+    EmptyExperimentHook(),
+    ModelRegistrationHook(),
+    RunSummaryHook(),
+)
 
 # OmegaConfigLoader, with a relative `sqlite:///mlflow.db` in mlflow.yml anchored at the project root.
 CONFIG_LOADER_CLASS = ProjectConfigLoader

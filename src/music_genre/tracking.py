@@ -140,12 +140,30 @@ def register_model(request: Mapping) -> dict:
     """Register ``runs:/<run>/<artifact>`` under the request's name, tagging the new version."""
     import mlflow  # noqa: PLC0415
     from mlflow import MlflowClient  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     uri = f"runs:/{request['run_id']}/{request['artifact_path']}"
-    version = mlflow.register_model(uri, request["model_name"], tags=dict(request["tags"]))
     client = MlflowClient()
-    for key, value in request["tags"].items():
-        client.set_model_version_tag(request["model_name"], version.version, key, value)
+    name = request["model_name"]
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    # MLflow 3 keeps a logged model apart from its run's artifacts: register that model itself
+    # (mlflow.register_model would find no artifacts at the run path, warn, and fall back to it).
+    logged = mlflow.search_logged_models(
+        experiment_ids=[client.get_run(request["run_id"]).info.experiment_id],
+        filter_string=f"source_run_id = '{request['run_id']}' AND name = '{request['artifact_path']}'",
+        output_format="list",
+    )
+    source = f"models:/{logged[0].model_id}" if logged else uri
+    version = client.create_model_version(
+        name,
+        source,
+        run_id=request["run_id"],
+        tags=dict(request["tags"]),
+        model_id=logged[0].model_id if logged else None,
+    )
     log.info(
         "Registered %s as %s version %s (%s)",
         uri,

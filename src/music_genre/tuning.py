@@ -52,7 +52,7 @@ DEFAULT_TUNING = {
     "search_alg": "optuna",
     "search_space": {},
     "trial_cpus": 1,
-    "verbose": 1,
+    "verbose": 0,  # Tune's own status tables (hundreds of lines); one log line per finished trial instead
 }
 # Trial statuses (Ray Tune's): TERMINATED covers both trials run to the end and trials ASHA stopped.
 TERMINATED, ERROR = "TERMINATED", "ERROR"
@@ -79,6 +79,32 @@ class TuningResult:
 
 # ---------------------------------------------------------------------------------------------------
 # Search space
+
+
+def _trial_logger(tune, metric: str, total: int):
+    """A Tune callback that logs one line per finished trial (and nothing else)."""
+
+    class TrialLogger(tune.Callback):
+        def __init__(self) -> None:
+            self.finished = 0
+
+        def _line(self, trial, how: str) -> None:
+            self.finished += 1
+            result = trial.last_result or {}
+            value = result.get(metric)
+            score = f"{metric} {value:.4f}" if isinstance(value, int | float) else "no score"
+            rounds = result.get("rounds", result.get("training_iteration", "?"))
+            log.info(
+                "Trial %d/%d %s: %s after %s reports", self.finished, total, how, score, rounds
+            )
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self._line(trial, "finished")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self._line(trial, "failed")
+
+    return TrialLogger()
 
 
 def search_space(spec: Mapping) -> dict:
@@ -448,6 +474,7 @@ def tune_lightgbm(
                 name=experiment_name,
                 storage_path=storage,
                 verbose=int(settings["verbose"]),
+                callbacks=[_trial_logger(tune, metric, settings["num_samples"])],
             ),
         )
         results = tuner.fit()

@@ -22,7 +22,13 @@ def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
 
 def list_tracks(raw_dataset: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     tracks, exclusions = ingestion.list_tracks(raw_dataset)
-    log.info("Listed %d candidate tracks in %s", len(tracks), raw_dataset["root"])
+    log.info(
+        "Listed %d tracks in %s: %d candidates, %d excluded by their metadata",
+        len(tracks) + len(exclusions),
+        raw_dataset["root"],
+        len(tracks),
+        len(exclusions),
+    )
     return tracks, exclusions
 
 

@@ -50,9 +50,9 @@ def score_new_files(
     genre_classifier: GenreClassifier,
     previous_predictions: pd.DataFrame,
     inference_params: dict,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict]:
     """Score, on Ray, the files this model version has not scored yet (a daily job tags only what is
-    new), and append them to the predictions table."""
+    new), and append them to the predictions table; the report says what this run did."""
     import ray  # noqa: PLC0415
 
     version = genre_classifier.version
@@ -70,8 +70,15 @@ def score_new_files(
         len(inputs) - len(todo),
         len(todo),
     )
+    report = {
+        "files": len(inputs),
+        "already_scored": len(inputs) - len(todo),
+        "scored": 0,
+        "failed": 0,
+        "model_version": version,
+    }
     if todo.empty:
-        return previous_predictions
+        return previous_predictions, report
     windowing = inference.windowing_settings(inference_params)
     remote = ray.remote(max_retries=3)(_predict_batch)
     model_ref = ray.put(genre_classifier)
@@ -92,9 +99,18 @@ def score_new_files(
     for row in scored[failed].itertuples(index=False):
         log.warning("Could not score %s (%s): %s", row.path, row.error_reason, row.error)
     log.info("Scored %d files (%d could not be scored)", len(scored), int(failed.sum()))
+    genres = scored.loc[~failed, "genre"].value_counts()
+    report.update(
+        scored=len(scored),
+        failed=int(failed.sum()),
+        failure_reasons=", ".join(
+            f"{r} {n}" for r, n in scored.loc[failed, "error_reason"].value_counts().items()
+        ),
+        genres=", ".join(f"{g} {n}" for g, n in genres.items()),
+    )
     if previous_predictions.empty:
-        return scored
-    return pd.concat([previous_predictions, scored], ignore_index=True)
+        return scored, report
+    return pd.concat([previous_predictions, scored], ignore_index=True), report
 
 
 def predict_audio_paths(

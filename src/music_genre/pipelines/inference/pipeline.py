@@ -23,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "previous_predictions",
                     "params:inference",
                 ],
-                outputs="predictions",
+                outputs=["predictions", "inference_report"],
                 name="score_new_files_node",
                 tags=[RAY_TAG],
             ),

@@ -13,6 +13,9 @@ def create_pipeline(**kwargs) -> Pipeline:
             training_pipeline(),
             namespace=model_type,
             inputs={"model_input_table", "tuned_lightgbm_params", "feature_settings"},
+            # A plain name for what leaves the namespace: the table node then reads no dotted names
+            # (Kedro reserves the dot for namespaces and warns about nodes that read across them).
+            outputs={"model_metrics": f"comparison_{model_type}_metrics"},
             parameters={
                 "params:modeling": "params:modeling",
                 "params:model_choice": f"params:model_comparison.{model_type}",
@@ -35,7 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=compare_models,
                 inputs=[
                     "model_cv_table",
-                    *[f"{model_type}.model_metrics" for model_type in MODEL_TYPES],
+                    *[f"comparison_{model_type}_metrics" for model_type in MODEL_TYPES],
                 ],
                 outputs="model_comparison_table",
                 name="compare_models_node",

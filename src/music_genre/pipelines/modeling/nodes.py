@@ -52,6 +52,16 @@ def train_model(
     classifier.info["better_than_chance"] = training.better_than_chance(
         model_input_table, per_split
     )["better_than_chance"]
+    configured = by_type.get("lightgbm", {}).get("min_child_samples")
+    if (
+        classifier.model_type == "lightgbm"
+        and classifier.params.get("min_child_samples") != configured
+    ):
+        log.info(
+            "Small collection: LightGBM min_child_samples %s -> %s, so that its trees can split",
+            configured,
+            classifier.params.get("min_child_samples"),
+        )
     log.info(
         "Trained %s on %d tracks in %.1f s%s",
         classifier.model_type,
