@@ -114,7 +114,7 @@ def test_bad_inputs_are_one_line_each_and_the_rest_is_predicted(project, clips, 
     sf.write(short, np.zeros(22050 * 2, dtype=np.float32), 22050)
     missing = tmp_path / "missing.mp3"
     bad = {
-        str(missing): "not_found",
+        str(missing): "missing_file",
         str(empty_folder): "no_audio_files",
         str(not_audio): "unreadable",
         str(empty): "empty_file",

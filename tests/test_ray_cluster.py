@@ -2,7 +2,8 @@
 
 A head node and one extra worker node start on 127.0.0.1 (1 CPU each); `kedro run
 --pipelines=feature_engineering` connects through `conf/local/ray.yml`, and Ray's state API says where the
-tasks ran. The cluster is stopped afterwards with `ray stop`.
+tasks ran. The cluster lives in a temp dir of its own and only its processes are stopped afterwards (never
+`ray stop`, which would end every Ray on the machine, a developer's own included).
 """
 
 from __future__ import annotations
@@ -87,33 +88,100 @@ def ingested(tmp_path_factory, sample_archive) -> KedroProject:
     return project
 
 
+def _start_head(temp_dir: str, *extra: str) -> str:
+    """`ray start --head` on 127.0.0.1 with its own temp dir; returns its address."""
+    port = free_port()
+    head = _ray(
+        "start",
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=1",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
+        *extra,
+    )
+    assert head.returncode == 0, head.stderr[-2000:]
+    return f"127.0.0.1:{port}"
+
+
+def _cluster_processes(temp_dir: str) -> list:
+    """The processes of the Ray started with ``temp_dir``: every Ray daemon and worker names its session
+    folder, which lies under that temp dir, on its command line."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if any(temp_dir in part for part in process.info["cmdline"] or ()):
+                found.append(process)
+        except (psutil.Error, TypeError):
+            continue
+    return found
+
+
+def _stop_cluster(temp_dir: str) -> None:
+    """Stop only this cluster's processes (TERM, then KILL what is left)."""
+    import psutil
+
+    processes = _cluster_processes(temp_dir)
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=15)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     """A real two-node Ray cluster on 127.0.0.1: a head and one more worker node, one CPU each."""
     if not RAY.exists():
         pytest.skip(f"the `ray` command is not installed beside {sys.executable}")
-    port, dashboard = free_port(), free_port()
-    address = f"127.0.0.1:{port}"
+    import tempfile
+
+    temp_dir = tempfile.mkdtemp(prefix="mgray-", dir="/tmp")  # short: Ray's sockets live under it
     try:
-        head = _ray(
-            "start",
-            "--head",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            "--num-cpus=1",
+        address = _start_head(
+            temp_dir,
             "--include-dashboard=true",  # Ray's state API is served by the dashboard
             "--dashboard-host=127.0.0.1",
-            f"--dashboard-port={dashboard}",
-            "--disable-usage-stats",
+            f"--dashboard-port={free_port()}",
         )
-        assert head.returncode == 0, head.stderr[-2000:]
         worker = _ray(
             "start", f"--address={address}", "--node-ip-address=127.0.0.1", "--num-cpus=1"
         )
         assert worker.returncode == 0, worker.stderr[-2000:]
         yield address
     finally:
-        _ray("stop", "--force", timeout=120)
+        _stop_cluster(temp_dir)
+
+
+def test_stopping_the_test_cluster_leaves_another_ray_running():
+    """A developer's own Ray (another temp dir) survives the suite's clean-up."""
+    if not RAY.exists():
+        pytest.skip(f"the `ray` command is not installed beside {sys.executable}")
+    import tempfile
+
+    theirs, ours = (tempfile.mkdtemp(prefix=p, dir="/tmp") for p in ("theirs-", "ours-"))
+    try:
+        _start_head(theirs)
+        _start_head(ours)
+        assert _cluster_processes(ours) and _cluster_processes(theirs)
+        _stop_cluster(ours)
+        assert not [
+            p for p in _cluster_processes(ours) if p.is_running() and p.status() != "zombie"
+        ]
+        survivors = [p for p in _cluster_processes(theirs) if p.is_running()]
+        assert any("gcs_server" in " ".join(p.cmdline()) for p in survivors)
+    finally:
+        _stop_cluster(ours)
+        _stop_cluster(theirs)
 
 
 def _point_ray_at(project: Path, address: str, connect_timeout_s: float = 10) -> None:

@@ -23,6 +23,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no "<bool>" type column under flags
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -36,24 +37,34 @@ def main_callback() -> None:
 @app.command()
 def predict(
     paths: Annotated[
-        list[str], typer.Argument(help="Audio files or folders (searched recursively).")
+        list[str],
+        typer.Argument(help="Audio files or folders (searched recursively).", metavar="PATH"),
     ],
-    top: Annotated[int, typer.Option("--top", min=1, help="How many genres to show per file.")] = 3,
+    top: Annotated[
+        int, typer.Option("--top", min=1, metavar="N", help="How many genres to show per file.")
+    ] = 3,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per file on stdout.")
     ] = False,
     env: Annotated[
-        str | None, typer.Option("--env", help="Kedro environment whose latest model to use.")
+        str | None,
+        typer.Option("--env", metavar="ENV", help="Kedro environment whose latest model to use."),
     ] = None,
     model: Annotated[
         str | None,
         typer.Option(
-            "--model", help="A model pickle, or models:/music-genre-classifier/<version>."
+            "--model",
+            metavar="MODEL",
+            help="A genre_classifier.pkl file or its versioned folder (newest version), or "
+            "models:/music-genre-classifier/<version> (MLflow registry of --project or "
+            "$MLFLOW_TRACKING_URI).",
         ),
     ] = None,
     project: Annotated[
         Path | None,
-        typer.Option("--project", help="The Kedro project folder (default: found from here)."),
+        typer.Option(
+            "--project", metavar="DIR", help="The Kedro project folder (default: found from here)."
+        ),
     ] = None,
 ) -> None:
     """Predict the genre of each file: full songs are cut into 30 s windows whose scores are averaged."""
@@ -64,19 +75,28 @@ def predict(
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    project_dir = model_store.find_project(project) if project or not model else None
+    project_dir = model_store.find_project(
+        project
+    )  # also for models:/ URIs: the project's MLflow store
     if project is not None and project_dir is None:
-        err.print(f"error: {project} is not a Kedro project folder")
+        err.print(f"error: {project} is not a Kedro project folder", markup=False)
         raise typer.Exit(EXIT_USAGE)
-    files, input_errors = inference.collect_audio_paths(paths)
-    for problem in input_errors:
-        _report_error(out, err, as_json, problem.path, problem.reason, problem.message)
-    if not files:
+    if project_dir is not None:
+        from music_genre.cli import unknown_environment  # noqa: PLC0415
+
+        problem = unknown_environment(env, project_dir)
+        if problem:
+            err.print(f"error: {problem}", markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE)
+    items = inference.expand_inputs(paths)
+    if not any(isinstance(item, Path) for item in items):
+        for item in items:
+            _report_error(out, err, as_json, item.path, item.reason, item.message)
         raise typer.Exit(EXIT_FAILED)
     try:
         loaded = model_store.load_model(model, env, project_dir)
     except model_store.ModelNotFoundError as error:
-        err.print(f"error: {error}")
+        err.print(f"error: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     windowing = _windowing(project_dir, env)
     classifier = loaded.classifier
@@ -85,9 +105,13 @@ def predict(
             "warning: this model was no better than chance when it was trained (too few tracks per "
             "genre?): its genres are guesses"
         )
-    failed = bool(input_errors)
-    for path in files:
-        row = inference.predict_files([path], classifier, windowing).iloc[0]
+    failed = False
+    for item in items:  # in the order given, errors where they occur
+        if isinstance(item, inference.InputError):
+            failed = True
+            _report_error(out, err, as_json, item.path, item.reason, item.message)
+            continue
+        row = inference.predict_files([item], classifier, windowing).iloc[0]
         if isinstance(row["error_reason"], str):
             failed = True
             _report_error(out, err, as_json, row["path"], row["error_reason"], row["error"])

@@ -26,7 +26,7 @@ DEFAULT_WINDOWING = {
     "max_windows": 8,
     "min_seconds": 10.0,
 }
-NOT_FOUND = "not_found"
+NOT_FOUND = audio.MISSING_FILE  # one vocabulary of reasons: the CLI, the pipelines and serving
 NO_AUDIO = "no_audio_files"
 _FMA_NAME = re.compile(r"^\d{6}$")
 
@@ -45,24 +45,29 @@ def collect_audio_paths(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path]
     to the audio files under them. Missing paths and folders without audio are errors, not exceptions."""
     files: list[Path] = []
     errors: list[InputError] = []
+    for item in expand_inputs(inputs):
+        (errors if isinstance(item, InputError) else files).append(item)
+    return files, errors
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path | InputError]:
+    """Each input in the order given: a file as it is, a folder as its audio files (sorted), or the
+    InputError that says why it yields nothing."""
+    out: list[Path | InputError] = []
     for raw in inputs:
         path = Path(raw).expanduser()
         if path.is_dir():
             found = audio.find_audio_files(path)
+            out.extend(found)
             if not found:
-                errors.append(
-                    InputError(
-                        str(path),
-                        NO_AUDIO,
-                        f"no audio files in this folder (looked for {', '.join(audio.AUDIO_EXTENSIONS)})",
-                    )
-                )
-            files.extend(found)
+                looked = ", ".join(audio.AUDIO_EXTENSIONS)
+                message = f"no audio files in this folder (looked for {looked})"
+                out.append(InputError(str(path), NO_AUDIO, message))
         elif path.exists():
-            files.append(path)
+            out.append(path)
         else:
-            errors.append(InputError(str(path), NOT_FOUND, "no such file or folder"))
-    return files, errors
+            out.append(InputError(str(path), NOT_FOUND, "no such file or folder"))
+    return out
 
 
 def windowing_settings(params: Mapping | None) -> dict:

@@ -13,10 +13,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from music_genre.errors import ExpectedError
+
 MODEL_DATASET = "genre_classifier"
 
 
-class ModelNotFoundError(LookupError):
+class ModelNotFoundError(ExpectedError, LookupError):
     """No model where the user pointed: the message says how to get one."""
 
 
@@ -78,13 +80,21 @@ def load_from_catalog(project: Path, env: str | None) -> LoadedModel:
             f"no trained model for environment '{env_name}' in {project}: train one with "
             f"`kedro run{'' if env is None else f' --env={env}'}` (or pass --model FILE)"
         ) from err
+    del version  # Kedro's save timestamp; the model's own version below is the one id we show
     return LoadedModel(
-        classifier, f"catalog {MODEL_DATASET} {version} ({env_name})", _version(classifier)
+        classifier, f"catalog {MODEL_DATASET}, environment {env_name}, newest", _version(classifier)
     )
 
 
 def load_from_file(path: str | os.PathLike) -> LoadedModel:
+    """A pickle, or Kedro's versioned folder of one (``genre_classifier.pkl/<version>/genre_classifier.pkl``:
+    the newest version)."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        versions = sorted(path.glob(f"*/{path.name}"))
+        if not versions:
+            raise ModelNotFoundError(f"{path} is a folder without saved versions of {path.name}")
+        path = versions[-1]
     if not path.is_file():
         raise ModelNotFoundError(f"model file {path} not found")
     classifier = _unpickle(path)
@@ -93,18 +103,25 @@ def load_from_file(path: str | os.PathLike) -> LoadedModel:
 
 def load_from_registry(uri: str, project: Path | None) -> LoadedModel:
     """``models:/music-genre-classifier/3``: the bundle inside the registered MLflow model."""
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not tracking_uri and project is None:
+        # MLflow would otherwise open (and create) ./mlflow.db wherever the command runs.
+        raise ModelNotFoundError(
+            f"cannot look up {uri}: not inside the project and MLFLOW_TRACKING_URI is not set; pass "
+            "--project /path/to/music-genre or set MLFLOW_TRACKING_URI to its tracking store"
+        )
+    if not tracking_uri:
+        # the project's config loader anchors a relative sqlite:/// store at the project root
+        tracking_uri = project_config(project, None)["mlflow"]["server"]["mlflow_tracking_uri"]
     import mlflow  # noqa: PLC0415
 
-    if project is not None and not os.environ.get("MLFLOW_TRACKING_URI"):
-        # the project's config loader anchors a relative sqlite:/// store at the project root
-        mlflow.set_tracking_uri(
-            project_config(project, None)["mlflow"]["server"]["mlflow_tracking_uri"]
-        )
+    mlflow.set_tracking_uri(tracking_uri)
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as err:  # MLflow raises several types for an unknown name or version
         raise ModelNotFoundError(
-            f"cannot fetch {uri} from MLflow: {' '.join(str(err).split())}"
+            f"cannot fetch {uri} from the MLflow store {tracking_uri} (the project's, or "
+            f"$MLFLOW_TRACKING_URI): {' '.join(str(err).split())}"
         ) from err
     for candidate in sorted(local.rglob("*.pkl")):
         try:

@@ -95,7 +95,9 @@ def resolve_feature_set(requested: str, weights_dir: str | None = None) -> str:
     log.warning(
         "feature_set auto: handcrafted features; %s adds the pretrained embedding (~+15 points)",
         EXTRA_HINT,
-        extra={"markup": False},  # Kedro's console handler would read ".[embeddings]" as a style tag
+        extra={
+            "markup": False
+        },  # Kedro's console handler would read ".[embeddings]" as a style tag
     )
     return HANDCRAFTED
 

@@ -1,0 +1,212 @@
+"""What a new user meets in the first ten minutes: a run that ends with its result, expected failures in one
+line, a CLI without traps. Real `kedro run` and `music-genre` processes, as a person types them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from music_genre.embeddings import weights as musicnn_weights
+
+from .conftest import SAMPLE_RUN_PARAMS, make_project_copy
+
+KEDRO = Path(sys.executable).with_name("kedro")
+SILENCED = (
+    "Downloading artifacts",
+    "register_new_resolver",
+    "CloudPickle",
+    "input_example",
+    "type hints",
+    "has no artifacts at artifact path",
+    "Token authentication",
+    "dot notation",
+    "Loading data from",
+    "Registering new custom resolver",
+    "Traceback",
+)
+
+
+def run(cwd: Path, *args: str, env: dict | None = None, timeout: float = 900, program=KEDRO):
+    full_env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200", **(env or {})}
+    full_env.pop("KEDRO_LOGGING_CONFIG", None)  # the project's own conf/logging.yml, as a user gets
+    return subprocess.run(
+        [str(program), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def params(values: dict) -> str:
+    return "--params=" + ",".join(f"{key}={value}" for key, value in values.items())
+
+
+@pytest.fixture(scope="module")
+def fresh_run(tmp_path_factory, sample_archive):
+    """`kedro run` in a fresh project copy, on a copy of the small sample."""
+    base = tmp_path_factory.mktemp("first_contact")
+    root = base / "sample"
+    shutil.copytree(sample_archive, root)
+    project = make_project_copy(base / "project")
+    result = run(project, "run", params({**SAMPLE_RUN_PARAMS, "dataset.root": root}))
+    return project, result
+
+
+def test_a_run_ends_with_its_summary_and_no_library_chatter(fresh_run):
+    project, result = fresh_run
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    start = max(i for i, line in enumerate(lines) if line.startswith("== music-genre run: sample"))
+    tail = lines[start:]  # the block is the end of the output
+    block = "\n".join(tail)
+    assert tail[-1].startswith("=====") and len(tail) <= 12
+    labels = [line.split()[0] for line in tail[1:-1] if line[:1].strip()]
+    assert labels[:6] == ["Data", "Features", "Model", "Test", "Registry", "Report"]
+    assert (
+        "excluded (" in block and "missing_file 1" in block
+    )  # the sample's planted faults, with reasons
+    metrics = json.loads((project / "data/08_reporting/sample/model_metrics.json").read_text())
+    assert f"accuracy {metrics['splits']['test']['accuracy']:.2f}" in block
+    assert "registered as music-genre-classifier version 1" in block
+    assert "music-genre predict song.mp3" in block and "mlflow ui" in block
+    for noise in SILENCED:
+        assert noise not in output, noise
+    assert (project / "info.log").is_file()  # routed, not lost
+    assert "register_new_resolver" in (project / "info.log").read_text()
+
+
+def test_batch_inference_ends_with_its_own_summary(fresh_run):
+    project, _ = fresh_run
+    sample = next(iter((project.parent / "sample").rglob("*.mp3")))
+    folder = project.parent / "new_releases"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(sample, folder / "a.mp3")
+    (folder / "broken.mp3").write_bytes(b"")
+    result = run(project, "run", "--pipelines=inference", params({**SAMPLE_RUN_PARAMS,
+                 "dataset.root": project.parent / "sample", "inference.input_dir": folder}))  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    tail = "\n".join(line for line in result.stdout.splitlines()[-8:])
+    assert "== music-genre batch inference: sample" in tail
+    assert "2 found, 0 already scored by this model, 2 scored now" in tail
+    assert "Failed  1 (empty_file 1)" in tail
+    assert "data/07_model_output/sample/predictions.parquet" in tail
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (
+            ["--env=gtzan", "--params=dataset.root=/nonexistent/genres"],
+            1,
+            "collection folder not found",
+        ),
+        (["--pipelines=download"], 1, "needs no download"),
+        (["--env=nosuchenv"], 2, "no environment 'nosuchenv'"),
+        (
+            ["--env=fma_small", "--params=dataset.root=/nonexistent/fma"],
+            1,
+            "FMA metadata not found",
+        ),
+    ],
+    ids=["no-data", "download-without-fma-env", "wrong-env", "fma-without-data"],
+)
+def test_expected_failures_end_in_one_line(tmp_path, args, code, expected):
+    project = make_project_copy(tmp_path / "project")
+    result = run(project, "run", *args, timeout=300)
+    assert result.returncode == code
+    assert "Traceback" not in result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected in last
+
+
+def test_no_network_for_download_is_one_line_and_leaves_nothing_behind(tmp_path):
+    project = make_project_copy(tmp_path / "project")
+    root = tmp_path / "fma"
+    result = run(project, "run", "--pipelines=download", "--env=fma_small", params({
+        "dataset.root": root, "download.base_url": "http://127.0.0.1:9/", "download.retries": 1,
+        "download.backoff_s": 0.01, "download.progress": False}), timeout=300)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: could not download http://127.0.0.1:9/fma_metadata.zip")
+    assert "resuming" not in result.stdout + result.stderr  # nothing was received to resume from
+    assert not root.exists()  # no empty archives folder
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("music-genre-fma_small")
+    assert experiment is None or experiment.lifecycle_stage == "deleted"  # no empty experiment
+
+
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, shared_gtzan):
+    project = make_project_copy(tmp_path / "project")
+    blocker = tmp_path / "no_tensorflow"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
+    env = {"HOME": str(tmp_path), "PYTHONPATH": str(blocker), musicnn_weights.WEIGHTS_ENV: ""}
+    result = run(project, "run", "--env=gtzan", params({"dataset.root": shared_gtzan,
+                 "feature_engineering.feature_set": "embedding"}), env=env, timeout=300)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and 'pip install -e ".[embeddings]"' in last
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+def test_cli_traps(fresh_run, tmp_path):
+    project, _ = fresh_run
+    clip = next(iter((project.parent / "sample").rglob("*.mp3")))
+    cli = Path(sys.executable).with_name("music-genre")
+
+    wrong_env = run(project, "predict", str(clip), "--env", "nosuchenv", program=cli)
+    assert wrong_env.returncode == 2 and "Traceback" not in wrong_env.stderr
+    assert wrong_env.stderr.strip().splitlines() == [
+        line
+        for line in wrong_env.stderr.strip().splitlines()
+        if line.startswith("error: no environment")
+    ]
+
+    versioned = (
+        project / "data/06_models/sample/genre_classifier.pkl"
+    )  # the folder, as the README shows
+    by_folder = run(
+        tmp_path, "predict", str(clip), "--json", "--model", str(versioned), program=cli
+    )
+    assert by_folder.returncode == 0, by_folder.stderr
+    row = json.loads(by_folder.stdout)
+    newest = sorted(versioned.glob("*/genre_classifier.pkl"))[-1]
+    assert row["model"]["source"] == str(newest)
+
+    outside = run(tmp_path, "predict", str(clip), "--model", "models:/music-genre-classifier/1",
+                  env={"MLFLOW_TRACKING_URI": ""}, program=cli)  # fmt: skip
+    assert (
+        outside.returncode == 1
+        and "--project" in outside.stderr
+        and "MLFLOW_TRACKING_URI" in outside.stderr
+    )
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+    with_project = run(tmp_path, "predict", str(clip), "--json", "--model", "models:/music-genre-classifier/1",
+                       "--project", str(project), env={"MLFLOW_TRACKING_URI": ""}, program=cli)  # fmt: skip
+    assert with_project.returncode == 0, with_project.stderr
+    assert json.loads(with_project.stdout)["genre"] == row["genre"]
+
+    missing = tmp_path / "missing.mp3"
+    ordered = run(project, "predict", str(missing), str(clip), str(tmp_path), "--json", program=cli)
+    rows = [json.loads(line) for line in ordered.stdout.splitlines()]
+    assert [r["path"] for r in rows] == [str(missing), str(clip), str(tmp_path)]  # input order
+    assert rows[0]["error"]["reason"] == "missing_file"  # the pipelines' word for it
+    assert rows[2]["error"]["reason"] == "no_audio_files"
+    catalog = json.loads(run(project, "predict", str(clip), "--json", program=cli).stdout)
+    assert catalog["model"]["version"] == row["model"]["version"]  # one model, one id
+    assert "catalog genre_classifier" in catalog["model"]["source"]
+    assert catalog["model"]["version"] not in catalog["model"]["source"]
+
+    help_text = run(project, "predict", "--help", program=cli).stdout
+    assert "<bool>" not in help_text and "--json" in help_text
