@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -297,6 +298,8 @@ def _search_algorithm(name: str, metric: str, mode: str, space: dict, seed: int)
                 probe.on_trial_complete("probe", {metric: 1.0})
             finally:
                 optuna.logging.set_verbosity(verbosity)
+            # Optuna's own INFO lines (a new study, each trial) would double the one line per trial.
+            optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
             return OptunaSearch(seed=seed), "optuna"
         except Exception as err:  # noqa: BLE001 - any failure means: use random search instead
             log.warning(
@@ -454,6 +457,9 @@ def tune_lightgbm(
         len(data["y_train"]),
         len(data["y_valid"]),
     )
+    # Tune's newer console output prints a configuration box and result paths whatever `verbose` says;
+    # its own switch turns back to the reporter that honours verbose=0 (one log line per trial is ours).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     try:
         tuner = tune.Tuner(
             trainable,
