@@ -171,28 +171,26 @@ def on_device(patch_file: Path, weights: Path) -> None:
         return
     gpu = TorchMusicnn(network)
     torch.backends.cudnn.benchmark = True
-    gpu.penultimate(patches)
-    torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(5):
-        out = gpu.penultimate(patches)
-    torch.cuda.synchronize()
-    gpu_seconds = (time.perf_counter() - started) / (5 * len(clips_patches))
-    diff = float(np.max(np.abs(out - cpu)))
-    print(f"torch on {torch.cuda.get_device_name(0)}: {gpu_seconds * 1000:.2f} ms/clip "
-          f"({1 / gpu_seconds:.0f} clips/s, batches of {gpu.PATCHES_PER_PASS} patches); "
-          f"max |gpu - numpy| = {diff:.2e}")  # fmt: skip
+    seconds, out = _timed_on_gpu(torch, gpu, patches, len(clips_patches))
+    print(f"torch on {torch.cuda.get_device_name(0)}: {seconds * 1000:.2f} ms/clip "
+          f"({1 / seconds:.0f} clips/s, batches of {gpu.PATCHES_PER_PASS} patches); "
+          f"max |gpu - numpy| = {float(np.max(np.abs(out - cpu))):.2e}")  # fmt: skip
     torch.backends.cudnn.allow_tf32 = True  # what TF32 would change (the backend keeps it off)
     torch.backends.cuda.matmul.allow_tf32 = True
-    fast = gpu.penultimate(patches)
+    seconds, out = _timed_on_gpu(torch, gpu, patches, len(clips_patches))
+    print(f"  with TF32 (not used): {seconds * 1000:.2f} ms/clip, max |gpu - numpy| = "
+          f"{float(np.max(np.abs(out - cpu))):.2e}")  # fmt: skip
+
+
+def _timed_on_gpu(torch, gpu, patches, clips: int, repeats: int = 5):
+    """Seconds per clip after one warm-up pass, and the last output."""
+    out = gpu.penultimate(patches)
     torch.cuda.synchronize()
     started = time.perf_counter()
-    for _ in range(5):
-        fast = gpu.penultimate(patches)
+    for _ in range(repeats):
+        out = gpu.penultimate(patches)
     torch.cuda.synchronize()
-    tf32_seconds = (time.perf_counter() - started) / (5 * len(clips_patches))
-    print(f"  with TF32 (not used): {tf32_seconds * 1000:.2f} ms/clip, max |gpu - numpy| = "
-          f"{float(np.max(np.abs(fast - cpu))):.2e}")  # fmt: skip
+    return (time.perf_counter() - started) / (repeats * clips), out
 
 
 def main() -> None:
