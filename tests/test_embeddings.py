@@ -264,3 +264,24 @@ def test_feature_sets_round_trip_through_the_cache_without_mixing(weights_env, t
     )
     # Different clips, different embeddings.
     assert np.abs(tables["embedding"].loc["1"] - tables["embedding"].loc["2"]).max() > 0.1
+
+
+def test_extraction_tasks_ask_for_a_gpu_only_when_they_can_use_one():
+    """`gpus_per_task: auto`: a share of the cluster's GPUs for the embedding with PyTorch there; none for
+    handcrafted features, or without a GPU, or without PyTorch (a task would hold a GPU it cannot use)."""
+    import importlib.util
+    import logging
+
+    import ray
+
+    from music_genre.extraction import auto_gpus_per_task
+
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.ERROR)  # fmt: skip
+    try:
+        assert auto_gpus_per_task({"feature_set": "handcrafted"}, 2) == 0.0
+        with_torch = importlib.util.find_spec("torch") is not None
+        assert auto_gpus_per_task({"feature_set": "embedding"}, 2) == (0.5 if with_torch else 0.0)
+    finally:
+        ray.shutdown()
+    assert auto_gpus_per_task({"feature_set": "embedding"}, 2) == 0.0  # no Ray, no GPU resource

@@ -48,6 +48,23 @@ def ray_cpus() -> int:
     return int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
 
 
+def auto_gpus_per_task(settings: Mapping, workers: int) -> float:
+    """GPUs each extraction task asks for when ``gpus_per_task`` is not set: a share of the cluster's GPUs
+    (all tasks at once fit) when the embedding is computed and PyTorch is there to use them; 0 otherwise
+    (handcrafted features, or no GPU), so no task waits for a GPU it would not use."""
+    import importlib.util  # noqa: PLC0415
+
+    import ray  # noqa: PLC0415
+
+    uses_embedding = settings.get("feature_set", "handcrafted") != "handcrafted"
+    gpus = float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
+    if not uses_embedding or gpus <= 0 or importlib.util.find_spec("torch") is None:
+        return 0.0
+    share = math.floor(gpus / max(1, workers) * 1000) / 1000  # Ray wants fractions it can add up
+    log.info("Embedding on GPU: %d GPU(s), %.3f per extraction task", gpus, share)
+    return max(share, 0.001)
+
+
 def batch_size_for(n_items: int, max_size: int, workers: int, batches_per_worker: int) -> int:
     """Items per Ray task: at most ``max_size``, fewer when few remain, so that every worker gets at
     least ``batches_per_worker`` batches and the last round does not leave most workers idle."""
@@ -136,7 +153,7 @@ def run_extraction(
     retry_failures: bool = False,
     progress: bool = True,
     min_duration_s: float = 0.0,
-    gpus_per_task: float = 0.0,
+    gpus_per_task: float | None = None,
 ) -> ExtractionReport:
     """Extract every track of ``tracks`` (track_id, path, fingerprint) that the cache lacks, on Ray."""
     import ray  # noqa: PLC0415
@@ -161,8 +178,9 @@ def run_extraction(
                 "Ray is not running: the project hook starts it for nodes tagged 'ray' "
                 "(or call music_genre.ray_runtime.start_ray())"
             )
-        # A task sees a GPU only when it asks for one (Ray hides the others): gpus_per_task > 0 lets the
-        # embedding run on CUDA, e.g. 0.25 for four extraction tasks sharing each GPU.
+        # A task sees a GPU only when it asks for one (Ray hides the others from it).
+        if gpus_per_task is None:
+            gpus_per_task = auto_gpus_per_task(settings, workers)
         remote_batch = ray.remote(
             max_retries=max_retries, retry_exceptions=False, num_gpus=gpus_per_task
         )(extract_batch)

@@ -52,6 +52,10 @@ def resolve_feature_settings(feature_params: dict) -> dict:
     return settings.to_dict()
 
 
+def _optional_float(value) -> float | None:
+    return None if value is None or value == "auto" else float(value)
+
+
 def _names(settings) -> list[str]:
     from music_genre.features import feature_names  # noqa: PLC0415
 
@@ -78,7 +82,7 @@ def extract_features(
         retry_failures=bool(feature_params.get("retry_failures", False)),
         progress=bool(feature_params.get("progress", True)),
         min_duration_s=float(feature_params.get("min_duration_s", 0.0)),
-        gpus_per_task=float(feature_params.get("gpus_per_task") or 0.0),
+        gpus_per_task=_optional_float(feature_params.get("gpus_per_task")),
     )
     features, failures = collect_features(manifest, cache, _names(settings))
     log.info(
