@@ -120,22 +120,36 @@ def _cluster_processes(temp_dir: str) -> list:
     return found
 
 
-def _stop_cluster(temp_dir: str) -> None:
-    """Stop only this cluster's processes (TERM, then KILL what is left)."""
+def _alive(process) -> bool:
     import psutil
 
-    processes = _cluster_processes(temp_dir)
-    for process in processes:
-        try:
-            process.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(processes, timeout=15)
-    for process in alive:
-        try:
-            process.kill()
-        except psutil.Error:
-            pass
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _stop_cluster(temp_dir: str, timeout: float = 60) -> None:
+    """Stop only this cluster's processes: TERM, then KILL what is left, again until none is left (a
+    raylet can start a worker while its siblings are being stopped)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes = [p for p in _cluster_processes(temp_dir) if _alive(p)]
+        if not processes:
+            return
+        for process in processes:
+            try:
+                process.terminate()
+            except psutil.Error:
+                pass
+        _, alive = psutil.wait_procs(processes, timeout=10)
+        for process in alive:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
 
 
 @pytest.fixture(scope="module")
@@ -174,10 +188,8 @@ def test_stopping_the_test_cluster_leaves_another_ray_running():
         _start_head(ours)
         assert _cluster_processes(ours) and _cluster_processes(theirs)
         _stop_cluster(ours)
-        assert not [
-            p for p in _cluster_processes(ours) if p.is_running() and p.status() != "zombie"
-        ]
-        survivors = [p for p in _cluster_processes(theirs) if p.is_running()]
+        assert not [p for p in _cluster_processes(ours) if _alive(p)]
+        survivors = [p for p in _cluster_processes(theirs) if _alive(p)]
         assert any("gcs_server" in " ".join(p.cmdline()) for p in survivors)
     finally:
         _stop_cluster(ours)
