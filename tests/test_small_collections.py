@@ -81,6 +81,24 @@ def test_gtzan_defaults_train_on_the_embedding_and_predict_uses_it(
     assert result.returncode == 0
     assert "no better than chance" in result.stderr
 
+    # The embedding's weights gone (another machine, a cleaned cache): one line naming the fix.
+    classifier.info["better_than_chance"] = True
+    classifier.feature_settings["embedding_weights"] = str(tmp_path / "gone" / "msd_musicnn.npz")
+    moved = tmp_path / "moved.pkl"
+    moved.write_bytes(pickle.dumps(classifier))
+    no_weights = {k: v for k, v in env.items() if k != musicnn_weights.WEIGHTS_ENV}
+    result = subprocess.run(
+        [sys.executable, "-m", "music_genre", "predict", str(clip), str(clip), "--model", str(moved)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**no_weights, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert (
+        len(lines) == 1
+        and "musicnn weights not found" in lines[0]
+        and "embedding_weights" in lines[0]
+    )
+
 
 def test_gtzan_defaults_without_the_extra_use_handcrafted_features(shared_gtzan, tmp_path):
     """TensorFlow not importable, no converted weights anywhere: `auto` falls back with one warning line

@@ -72,6 +72,7 @@ def predict(
     from rich.console import Console  # noqa: PLC0415
 
     from music_genre import inference, model_store  # noqa: PLC0415
+    from music_genre.errors import ExpectedError  # noqa: PLC0415
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
@@ -111,7 +112,13 @@ def predict(
             failed = True
             _report_error(out, err, as_json, item.path, item.reason, item.message)
             continue
-        row = inference.predict_files([item], classifier, windowing).iloc[0]
+        try:
+            row = inference.predict_files([item], classifier, windowing).iloc[0]
+        except (
+            ExpectedError
+        ) as error:  # not this file's fault (e.g. the embedding's weights are gone)
+            err.print(f"error: {error}", markup=False, soft_wrap=True)
+            raise typer.Exit(EXIT_FAILED) from None
         if isinstance(row["error_reason"], str):
             failed = True
             _report_error(out, err, as_json, row["path"], row["error_reason"], row["error"])

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from music_genre import audio
+from music_genre.errors import ExpectedError
 
 DEFAULT_WINDOWING = {
     "window_seconds": 30.0,
@@ -129,6 +130,8 @@ def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Map
             proba = classifier.predict_proba(features).mean(axis=0)
         except audio.AudioError as err:
             record.update(error_reason=err.reason, error=err.message)
+        except ExpectedError:  # missing embedding weights and the like: every file would fail alike
+            raise
         except Exception as err:  # one odd file must not cost the batch
             record.update(error_reason="prediction_error", error=" ".join(str(err).split()))
         else:
