@@ -12,7 +12,7 @@ with no change to the pipelines::
     register_backend("my_model", MyBackend, dim=768)
 
 ``msd_musicnn`` (MSD_musicnn's penultimate layer, 200 values a 3 s patch) is built in. Importing this
-package is cheap; numpy and the weights load on first use.
+package costs numpy only; the network and its weights load on first use, once per process.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ _FACTORIES: dict[str, Callable[..., EmbeddingBackend]] = {}
 
 
 def register_backend(name: str, factory: Callable[..., EmbeddingBackend], dim: int) -> None:
-    """Make ``feature_engineering.settings.embedding: <name>`` available (``factory(weights=..., device=...)``)."""
+    """Make ``feature_engineering.embedding.name: <name>`` available (``factory(weights=..., device=...)``)."""
     _FACTORIES[name] = factory
     EMBEDDING_DIMS[name] = int(dim)
 
