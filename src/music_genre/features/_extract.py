@@ -84,17 +84,20 @@ def extract_signals(
     import pandas as pd  # noqa: PLC0415
 
     parts: list[list[np.ndarray] | audio.AudioError] = []
+    checked: list[tuple[np.ndarray, int] | None] = []
     for signal, rate in signals:
         try:
-            _check_signal(signal, rate)
+            signal, rate = _checked(signal, rate)
+            checked.append((signal, rate))
             parts.append(
                 [handcrafted_values(signal, rate, settings)] if settings.uses_handcrafted else []
             )
         except audio.AudioError as err:
+            checked.append(None)
             parts.append(err)
     if settings.uses_embedding:
         pending = [i for i, item in enumerate(parts) if not isinstance(item, Exception)]
-        vectors = embedding_values([signals[i] for i in pending], settings)
+        vectors = embedding_values([checked[i] for i in pending], settings)
         for i, vector in zip(pending, vectors, strict=True):
             if isinstance(vector, Exception):
                 parts[i] = vector
@@ -112,6 +115,7 @@ def extract_signals(
 def handcrafted_values(
     signal: np.ndarray, sample_rate: int, settings: FeatureSettings
 ) -> np.ndarray:
+    """FMA's statistics (and tempo) of a signal that :func:`_checked` passed."""
     signal, sample_rate = _prepared(signal, sample_rate, settings)
     frames, tempo_bpm = frame_features(signal, sample_rate, settings)
     values = summarize(frames, settings)
@@ -181,14 +185,20 @@ def _resampled(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
     return soxr.resample(signal, rate, target, quality="HQ").astype(np.float32)
 
 
-def _check_signal(signal: np.ndarray, sample_rate: int) -> None:
+def _checked(signal: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+    """The signal as contiguous float32 and its rate as an int, once for every feature set: a 2-D signal
+    or a rate that is no positive integer is a caller's bug (ValueError), non-finite samples a bad file."""
     signal = np.asarray(signal)
     if signal.ndim != 1:
         raise ValueError(f"expected a mono 1-D signal, got shape {signal.shape}")
+    if isinstance(sample_rate, bool) or not float(sample_rate).is_integer() or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    signal = np.ascontiguousarray(signal, dtype=np.float32)
     if not np.all(np.isfinite(signal)):
         raise audio.AudioError(
             audio.DECODE_ERROR, "the signal holds samples that are not finite numbers"
         )
+    return signal, int(sample_rate)
 
 
 def frame_features(signal: np.ndarray, sample_rate: int, settings: FeatureSettings):
@@ -325,23 +335,10 @@ def _names(settings: FeatureSettings) -> tuple[str, ...]:
 
 
 def _prepared(signal: np.ndarray, sample_rate: int, settings: FeatureSettings):
-    signal = np.asarray(signal)
-    if signal.ndim != 1:
-        raise ValueError(f"expected a mono 1-D signal, got shape {signal.shape}")
-    if isinstance(sample_rate, bool) or not float(sample_rate).is_integer() or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
-    sample_rate = int(sample_rate)
-    signal = np.ascontiguousarray(signal, dtype=np.float32)
-    if not np.all(np.isfinite(signal)):
-        raise audio.AudioError(
-            audio.DECODE_ERROR, "the signal holds samples that are not finite numbers"
-        )
+    """A checked signal at ``settings.sample_rate`` (resampled as audio.load would), long enough for one
+    analysis frame."""
     if settings.sample_rate is not None and sample_rate != settings.sample_rate:
-        import soxr  # noqa: PLC0415
-
-        signal = soxr.resample(signal, sample_rate, settings.sample_rate, quality="HQ").astype(
-            np.float32
-        )
+        signal = _resampled(signal, sample_rate, settings.sample_rate)
         sample_rate = settings.sample_rate
     if len(signal) < settings.n_fft:
         raise audio.AudioError(
