@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from music_genre.errors import ExpectedError
 from music_genre.feature_cache import (
     KEY_COLUMNS,
     STATUS_FAILED,
@@ -56,7 +57,9 @@ def auto_gpus_per_task(settings: Mapping, workers: int) -> float:
 
     import ray  # noqa: PLC0415
 
-    uses_embedding = settings.get("feature_set", "handcrafted") != "handcrafted"
+    from music_genre.features import FeatureSettings  # noqa: PLC0415
+
+    uses_embedding = FeatureSettings.from_dict(settings).uses_embedding
     gpus = float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
     if not uses_embedding or gpus <= 0 or importlib.util.find_spec("torch") is None:
         return 0.0
@@ -94,11 +97,11 @@ def extract_batch(rows: list[dict], settings: Mapping, min_duration_s: float = 0
             outcome[i] = err
     try:
         results = extract_files([rows[i]["path"] for i in readable], settings)
-    except AudioError:
+    except (
+        ExpectedError
+    ):  # missing or bad embedding weights: the run's problem, never cached as failures
         raise
-    except Exception as err:  # a feature bug on one odd file must not cost the batch: one at a time
-        if _is_setup_error(err):
-            raise
+    except Exception:  # a feature bug on one odd file must not cost the batch: one at a time
         results = [_one(rows[i]["path"], settings) for i in readable]
     for i, result in zip(readable, results, strict=True):
         outcome[i] = result
@@ -118,21 +121,14 @@ def extract_batch(rows: list[dict], settings: Mapping, min_duration_s: float = 0
     return Batch(pd.DataFrame.from_records(meta), values, columns)
 
 
-def _is_setup_error(err: Exception) -> bool:
-    """Missing or bad embedding weights are the run's problem, not a file's: never cached as failures."""
-    from music_genre.embeddings import WeightsError  # noqa: PLC0415
-
-    return isinstance(err, WeightsError)
-
-
 def _one(path, settings):
     from music_genre.features import extract_files  # noqa: PLC0415
 
     try:
         return extract_files([path], settings)[0]
+    except ExpectedError:
+        raise
     except Exception as err:
-        if _is_setup_error(err):
-            raise
         return err
 
 
