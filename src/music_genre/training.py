@@ -389,6 +389,30 @@ def _inner_split(labels: np.ndarray, seed: int) -> np.ndarray:
     return out
 
 
+def cross_validate_all(
+    table: pd.DataFrame, model_types: list[str], hyperparameters: Mapping[str, Mapping], **cv
+) -> pd.DataFrame:
+    """:func:`cross_validate` of each model type (``cv``: its keyword arguments), one row each, in order."""
+    return pd.DataFrame([cross_validate(table, t, hyperparameters[t], **cv) for t in model_types])
+
+
+def _validation_score(table, model_type, params, seed, class_weight) -> dict:
+    """A large collection's score for ``auto``: one fit on the training split, scored on validation."""
+    model = train_classifier(table, model_type, params, seed=seed, class_weight=class_weight)
+    valid = table[table["split"] == "validation"]
+    metrics = classification_metrics(valid["genre"], model.predict_proba(valid), model.classes)
+    return {
+        "model_type": model_type,
+        "folds": 0,
+        "repeats": 0,
+        "n_tracks": len(table),
+        "accuracy_mean": metrics["accuracy"],
+        "accuracy_std": 0.0,
+        "f1_macro_mean": metrics["f1_macro"],
+        "f1_macro_std": 0.0,
+    }
+
+
 def choose_model(
     table: pd.DataFrame,
     candidates: list[str],
@@ -405,47 +429,25 @@ def choose_model(
     ``cv_below_tracks`` tracks the score is cross-validated (mean over folds); above, each candidate trains
     once on the training split and is scored on validation (LightGBM's is optimistic there: it stopped on
     it, which favours it slightly on large collections, where it is usually best anyway)."""
-    rows = []
-    for model_type in candidates:
-        params = hyperparameters[model_type]
-        if len(table) < cv_below_tracks:
-            rows.append(
-                cross_validate(
-                    table,
-                    model_type,
-                    params,
-                    folds=folds,
-                    repeats=repeats,
-                    seed=seed,
-                    class_weight=class_weight,
-                )  # fmt: skip
-            )
-        else:
-            model = train_classifier(
-                table, model_type, params, seed=seed, class_weight=class_weight
-            )
-            valid = table[table["split"] == "validation"]
-            metrics = classification_metrics(
-                valid["genre"], model.predict_proba(valid), model.classes
-            )
-            rows.append(
-                {
-                    "model_type": model_type,
-                    "folds": 0,
-                    "repeats": 0,
-                    "n_tracks": len(table),
-                    "accuracy_mean": metrics["accuracy"],
-                    "accuracy_std": 0.0,
-                    "f1_macro_mean": metrics["f1_macro"],
-                    "f1_macro_std": 0.0,
-                }  # fmt: skip
-            )
+    if len(table) < cv_below_tracks:
+        scores = cross_validate_all(
+            table, candidates, hyperparameters, folds=folds, repeats=repeats, seed=seed,
+            class_weight=class_weight,
+        )  # fmt: skip
+    else:
+        scores = pd.DataFrame(
+            [
+                _validation_score(table, t, hyperparameters[t], seed, class_weight)
+                for t in candidates
+            ]
+        )
+    for row in scores.to_dict("records"):
         log.info(
             "auto model choice: %-20s %s %.3f +- %.3f",
-            model_type,
+            row["model_type"],
             metric,
-            rows[-1][f"{metric}_mean"],
-            rows[-1][f"{metric}_std"],
+            row[f"{metric}_mean"],
+            row[f"{metric}_std"],
         )
-    scores = pd.DataFrame(rows).sort_values(f"{metric}_mean", ascending=False, kind="stable")
+    scores = scores.sort_values(f"{metric}_mean", ascending=False, kind="stable")
     return str(scores.iloc[0]["model_type"]), scores.reset_index(drop=True)

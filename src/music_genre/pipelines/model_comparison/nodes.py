@@ -10,6 +10,16 @@ from music_genre import training
 
 log = logging.getLogger(__name__)
 
+CV_COLUMNS = [
+    "model_type",
+    "cv_accuracy_mean",
+    "cv_accuracy_std",
+    "cv_f1_macro_mean",
+    "cv_f1_macro_std",
+    "cv_folds",
+    "cv_repeats",
+]
+
 
 def cross_validate_models(model_input_table: pd.DataFrame, modeling: dict) -> pd.DataFrame:
     """Stratified k-fold accuracy and macro F1 (mean and std over folds) of every model type, when the
@@ -21,31 +31,20 @@ def cross_validate_models(model_input_table: pd.DataFrame, modeling: dict) -> pd
             "Model comparison on the test split (%d tracks: no cross-validation)",
             len(model_input_table),
         )
-        return pd.DataFrame(columns=["model_type", "cv_accuracy_mean", "cv_accuracy_std",
-                                     "cv_f1_macro_mean", "cv_f1_macro_std", "cv_folds", "cv_repeats"])  # fmt: skip
-    rows = []
-    for model_type in training.MODEL_TYPES:
-        result = training.cross_validate(
-            model_input_table,
-            model_type,
-            modeling["hyperparameters"][model_type],
-            folds=int(selection.get("folds", 5)),
-            repeats=int(selection.get("repeats", 1)),
-            seed=int(modeling["model"].get("seed", 42)),
-            class_weight=modeling["model"].get("class_weight"),
-        )
-        rows.append(
-            {
-                "model_type": model_type,
-                "cv_accuracy_mean": result["accuracy_mean"],
-                "cv_accuracy_std": result["accuracy_std"],
-                "cv_f1_macro_mean": result["f1_macro_mean"],
-                "cv_f1_macro_std": result["f1_macro_std"],
-                "cv_folds": result["folds"],
-                "cv_repeats": result["repeats"],
-            }
-        )
-    table = pd.DataFrame(rows).sort_values("cv_accuracy_mean", ascending=False, kind="stable")
+        return pd.DataFrame(columns=CV_COLUMNS)
+    scores = training.cross_validate_all(
+        model_input_table,
+        list(training.MODEL_TYPES),
+        modeling["hyperparameters"],
+        folds=int(selection.get("folds", 5)),
+        repeats=int(selection.get("repeats", 1)),
+        seed=int(modeling["model"].get("seed", 42)),
+        class_weight=modeling["model"].get("class_weight"),
+    )
+    renamed = {name: f"cv_{name}" for name in scores.columns if name != "model_type"}
+    table = scores.rename(columns=renamed)[CV_COLUMNS].sort_values(
+        "cv_accuracy_mean", ascending=False, kind="stable"
+    )
     log.info(
         "Cross-validated on %d tracks (%d-fold x %d):\n%s",
         len(model_input_table),
