@@ -76,9 +76,8 @@ def predict(
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    project_dir = model_store.find_project(
-        project
-    )  # also for models:/ URIs: the project's MLflow store
+    # Found also for models:/ URIs: they are looked up in the project's MLflow store.
+    project_dir = model_store.find_project(project)
     if project is not None and project_dir is None:
         err.print(f"error: {project} is not a Kedro project folder", markup=False)
         raise typer.Exit(EXIT_USAGE)
@@ -116,7 +115,7 @@ def predict(
             row = inference.predict_files([item], classifier, windowing).iloc[0]
         except (
             ExpectedError
-        ) as error:  # not this file's fault (e.g. the embedding's weights are gone)
+        ) as error:  # not this file's fault: e.g. the embedding's weights are gone
             err.print(f"error: {error}", markup=False, soft_wrap=True)
             raise typer.Exit(EXIT_FAILED) from None
         if isinstance(row["error_reason"], str):

@@ -21,12 +21,12 @@ N_MELS = 96
 PATCH_FRAMES = (
     187  # librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1: musicnn's 3 s input
 )
-PATCH_SECONDS = (
-    (PATCH_FRAMES - 1) * HOP / SAMPLE_RATE
-)  # shortest signal that yields one patch (~2.98 s)
+# The shortest signal that yields one patch (about 2.98 s).
+PATCH_SECONDS = (PATCH_FRAMES - 1) * HOP / SAMPLE_RATE
 BN_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 EMBEDDING_DIM = 200
-PATCHES_PER_CHUNK = 1  # patches per matrix product on the CPU: small buffers stay in the allocator (measured fastest)
+# Patches per matrix product on the CPU: small buffers stay in the allocator (measured fastest).
+PATCHES_PER_CHUNK = 1
 
 
 def log_mel_patches(signal: np.ndarray) -> np.ndarray:

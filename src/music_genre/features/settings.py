@@ -198,9 +198,9 @@ class FeatureSettings:
 
         values = self.to_dict()
         del values["embedding_weights"]  # where the weights are does not change a value
-        if (
-            not self.uses_embedding
-        ):  # so handcrafted caches keep the key they had before feature sets
+        # Without an embedding its fields are left out, so handcrafted caches keep the key they had before
+        # feature sets existed.
+        if not self.uses_embedding:
             for name in ("feature_set", "embedding", "embedding_stats"):
                 del values[name]
         payload = json.dumps(
