@@ -78,6 +78,10 @@ class Mirror:
         return sum(1 for r in self.log if r["path"] == f"/{name}.zip")
 
     def sent(self, name: str) -> int:
+        """Bytes served for `name`, once every handler has finished (the client can read the last
+        byte before the server thread records it)."""
+        for r in self.log:
+            r["done"].wait(timeout=5)
         return sum(r["sent"] for r in self.log if r["path"] == f"/{name}.zip")
 
 
@@ -90,6 +94,13 @@ def _handler(mirror: Mirror):
 
         def do_GET(self):  # noqa: N802
             record = {"path": self.path, "range": self.headers.get("Range"), "status": 0, "sent": 0}
+            record["done"] = threading.Event()
+            try:
+                self._serve(record)
+            finally:
+                record["done"].set()
+
+        def _serve(self, record):
             with mirror.lock:
                 mirror.log.append(record)
                 first = sum(1 for r in mirror.log if r["path"] == self.path) == 1
