@@ -2,7 +2,8 @@
 
     music-genre predict song.mp3 album/ --top 3
     music-genre predict song.mp3 --json
-    music-genre predict song.mp3 --model models:/music-genre-classifier/2
+    music-genre predict song.mp3 --model models:/music-genre-sample@champion
+    music-genre daily --env fma_small          # the daily job: score, monitor, retrain, promote
 
 Exit status: 0 when every file was predicted, 1 when any could not be, 2 for a usage error. Heavy libraries
 load inside the command, so ``--help`` answers at once.
@@ -48,7 +49,11 @@ def predict(
     ] = False,
     env: Annotated[
         str | None,
-        typer.Option("--env", metavar="ENV", help="Kedro environment whose latest model to use."),
+        typer.Option(
+            "--env",
+            metavar="ENV",
+            help="Kedro environment whose champion (else newest) model to use.",
+        ),
     ] = None,
     model: Annotated[
         str | None,
@@ -56,8 +61,8 @@ def predict(
             "--model",
             metavar="MODEL",
             help="A genre_classifier.pkl file or its versioned folder (newest version), or "
-            "models:/music-genre-classifier/<version> (MLflow registry of --project or "
-            "$MLFLOW_TRACKING_URI).",
+            "models:/music-genre-<dataset>/<version> or models:/music-genre-<dataset>@champion "
+            "(MLflow registry of --project or $MLFLOW_TRACKING_URI).",
         ),
     ] = None,
     project: Annotated[
@@ -128,6 +133,112 @@ def predict(
         else:
             _print_prediction(out, row, ranked)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@app.command()
+def daily(
+    env: Annotated[
+        str | None, typer.Option("--env", metavar="ENV", help="Kedro environment (dataset).")
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", metavar="DATE", help="The batch to run (default: the next one not scored)."
+        ),
+    ] = None,
+    input_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--input-dir", metavar="DIR", help="Score this folder as the batch (today's new music)."
+        ),
+    ] = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain/--no-retrain", help="Retrain when monitoring says so.")
+    ] = True,
+    project: Annotated[
+        Path | None,
+        typer.Option(
+            "--project", metavar="DIR", help="The Kedro project folder (default: found from here)."
+        ),
+    ] = None,
+) -> None:
+    """The daily job (for cron or Airflow): score the next batch, monitor it, re-score it with the
+    fallback model on drift, retrain when monitoring says so and promote the challenger only if it beats
+    the champion. Rerunning a day does nothing."""
+    from music_genre import model_store  # noqa: PLC0415
+    from music_genre.cli import expected_message, unknown_environment  # noqa: PLC0415
+    from music_genre.monitoring.daily import run_daily  # noqa: PLC0415
+    from music_genre.run_summary import render  # noqa: PLC0415
+
+    project_dir = model_store.find_project(project)
+    if project_dir is None:
+        print("error: not inside the music-genre project: pass --project DIR", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    problem = unknown_environment(env, project_dir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    runner = KedroRunner(project_dir, env)
+    try:
+        outcome = run_daily(
+            runner.run,
+            runner.load,
+            batch=batch,
+            input_dir=input_dir,
+            retrain=retrain,
+            monitoring=runner.parameters().get("monitoring"),
+        )
+    except Exception as error:
+        message = expected_message(error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None
+    print("\n" + render(f"music-genre daily: {env or 'sample'}", outcome.lines()), flush=True)
+
+
+class KedroRunner:
+    """Runs one pipeline per Kedro session (one MLflow run each) and reads the catalog afterwards."""
+
+    def __init__(self, project: Path, env: str | None):
+        self.project = project
+        self.env = env
+
+    def _session(self, params: dict | None = None):
+        import os  # noqa: PLC0415
+
+        from kedro.framework.session import KedroSession  # noqa: PLC0415
+        from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+        os.chdir(self.project)  # relative paths in parameters are the project's
+        bootstrap_project(self.project)
+        return KedroSession.create(
+            project_path=self.project, env=self.env, runtime_params=_nested(params or {})
+        )
+
+    def run(self, pipeline: str, params: dict) -> None:
+        with self._session(params) as session:
+            session.run(pipeline_names=[pipeline])
+
+    def load(self, name: str):
+        with self._session() as session:
+            return session.load_context().catalog.load(name)
+
+    def parameters(self) -> dict:
+        with self._session() as session:
+            return dict(session.load_context().params)
+
+
+def _nested(params: dict) -> dict:
+    """``{"inference.batch": x}`` -> ``{"inference": {"batch": x}}``, as ``kedro run --params`` does."""
+    tree: dict = {}
+    for key, value in params.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
 
 
 def _quiet_libraries() -> None:

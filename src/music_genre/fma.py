@@ -153,9 +153,10 @@ def flat_track_table(tracks: pd.DataFrame) -> pd.DataFrame:
             "artist": artist_id.map(lambda v: None if pd.isna(v) else str(int(v))),
             "artist_name": column("artist", "name").astype("object"),
             "title": column("track", "title").astype("object"),
+            "date_created": column("track", "date_created").astype("object"),
         }
     )
     flat = flat.reset_index(drop=True)
-    for name in ("genre", "split", "subset", "artist_name", "title"):
+    for name in ("genre", "split", "subset", "artist_name", "title", "date_created"):
         flat[name] = flat[name].where(flat[name].notna(), None)
     return flat

@@ -132,7 +132,48 @@ class ModelRegistrationHook:
             return
         from music_genre.tracking import register_model  # noqa: PLC0415
 
-        catalog.save(REGISTRATION_DATASET, register_model(request))
+        result = register_model(request)
+        catalog.save(REGISTRATION_DATASET, result)
+        if result["alias"] == "champion" and (
+            (catalog.load("champion_info") or {}).get("version") != result["registered_version"]
+        ):
+            publish_champion(catalog, result)
+
+
+def publish_champion(catalog, registration: dict) -> None:
+    """Write the local copies the CLI, the batch job and serving load: the new champion, and the one it
+    replaced as the fallback model."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    previous = catalog.load("champion_genre_classifier")
+    if previous is not None:
+        catalog.save("fallback_model", previous)
+    classifier = catalog.load("genre_classifier")
+    classifier.info["registry"] = {
+        "name": registration["model_name"],
+        "version": registration["registered_version"],
+    }
+    promotion = registration.get("promotion") or {}
+    catalog.save("champion_genre_classifier", classifier)
+    catalog.save(
+        "champion_info",
+        {
+            "name": registration["model_name"],
+            "version": registration["registered_version"],
+            "model_version": classifier.version,
+            "run_id": registration["run_id"],
+            "metric": promotion.get("metric"),
+            "score": (promotion.get("challenger") or {}).get("score"),
+            "replaced": registration.get("replaced_champion"),
+            "reason": promotion.get("reason"),
+            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
+    log.info(
+        "Champion: %s version %s (local copy for the CLI and the batch job)",
+        registration["model_name"],
+        registration["registered_version"],
+    )
 
 
 class RunSummaryHook:

@@ -115,6 +115,14 @@ def track_id_for(path: str | os.PathLike) -> str | None:
 def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Mapping | None = None):
     """One row per file: path, track_id, genre, confidence, windows, duration, error reason and message,
     then one probability column per genre. Bad files get a row with their reason; nothing raises."""
+    return predict_files_with_features(paths, classifier, windowing)[0]
+
+
+def predict_files_with_features(
+    paths: Iterable[str | os.PathLike], classifier, windowing: Mapping | None = None
+):
+    """:func:`predict_files`, plus the features each scored file was judged on (its windows' mean, in the
+    model's columns, one row per scored file with its path): what monitoring compares with training."""
     import pandas as pd  # noqa: PLC0415
 
     from music_genre.features import FeatureSettings  # noqa: PLC0415
@@ -122,6 +130,7 @@ def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Map
     windowing = windowing_settings(windowing)
     settings = FeatureSettings.from_dict(classifier.feature_settings)
     records = []
+    feature_rows = []
     for path in paths:
         record = {"path": str(path), "track_id": track_id_for(path)}
         started = time.perf_counter()
@@ -146,6 +155,8 @@ def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Map
                     for genre, p in zip(classifier.classes, proba, strict=True)
                 },
             )
+            mean = features[classifier.feature_columns].astype("float64").mean(axis=0)
+            feature_rows.append({"path": str(path), **mean.to_dict()})
         record["seconds"] = round(time.perf_counter() - started, 4)
         records.append(record)
     columns = [
@@ -159,7 +170,11 @@ def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Map
         "error",
     ]
     columns += [f"proba_{genre}" for genre in classifier.classes] + ["seconds"]
-    return pd.DataFrame.from_records(records, columns=columns)
+    predictions = pd.DataFrame.from_records(records, columns=columns)
+    features = pd.DataFrame.from_records(
+        feature_rows, columns=["path", *classifier.feature_columns]
+    )
+    return predictions, features
 
 
 def top_genres(row: Mapping, classes: Iterable[str], n: int) -> list[tuple[str, float]]:

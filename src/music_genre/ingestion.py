@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 NO_TOP_GENRE = "no_top_genre"
 
-TRACK_COLUMNS = ["track_id", "path", "genre", "split", "artist", "title", "subset"]
+TRACK_COLUMNS = ["track_id", "path", "genre", "split", "artist", "title", "subset", "date_created"]
 MANIFEST_COLUMNS = [
     "track_id",
     "path",
@@ -33,8 +33,11 @@ MANIFEST_COLUMNS = [
     "artist",
     "title",
     "subset",
+    "date_created",
     "fingerprint",
 ]
+# The held-out new releases: manifest rows plus the batch (the first day of its window) they arrive in.
+NEW_RELEASE_COLUMNS = [*MANIFEST_COLUMNS, "batch"]
 EXCLUSION_COLUMNS = ["track_id", "path", "genre", "reason", "detail"]
 
 
@@ -114,6 +117,7 @@ def list_folder_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "artist": None,
                     "title": path.stem,
                     "subset": None,
+                    "date_created": None,
                 }
             )
     if not rows:
@@ -203,6 +207,64 @@ def build_manifest(
     )
     exclusions = exclusions.astype({"track_id": str, "reason": str})
     return manifest, exclusions.reset_index(drop=True)
+
+
+def hold_out_new_releases(
+    manifest: pd.DataFrame, new_releases: Mapping
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Take the newest tracks out of the manifest as a stream of dated batches that training never sees.
+
+    ``holdout`` is a fraction of the dated tracks (0 = none) or a date (every track created on or after
+    it); tracks created within ``batch_days`` of a batch's first day form that batch, named by the day
+    (``2017-03-19``), so a daily job scores one batch after another like a service's new releases.
+    """
+    holdout = new_releases.get("holdout") or 0
+    empty = pd.DataFrame(columns=NEW_RELEASE_COLUMNS)
+    dates = pd.to_datetime(manifest["date_created"], errors="coerce")
+    if not holdout:
+        return manifest, empty
+    if dates.isna().all():
+        log.warning(
+            "data_ingestion.new_releases.holdout is set but this dataset has no track dates "
+            "(date_created): no new releases held out"
+        )
+        return manifest, empty
+    if isinstance(holdout, (int, float)) and not isinstance(holdout, bool):
+        if not 0 < float(holdout) < 1:
+            raise ExpectedError(
+                f"data_ingestion.new_releases.holdout {holdout}: give a fraction between 0 and 1 "
+                "or a date such as 2017-03-01"
+            )
+        count = int(round(float(holdout) * int(dates.notna().sum())))
+        newest = dates.dropna().sort_values(kind="stable").index[-count:] if count else []
+        held = manifest.index.isin(newest)
+    else:
+        try:
+            since = pd.Timestamp(str(holdout))
+        except ValueError as err:
+            raise ExpectedError(
+                f"data_ingestion.new_releases.holdout {holdout!r} is neither a fraction nor a date"
+            ) from err
+        held = (dates >= since).to_numpy()
+    released = manifest.loc[held].copy()
+    if released.empty:
+        return manifest, empty
+    days = max(1, int(new_releases.get("batch_days", 1)))
+    day = dates[held].dt.normalize()
+    first = day.min()
+    start = first + pd.to_timedelta(((day - first).dt.days // days) * days, unit="D")
+    released["batch"] = start.dt.strftime("%Y-%m-%d").to_numpy()
+    released = released.assign(_date=dates[held]).sort_values(["_date", "track_id"], kind="stable")
+    kept = manifest.loc[~held].reset_index(drop=True)
+    log.info(
+        "Held out the %d newest tracks (from %s) as %d new-release batches of %d day(s): training "
+        "never sees them; `kedro run --pipelines=inference` scores the next one",
+        len(released),
+        released["batch"].iloc[0],
+        released["batch"].nunique(),
+        days,
+    )
+    return kept, released[NEW_RELEASE_COLUMNS].reset_index(drop=True)
 
 
 def summarize(name: str, manifest: pd.DataFrame, exclusions: pd.DataFrame) -> str:

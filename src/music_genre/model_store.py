@@ -15,7 +15,7 @@ from pathlib import Path
 
 from music_genre.errors import ExpectedError
 
-MODEL_DATASET = "genre_classifier"
+MODEL_DATASET = "inference_model"  # the champion, else the newest model
 
 
 class ModelNotFoundError(ExpectedError, LookupError):
@@ -50,18 +50,21 @@ def project_config(project: Path, env: str | None):
 
 
 def _absolute(config: dict, project: Path) -> dict:
-    """Catalog file paths relative to the project root, as Kedro's context makes them."""
+    """Catalog file paths (``filepath`` at any depth) relative to the project root, as Kedro's context
+    makes them."""
     resolved = {}
     for name, entry in config.items():
         entry = dict(entry)
         filepath = entry.get("filepath")
         if isinstance(filepath, str) and "://" not in filepath and not Path(filepath).is_absolute():
             entry["filepath"] = str(project / filepath)
+        entry.update(_absolute({k: v for k, v in entry.items() if isinstance(v, dict)}, project))
         resolved[name] = entry
     return resolved
 
 
 def load_from_catalog(project: Path, env: str | None) -> LoadedModel:
+    """The environment's serving model: the champion's local copy, else the newest trained model."""
     from kedro.io import DataCatalog  # noqa: PLC0415
     from kedro.io.core import DatasetError  # noqa: PLC0415
 
@@ -69,21 +72,21 @@ def load_from_catalog(project: Path, env: str | None) -> LoadedModel:
     catalog = DataCatalog.from_config(
         _absolute({MODEL_DATASET: loader["catalog"][MODEL_DATASET]}, project)
     )
-    dataset = catalog.get(MODEL_DATASET)
     env_name = env or "local"
     _import_lightgbm_without_sklearn()
     try:
-        version = dataset.resolve_load_version()
-        classifier = dataset.load()
-    except DatasetError as err:
+        classifier = catalog.load(MODEL_DATASET)
+    except (DatasetError, ModelNotFoundError) as err:
         raise ModelNotFoundError(
             f"no trained model for environment '{env_name}' in {project}: train one with "
             f"`kedro run{'' if env is None else f' --env={env}'}` (or pass --model FILE)"
         ) from err
-    del version  # Kedro's save timestamp; the model's own version below is the one id we show
-    return LoadedModel(
-        classifier, f"catalog {MODEL_DATASET}, environment {env_name}, newest", _version(classifier)
-    )
+    registry = classifier.info.get("registry") or {}
+    if classifier.info.get("serving_role") == "champion":
+        where = f"champion ({registry.get('name')} version {registry.get('version')})"
+    else:
+        where = "newest (no champion registered yet)"
+    return LoadedModel(classifier, f"environment {env_name}, {where}", _version(classifier))
 
 
 def load_from_file(path: str | os.PathLike) -> LoadedModel:

@@ -2,8 +2,8 @@
 
 ``kedro run`` (the ``__default__`` pipeline) goes from raw audio to an evaluated model: ingestion, features,
 modeling and evaluation (plus tuning when ``tuning.enabled_in_default_run`` is true). ``download``,
-``embedding_weights``, ``sample_data``, ``tuning``, ``model_comparison`` and ``inference`` run when named:
-``kedro run --pipelines=tuning``.
+``embedding_weights``, ``sample_data``, ``tuning``, ``model_comparison``, ``inference``, ``monitoring`` and
+``retraining`` run when named: ``kedro run --pipelines=tuning``; ``music-genre daily`` chains the last three.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         # Tuning joins the default run only as a step that tunes when tuning.enabled_in_default_run is true.
         # Runs that train also log the serving pipeline (paths in, probabilities out) as the MLflow model.
         pipelines["__default__"] = with_serving_model(default + tuning_if_enabled_pipeline())
-    if "modeling" in pipelines:
-        pipelines["modeling"] = with_serving_model(pipelines["modeling"])
+    for name in ("modeling", "retraining"):
+        if name in pipelines:
+            pipelines[name] = with_serving_model(pipelines[name])
     return pipelines

@@ -42,6 +42,37 @@ def tag_active_run(**tags: object) -> None:
         mlflow.set_tags({key: str(value) for key, value in tags.items()})
 
 
+def batch_step(batch: str) -> tuple[int, int]:
+    """MLflow step and timestamp (ms) for a batch named by its day: days since 1970 and that day, so
+    the MLflow UI charts a metric over the batches' dates; (0, now) for other names."""
+    import time  # noqa: PLC0415
+
+    try:
+        day = pd.Timestamp(str(batch))
+    except ValueError:
+        return 0, int(time.time() * 1000)
+    if day.tzinfo is not None:
+        day = day.tz_convert(None)
+    return int(day.value // 86_400_000_000_000), int(day.value // 1_000_000)
+
+
+def log_metrics_at(metrics: Mapping[str, float | None], batch: str) -> None:
+    """Log metrics to the run in progress (no-op when tracking is off) at the batch's step and date."""
+    import mlflow  # noqa: PLC0415
+    from mlflow.entities import Metric  # noqa: PLC0415
+
+    run = mlflow.active_run()
+    if run is None:
+        return
+    step, timestamp = batch_step(batch)
+    entries = [
+        Metric(key, float(value), timestamp, step)
+        for key, value in metrics.items()
+        if value is not None
+    ]
+    mlflow.MlflowClient().log_batch(run.info.run_id, metrics=entries)
+
+
 def pinned_requirements(names: Iterable[str] = MODEL_REQUIREMENTS) -> list[str]:
     """``name==installed version`` for each of ``names`` (the bare name where it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
@@ -105,6 +136,8 @@ def registration_request(
     model_type: str,
     run_id: str | None,
     better_than_chance: bool = True,
+    training_fingerprint: str = "",
+    promotion: Mapping | None = None,
 ) -> dict:
     """Whether this run's model deserves the registry, and with which tags (decided from test metrics;
     a model no better than always answering the most frequent genre never does)."""
@@ -127,7 +160,9 @@ def registration_request(
         "metric": f"{split}.{metric}",
         "value": value,
         "threshold": threshold,
+        "promotion": dict(promotion or {}),
         "tags": {
+            "training_fingerprint": training_fingerprint,
             "dataset": dataset,
             "feature_settings_digest": feature_digest,
             "git_commit": git_commit(),
@@ -136,11 +171,38 @@ def registration_request(
     }
 
 
+def find_version_by_tag(client, name: str, key: str, value: str):
+    """The registered version of ``name`` tagged ``key=value``, or None."""
+    for version in client.search_model_versions(f"name = '{name}'"):
+        if (version.tags or {}).get(key) == value:
+            return version
+    return None
+
+
+def alias_version(client, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
 def register_model(request: Mapping) -> dict:
-    """Register ``runs:/<run>/<artifact>`` under the request's name, tagging the new version."""
+    """Register ``runs:/<run>/<artifact>`` under the request's name, tagging the new version, unless a
+    version with the same training fingerprint (same rows, features and parameters) is registered
+    already; then point the aliases: the first version, or a challenger that beat the champion (the
+    request's ``promotion``), becomes ``champion`` (the one it replaces, ``previous_champion``), any other
+    new version ``challenger``."""
     import mlflow  # noqa: PLC0415
     from mlflow import MlflowClient  # noqa: PLC0415
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    from music_genre.monitoring.champion import (  # noqa: PLC0415
+        CHALLENGER,
+        CHAMPION,
+        PREVIOUS_CHAMPION,
+    )
 
     uri = f"runs:/{request['run_id']}/{request['artifact_path']}"
     client = MlflowClient()
@@ -149,26 +211,77 @@ def register_model(request: Mapping) -> dict:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name)
-    # MLflow 3 keeps a logged model apart from its run's artifacts: register that model itself
-    # (mlflow.register_model would find no artifacts at the run path, warn, and fall back to it).
-    logged = mlflow.search_logged_models(
-        experiment_ids=[client.get_run(request["run_id"]).info.experiment_id],
-        filter_string=f"source_run_id = '{request['run_id']}' AND name = '{request['artifact_path']}'",
-        output_format="list",
+    fingerprint = str(request["tags"].get("training_fingerprint") or "")
+    same = (
+        find_version_by_tag(client, name, "training_fingerprint", fingerprint)
+        if fingerprint
+        else None
     )
-    source = f"models:/{logged[0].model_id}" if logged else uri
-    version = client.create_model_version(
-        name,
-        source,
-        run_id=request["run_id"],
-        tags=dict(request["tags"]),
-        model_id=logged[0].model_id if logged else None,
-    )
-    log.info(
-        "Registered %s as %s version %s (%s)",
-        uri,
-        request["model_name"],
-        version.version,
-        request["reason"],
-    )
-    return {**request, "registered_version": int(version.version), "model_uri": uri}
+    if same is not None:
+        version = str(same.version)
+        log.info(
+            "Not registered again: %s version %s was trained on the same data with the same "
+            "parameters (training fingerprint %s)",
+            name,
+            version,
+            fingerprint,
+        )
+    else:
+        # MLflow 3 keeps a logged model apart from its run's artifacts: register that model itself
+        # (mlflow.register_model would find no artifacts at the run path, warn, and fall back to it).
+        logged = mlflow.search_logged_models(
+            experiment_ids=[client.get_run(request["run_id"]).info.experiment_id],
+            filter_string=f"source_run_id = '{request['run_id']}' AND name = '{request['artifact_path']}'",
+            output_format="list",
+        )
+        source = f"models:/{logged[0].model_id}" if logged else uri
+        created = client.create_model_version(
+            name,
+            source,
+            run_id=request["run_id"],
+            tags=dict(request["tags"]),
+            model_id=logged[0].model_id if logged else None,
+        )
+        version = str(created.version)
+        log.info("Registered %s as %s version %s (%s)", uri, name, version, request["reason"])
+    promotion = dict(request.get("promotion") or {})
+    champion = alias_version(client, name, CHAMPION)
+    previous = None
+    if champion == version:
+        alias = CHAMPION
+    elif champion is None or promotion.get("promote"):
+        if champion is not None:
+            client.set_registered_model_alias(name, PREVIOUS_CHAMPION, champion)
+            previous = champion
+        client.set_registered_model_alias(name, CHAMPION, version)
+        if alias_version(client, name, CHALLENGER) == version:
+            client.delete_registered_model_alias(name, CHALLENGER)
+        alias = CHAMPION
+        log.info(
+            "%s version %s is the champion now%s (%s)",
+            name,
+            version,
+            f", replacing version {champion}" if champion else "",
+            promotion.get("reason", "the first registered model"),
+        )
+    else:
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        alias = CHALLENGER
+        log.info(
+            "%s version %s is the challenger; version %s stays champion (%s)",
+            name,
+            version,
+            champion,
+            promotion.get("reason", "not compared"),
+        )
+    if promotion:
+        client.set_model_version_tag(name, version, "promotion", promotion.get("reason", ""))
+    return {
+        **request,
+        "registered_version": int(version),
+        "new_version": same is None,
+        "alias": alias,
+        "champion_version": int(version) if alias == CHAMPION else int(champion),
+        "replaced_champion": None if previous is None else int(previous),
+        "model_uri": uri,
+    }

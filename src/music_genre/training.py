@@ -40,6 +40,19 @@ def model_input_table(features: pd.DataFrame, manifest: pd.DataFrame) -> pd.Data
     return table.reset_index(drop=True)
 
 
+def training_fingerprint(table: pd.DataFrame, config: Mapping) -> str:
+    """What a model is a function of: its rows (track, genre, split, every feature value) and its
+    configuration. Two runs with the same fingerprint train the same model, so the registry keeps one."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    ordered = table.sort_values("track_id", kind="stable").reset_index(drop=True)
+    rows = pd.util.hash_pandas_object(ordered[sorted(ordered.columns)], index=False).to_numpy()
+    digest = hashlib.sha256(rows.tobytes())
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
 def feature_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c not in ID_COLUMNS]
 

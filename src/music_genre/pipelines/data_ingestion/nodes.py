@@ -44,7 +44,34 @@ def build_manifest(
     split_tracks: pd.DataFrame, metadata_exclusions: pd.DataFrame, dataset: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     manifest, exclusions = ingestion.build_manifest(split_tracks, metadata_exclusions)
-    log.info(ingestion.summarize(dataset.get("name", "dataset"), manifest, exclusions))
     for row in exclusions.itertuples(index=False):
         log.info("Excluded %s (%s): %s", row.track_id, row.reason, row.detail)
     return manifest, exclusions
+
+
+def hold_out_new_releases(
+    usable_tracks: pd.DataFrame, ingestion_params: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The manifest training uses, and the newest tracks held out as dated batches of new releases."""
+    return ingestion.hold_out_new_releases(
+        usable_tracks, ingestion_params.get("new_releases") or {}
+    )
+
+
+def summarize_ingestion(
+    manifest: pd.DataFrame, exclusions: pd.DataFrame, new_releases: pd.DataFrame, dataset: dict
+) -> dict:
+    """The one line a user reads after ingestion, also kept as a small JSON report."""
+    line = ingestion.summarize(dataset.get("name", "dataset"), manifest, exclusions)
+    if not new_releases.empty:
+        line += f"; {len(new_releases)} new releases held out in {new_releases['batch'].nunique()} batches"
+    log.info(line)
+    return {
+        "summary": line,
+        "tracks": len(manifest),
+        "excluded": len(exclusions),
+        "new_releases": len(new_releases),
+        "batches": sorted(new_releases["batch"].unique().tolist())
+        if not new_releases.empty
+        else [],
+    }

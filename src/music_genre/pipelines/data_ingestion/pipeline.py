@@ -1,6 +1,14 @@
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import assign_splits, build_manifest, check_audio_files, list_tracks, locate_raw_dataset
+from .nodes import (
+    assign_splits,
+    build_manifest,
+    check_audio_files,
+    hold_out_new_releases,
+    list_tracks,
+    locate_raw_dataset,
+    summarize_ingestion,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -33,8 +41,20 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=build_manifest,
                 inputs=["split_tracks", "metadata_exclusions", "params:dataset"],
-                outputs=["manifest", "exclusions"],
+                outputs=["usable_tracks", "exclusions"],
                 name="build_manifest_node",
+            ),
+            Node(
+                func=hold_out_new_releases,
+                inputs=["usable_tracks", "params:data_ingestion"],
+                outputs=["manifest", "new_releases"],
+                name="hold_out_new_releases_node",
+            ),
+            Node(
+                func=summarize_ingestion,
+                inputs=["manifest", "exclusions", "new_releases", "params:dataset"],
+                outputs="ingestion_report",
+                name="summarize_ingestion_node",
             ),
         ],
         tags=["data_ingestion"],

@@ -3,98 +3,134 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pandas as pd
 
-from music_genre import audio, inference
+from music_genre import inference
+from music_genre.errors import ExpectedError
 from music_genre.extraction import batch_size_for, ray_cpus
 from music_genre.model import GenreClassifier
+from music_genre.monitoring import batches, progress
 
 log = logging.getLogger(__name__)
 
 
-def list_inference_inputs(manifest: pd.DataFrame, inference_params: dict) -> pd.DataFrame:
-    """The files to score: every audio file under ``inference.input_dir``, or the manifest's test split."""
-    input_dir = inference_params.get("input_dir")
-    if input_dir:
-        files, errors = inference.collect_audio_paths([input_dir])
-        if errors and not files:
-            raise FileNotFoundError(f"inference.input_dir {input_dir}: {errors[0].message}")
-        inputs = pd.DataFrame(
-            {
-                "path": [str(p) for p in files],
-                "track_id": [inference.track_id_for(p) for p in files],
-            }
-        )
-    elif manifest.empty:
-        raise FileNotFoundError(
-            "no manifest to take the test split from: run `kedro run --pipelines=data_ingestion` first, "
-            "or score a folder with --params=inference.input_dir=/abs/path"
-        )
-    else:
-        test = manifest[manifest["split"] == "test"]
-        inputs = test[["path", "track_id"]].reset_index(drop=True)
-    inputs["fingerprint"] = [
-        audio.fingerprint(path) if Path(path).is_file() else "missing" for path in inputs["path"]
-    ]
-    return inputs
+def list_inference_inputs(
+    manifest: pd.DataFrame,
+    new_releases: pd.DataFrame,
+    previous_predictions: pd.DataFrame,
+    inference_params: dict,
+) -> pd.DataFrame:
+    """The batch to score: ``inference.input_dir`` (a folder), ``inference.batch`` (a new-release day),
+    the oldest new-release batch not scored yet, or the manifest's test split."""
+    unfinished = progress.unfinished_batches(inference_params.get("checkpoint_dir"))
+    return batches.select_inputs(
+        manifest, new_releases, previous_predictions, inference_params, unfinished
+    )
 
 
-def _predict_batch(paths: list[str], classifier: GenreClassifier, windowing: dict) -> pd.DataFrame:
-    return inference.predict_files(paths, classifier, windowing)
+def _predict_batch(paths: list[str], classifier: GenreClassifier, windowing: dict):
+    return inference.predict_files_with_features(paths, classifier, windowing)
+
+
+def _model_columns(classifier: GenreClassifier) -> dict:
+    registry = classifier.info.get("registry") or {}
+    return {
+        "model_name": registry.get("name") or classifier.model_type,
+        "model_version": classifier.version,
+        "registry_version": registry.get("version"),
+        "model_role": classifier.info.get("serving_role", "newest"),
+        "feature_digest": classifier.feature_digest,
+    }
 
 
 def score_new_files(
     inputs: pd.DataFrame,
-    genre_classifier: GenreClassifier,
+    inference_model: GenreClassifier,
+    fallback_model: GenreClassifier | None,
     previous_predictions: pd.DataFrame,
+    previous_batch_features: pd.DataFrame,
     inference_params: dict,
-) -> tuple[pd.DataFrame, dict]:
-    """Score, on Ray, the files this model version has not scored yet (a daily job tags only what is
-    new), and append them to the predictions table; the report says what this run did."""
-    import ray  # noqa: PLC0415
-
-    version = genre_classifier.version
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Score, on Ray, the batch's files that this model version has not scored yet, and append them
+    (with the features they were judged on) to the predictions: a daily job tags only what is new, and
+    a run killed half-way resumes from its checkpoint instead of starting over."""
+    classifier = inference_model
+    fallback_reason = inference_params.get("fallback_reason")
+    if inference_params.get("use_fallback"):
+        if fallback_model is None:
+            raise ExpectedError(
+                "inference.use_fallback is true but there is no fallback model yet (it is the "
+                "previous champion: one exists once a challenger has been promoted)"
+            )
+        classifier = fallback_model
+        classifier.info["serving_role"] = "fallback"
+    version = classifier.version
+    batch = str(inputs["batch"].iloc[0]) if not inputs.empty else None
     done = set()
     if not previous_predictions.empty:
-        mine = previous_predictions[previous_predictions["model_version"] == version]
+        mine = previous_predictions[
+            (previous_predictions["model_version"] == version)
+            & (
+                previous_predictions.get("model_role", "newest")
+                == classifier.info.get("serving_role", "newest")
+            )
+        ]
         done = set(zip(mine["path"], mine["fingerprint"], strict=True))
     todo = inputs[
         [(p, f) not in done for p, f in zip(inputs["path"], inputs["fingerprint"], strict=True)]
     ]
+    report = {
+        "batch": batch,
+        "files": len(inputs),
+        "already_scored": len(inputs) - len(todo),
+        "scored": 0,
+        "resumed": 0,
+        "failed": 0,
+        **_model_columns(classifier),
+    }
+    if inputs.empty:
+        return previous_predictions, previous_batch_features, report
     log.info(
-        "Inference with model %s: %d files, %d already scored by it, %d to score",
+        "Batch %s, model %s (%s): %d files, %d already scored by it, %d to score",
+        batch,
         version,
+        report["model_role"],
         len(inputs),
         len(inputs) - len(todo),
         len(todo),
     )
-    report = {
-        "files": len(inputs),
-        "already_scored": len(inputs) - len(todo),
-        "scored": 0,
-        "failed": 0,
-        "model_version": version,
-    }
     if todo.empty:
-        return previous_predictions, report
-    windowing = inference.windowing_settings(inference_params)
-    remote = ray.remote(max_retries=3)(_predict_batch)
-    model_ref = ray.put(genre_classifier)
-    size = batch_size_for(
-        len(todo), inference_params.get("batch_size", 4), ray_cpus(), batches_per_worker=2
-    )
-    paths = todo["path"].tolist()
-    futures = [
-        remote.remote(paths[start : start + size], model_ref, windowing)
-        for start in range(0, len(paths), size)
-    ]
-    scored = pd.concat(ray.get(futures), ignore_index=True)
-    scored["track_id"] = todo["track_id"].to_numpy()
-    scored["fingerprint"] = todo["fingerprint"].to_numpy()
-    scored["model_version"] = version
+        return previous_predictions, previous_batch_features, report
+    store = progress.BatchProgress(inference_params.get("checkpoint_dir"), batch, version)
+    resumed, resumed_features = store.load()
+    if not resumed.empty:
+        log.info(
+            "Resuming batch %s: %d files were scored before the last run stopped",
+            batch,
+            len(resumed),
+        )
+        todo = todo[~todo["path"].isin(set(resumed["path"]))]
+    parts, feature_parts = [resumed], [resumed_features]
+    if not todo.empty:
+        scored, features = _score_on_ray(todo["path"].tolist(), classifier, inference_params, store)
+        parts.append(scored)
+        feature_parts.append(features)
+    scored = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    features = pd.concat([f for f in feature_parts if not f.empty], ignore_index=True)
+    meta = inputs.drop_duplicates("path").set_index("path")
+    scored["track_id"] = scored["path"].map(meta["track_id"])
+    scored["fingerprint"] = scored["path"].map(meta["fingerprint"])
+    scored["batch"] = batch
+    for key, value in _model_columns(classifier).items():
+        scored[key] = value
+    scored["fallback"] = classifier.info.get("serving_role") == "fallback"
+    scored["fallback_reason"] = fallback_reason if scored["fallback"].any() else None
     scored["predicted_at"] = pd.Timestamp.now(tz="UTC")
+    if not features.empty:
+        features.insert(1, "fingerprint", features["path"].map(meta["fingerprint"]))
+        features.insert(2, "batch", batch)
+        features.insert(3, "feature_digest", classifier.feature_digest)
     failed = scored["error_reason"].notna()
     for row in scored[failed].itertuples(index=False):
         log.warning("Could not score %s (%s): %s", row.path, row.error_reason, row.error)
@@ -102,15 +138,57 @@ def score_new_files(
     genres = scored.loc[~failed, "genre"].value_counts()
     report.update(
         scored=len(scored),
+        resumed=len(resumed),
         failed=int(failed.sum()),
         failure_reasons=", ".join(
             f"{r} {n}" for r, n in scored.loc[failed, "error_reason"].value_counts().items()
         ),
         genres=", ".join(f"{g} {n}" for g, n in genres.items()),
     )
-    if previous_predictions.empty:
-        return scored, report
-    return pd.concat([previous_predictions, scored], ignore_index=True), report
+    predictions = _append(previous_predictions, scored)
+    all_features = _append(
+        previous_batch_features, features, key=["path", "fingerprint", "feature_digest"]
+    )
+    store.clear()  # the caller saves both tables next; a kill before that rescores from the tables
+    return predictions, all_features, report
+
+
+def _append(
+    previous: pd.DataFrame, new: pd.DataFrame, key: list[str] | None = None
+) -> pd.DataFrame:
+    if previous.empty:
+        return new.reset_index(drop=True)
+    if key and not new.empty:
+        keys = set(map(tuple, new[key].astype(str).to_numpy()))
+        stale = [tuple(row) in keys for row in previous[key].astype(str).to_numpy()]
+        previous = previous[[not s for s in stale]]
+    return pd.concat([previous, new], ignore_index=True)
+
+
+def _score_on_ray(
+    paths: list[str], classifier, inference_params: dict, store
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score in Ray tasks; every finished task's rows go to the checkpoint at once."""
+    import ray  # noqa: PLC0415
+
+    windowing = inference.windowing_settings(inference_params)
+    remote = ray.remote(max_retries=3)(_predict_batch)
+    model_ref = ray.put(classifier)
+    size = batch_size_for(
+        len(paths), inference_params.get("batch_size", 4), ray_cpus(), batches_per_worker=2
+    )
+    pending = [
+        remote.remote(paths[start : start + size], model_ref, windowing)
+        for start in range(0, len(paths), size)
+    ]
+    parts, feature_parts = [], []
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        predictions, features = ray.get(ready[0])
+        store.add(predictions, features)
+        parts.append(predictions)
+        feature_parts.append(features)
+    return pd.concat(parts, ignore_index=True), pd.concat(feature_parts, ignore_index=True)
 
 
 def predict_audio_paths(

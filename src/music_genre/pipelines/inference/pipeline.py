@@ -6,12 +6,18 @@ from .nodes import list_inference_inputs, predict_audio_paths, score_new_files
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """`kedro run --pipelines=inference [--params=inference.input_dir=/abs/dir]`: the batch job."""
+    """`kedro run --pipelines=inference [--params=inference.batch=2017-03-19 | inference.input_dir=/abs]`:
+    the batch job, with the champion (or, before any is registered, the newest model)."""
     return Pipeline(
         [
             Node(
                 func=list_inference_inputs,
-                inputs=["manifest_if_ingested", "params:inference"],
+                inputs=[
+                    "manifest_if_ingested",
+                    "new_releases_if_ingested",
+                    "previous_predictions",
+                    "params:inference",
+                ],
                 outputs="inference_inputs",
                 name="list_inference_inputs_node",
             ),
@@ -19,11 +25,13 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=score_new_files,
                 inputs=[
                     "inference_inputs",
-                    "genre_classifier",
+                    "inference_model",
+                    "fallback_model",
                     "previous_predictions",
+                    "previous_batch_features",
                     "params:inference",
                 ],
-                outputs=["predictions", "inference_report"],
+                outputs=["predictions", "batch_features", "inference_report"],
                 name="score_new_files_node",
                 tags=[RAY_TAG],
             ),

@@ -47,6 +47,15 @@ def train_model(
         feature_digest=settings.digest(),
         selection=modeling.get("selection"),
     )
+    classifier.info["training_fingerprint"] = training.training_fingerprint(
+        model_input_table,
+        {
+            "model": choice,
+            "hyperparameters": by_type,
+            "selection": modeling.get("selection"),
+            "feature_digest": settings.digest(),
+        },
+    )
     # Stored in the model, so the CLI and serving can warn about a model that learned nothing.
     per_split = training.evaluate_classifier(classifier, model_input_table)
     classifier.info["better_than_chance"] = training.better_than_chance(
@@ -107,6 +116,7 @@ def evaluate_model(
         "training_seconds": genre_classifier.info.get("training_seconds"),
         "params": genre_classifier.params,
         "feature_digest": genre_classifier.feature_digest,
+        "training_fingerprint": genre_classifier.info.get("training_fingerprint", ""),
         "feature_set": genre_classifier.feature_settings.get("feature_set", "handcrafted"),
         "better_than_chance": chance["better_than_chance"],
         "chance": chance["splits"],
@@ -128,8 +138,34 @@ def log_model_to_mlflow(genre_classifier: GenreClassifier, model_input_table: pd
     return log_classifier_model(genre_classifier, model_input_table)
 
 
+def decide_promotion(
+    genre_classifier: GenreClassifier,
+    champion_genre_classifier: GenreClassifier | None,
+    champion_info: dict,
+    model_input_table: pd.DataFrame,
+    modeling: dict,
+) -> dict:
+    """Would this model replace the champion? Both scored on the same tracks (the registration hook
+    moves the alias only when the model is registered and the answer is yes)."""
+    from music_genre.monitoring.champion import compare  # noqa: PLC0415
+
+    decision = compare(
+        genre_classifier,
+        champion_genre_classifier,
+        champion_info,
+        model_input_table,
+        modeling.get("promotion") or {},
+    )
+    log.info("Champion/challenger: %s", decision["reason"])
+    return decision
+
+
 def request_registration(
-    model_metrics: dict, mlflow_model: dict, modeling: dict, dataset: dict
+    model_metrics: dict,
+    mlflow_model: dict,
+    promotion_decision: dict,
+    modeling: dict,
+    dataset: dict,
 ) -> dict:
     """Register when the test metric reaches the threshold (done by the project hook after the run)."""
     from music_genre.tracking import registration_request  # noqa: PLC0415
@@ -142,6 +178,8 @@ def request_registration(
         model_type=model_metrics["model_type"],
         run_id=mlflow_model.get("run_id") if mlflow_model.get("logged") else None,
         better_than_chance=bool(model_metrics.get("better_than_chance", True)),
+        training_fingerprint=str(model_metrics.get("training_fingerprint", "")),
+        promotion=promotion_decision,
     )
     log.info("Registration: %s", request["reason"])
     return request

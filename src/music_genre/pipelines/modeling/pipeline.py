@@ -2,6 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     build_model_input,
+    decide_promotion,
     evaluate_model,
     log_model_to_mlflow,
     publish_for_serving,
@@ -50,14 +51,11 @@ def training_pipeline() -> Pipeline:
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def registration_pipeline() -> Pipeline:
+    """Publish, log and (by the registration hook, after the run) register the trained model, moving the
+    champion alias only to a model that beats the champion: shared by modeling and retraining."""
     return Pipeline(
         [
-            model_input_pipeline(),
-            Pipeline(
-                training_pipeline(),
-                parameters={"params:model_choice": "params:modeling.model"},
-            ),
             Node(
                 func=publish_for_serving,
                 inputs="genre_classifier",
@@ -71,11 +69,45 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="log_model_to_mlflow_node",
             ),
             Node(
+                func=decide_promotion,
+                inputs=[
+                    "genre_classifier",
+                    "champion_genre_classifier",
+                    "champion_info",
+                    "model_input_table",
+                    "params:modeling",
+                ],
+                outputs="promotion_decision",
+                name="decide_promotion_node",
+            ),
+            Node(
                 func=request_registration,
-                inputs=["model_metrics", "mlflow_model", "params:modeling", "params:dataset"],
+                inputs=[
+                    "model_metrics",
+                    "mlflow_model",
+                    "promotion_decision",
+                    "params:modeling",
+                    "params:dataset",
+                ],
                 outputs="model_registration",
                 name="request_registration_node",
             ),
-        ],
-        tags=["modeling"],
+        ]
     )
+
+
+def trained_model_pipeline() -> Pipeline:
+    """From a model input table to a registered model: training, then registration."""
+    return Pipeline(
+        [
+            Pipeline(
+                training_pipeline(),
+                parameters={"params:model_choice": "params:modeling.model"},
+            ),
+            registration_pipeline(),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([model_input_pipeline(), trained_model_pipeline()], tags=["modeling"])

@@ -1,0 +1,84 @@
+"""Champion and challenger: a new model serves only when it beats the one in service.
+
+The comparison is made on the same tracks for both (the test split and, after retraining, the newest
+labelled batch, which the challenger did not train on), with the metric and margin of
+``modeling.promotion``. A champion trained on other features (another feature set) cannot be scored on
+these tracks: then the challenger must beat the score the champion had on its own test split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+
+from music_genre.model import GenreClassifier
+from music_genre.training import evaluate_classifier
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS_CHAMPION = "previous_champion"
+
+
+def score(classifier: GenreClassifier, table: pd.DataFrame, split: str, metric: str) -> dict:
+    """``metric`` of the classifier on the table's ``split`` rows whose genre it knows."""
+    part = table[(table["split"] == split) & table["genre"].isin(classifier.classes)]
+    if part.empty:
+        return {"value": float("nan"), "n_tracks": 0}
+    values = evaluate_classifier(classifier, part)[split]
+    return {"value": float(values[metric]), "n_tracks": int(values["n_tracks"])}
+
+
+def compare(
+    challenger: GenreClassifier,
+    champion: GenreClassifier | None,
+    champion_info: Mapping | None,
+    table: pd.DataFrame,
+    promotion: Mapping,
+) -> dict:
+    """Whether the challenger should replace the champion, with both scores and the reason."""
+    split = promotion.get("split", "test")
+    metric = promotion.get("metric", "accuracy")
+    margin = float(promotion.get("margin", 0.0))
+    mine = score(challenger, table, split, metric)
+    decision = {
+        "metric": f"{split}.{metric}",
+        "margin": margin,
+        "challenger": {
+            "version": challenger.version,
+            "score": mine["value"],
+            "n_tracks": mine["n_tracks"],
+        },
+        "champion": None,
+        "like_for_like": True,
+    }
+    if champion is None:
+        return {
+            **decision,
+            "promote": True,
+            "reason": "no champion yet: the first registered model is",
+        }
+    if champion.feature_digest == challenger.feature_digest:
+        theirs = score(champion, table, split, metric)
+    else:
+        recorded = (champion_info or {}).get("score")
+        theirs = {"value": float("nan") if recorded is None else float(recorded), "n_tracks": None}
+        decision["like_for_like"] = False
+    decision["champion"] = {
+        "version": champion.version,
+        "registry_version": (champion.info.get("registry") or {}).get("version"),
+        "score": theirs["value"],
+        "n_tracks": theirs["n_tracks"],
+    }
+    if math.isnan(mine["value"]):
+        return {**decision, "promote": False, "reason": f"no {split} tracks to compare on"}
+    if math.isnan(theirs["value"]):
+        return {**decision, "promote": True, "reason": "the champion has no score to beat"}
+    better = mine["value"] >= theirs["value"] + margin
+    how = "" if decision["like_for_like"] else " (the champion's own score: it uses other features)"
+    reason = (
+        f"challenger {split}.{metric} {mine['value']:.4f} "
+        f"{'>=' if better else '<'} champion {theirs['value']:.4f} + margin {margin}{how}"
+    )
+    return {**decision, "promote": better, "reason": reason}

@@ -1,0 +1,66 @@
+"""The retraining table: the training data plus every labelled batch so far.
+
+Batches join as training tracks, except the newest labelled batch, which joins the test tracks: the
+challenger does not train on it, so it and the champion are compared on music neither has seen.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from music_genre.errors import ExpectedError
+from music_genre.training import ID_COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+def retraining_table(
+    model_input_table: pd.DataFrame,
+    batch_labels: pd.DataFrame,
+    batch_features: pd.DataFrame,
+    feature_digest: str,
+    hold_out_newest: bool = True,
+) -> pd.DataFrame:
+    columns = [c for c in model_input_table.columns if c not in ID_COLUMNS]
+    if batch_labels.empty:
+        log.warning("No labelled batch yet: the challenger trains on the training data alone")
+        return model_input_table
+    features = batch_features[batch_features["feature_digest"] == feature_digest]
+    features = features.drop_duplicates("path", keep="last")
+    missing = [c for c in columns if c not in features.columns]
+    if features.empty or missing:
+        raise ExpectedError(
+            f"the labelled batches were featurized with other settings than the training data "
+            f"({feature_digest}): score them again with the current model first"
+        )
+    rows = batch_labels.drop_duplicates("path", keep="last").merge(
+        features[["path", *columns]], on="path", how="inner"
+    )
+    newest = sorted(rows["batch"].astype(str).unique())[-1] if hold_out_newest else None
+    rows["split"] = ["test" if str(b) == newest else "training" for b in rows["batch"]]
+    rows["track_id"] = "batch:" + rows["path"].astype(str)
+    known = set(model_input_table.loc[model_input_table["split"] == "training", "genre"]) | set(
+        rows.loc[rows["split"] == "training", "genre"]
+    )
+    unseen = (rows["split"] == "test") & ~rows["genre"].isin(known)
+    if unseen.any():
+        log.warning(
+            "%d tracks of batch %s are labelled with genres no training track has (%s): left out",
+            int(unseen.sum()),
+            newest,
+            ", ".join(sorted(set(rows.loc[unseen, "genre"]))),
+        )
+        rows = rows[~unseen]
+    counts = rows["split"].value_counts()
+    log.info(
+        "Retraining on %d training tracks + %d from labelled batches; %d tracks of the newest "
+        "batch (%s) join the test tracks both models are compared on",
+        int((model_input_table["split"] == "training").sum()),
+        int(counts.get("training", 0)),
+        int(counts.get("test", 0)),
+        newest,
+    )
+    table = pd.concat([model_input_table, rows[[*ID_COLUMNS, *columns]]], ignore_index=True)
+    return table

@@ -1,0 +1,224 @@
+"""Thin nodes over :mod:`music_genre.monitoring`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from music_genre.errors import ExpectedError
+from music_genre.model import GenreClassifier
+from music_genre.monitoring import batches, drift
+
+log = logging.getLogger(__name__)
+
+
+def select_monitored_batch(
+    predictions: pd.DataFrame, inference_model: GenreClassifier, monitoring: dict
+) -> tuple[str, pd.DataFrame]:
+    """The batch to monitor (``monitoring.batch``, else the latest scored) and its rows as the serving
+    model scored them (failed files left out; empty for an empty batch)."""
+    if predictions.empty:
+        raise ExpectedError("no batch predictions yet: run `kedro run --pipelines=inference` first")
+    fallback = predictions.get("fallback", pd.Series(False, index=predictions.index))
+    mine = predictions[
+        (predictions["model_version"] == inference_model.version)
+        & ~fallback.fillna(False).astype(bool)
+    ]
+    wanted = monitoring.get("batch")
+    if wanted:
+        batch = str(wanted)
+    elif mine.empty:
+        raise ExpectedError(
+            f"the serving model ({inference_model.version}) has scored no batch yet: run "
+            "`kedro run --pipelines=inference` first"
+        )
+    else:
+        batch = str(mine.sort_values("predicted_at")["batch"].iloc[-1])
+    rows = mine[mine["batch"].astype(str) == batch]
+    if rows.empty and batch in batches.scored_batches(predictions):
+        raise ExpectedError(
+            f"batch {batch} was scored by another model than the serving one "
+            f"({inference_model.version}): score it again with "
+            f"`kedro run --pipelines=inference --params=inference.batch={batch}`"
+        )
+    if rows.empty:
+        raise ExpectedError(
+            f"batch {batch} was never scored: run "
+            f"`kedro run --pipelines=inference --params=inference.batch={batch}` first"
+        )
+    scored = rows[rows["error_reason"].isna()].drop_duplicates("path", keep="last")
+    if scored.empty:
+        log.warning("Batch %s has no scored tracks: nothing to monitor, no report", batch)
+    return batch, scored.reset_index(drop=True)
+
+
+def build_monitoring_frames(
+    batch_rows: pd.DataFrame,
+    batch_features: pd.DataFrame,
+    reference_table: pd.DataFrame,
+    feature_settings: dict,
+    inference_model: GenreClassifier,
+    new_releases: pd.DataFrame,
+    manifest: pd.DataFrame,
+    monitoring: dict,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reference and current frames: features, prediction, confidence, label (where known)."""
+    from music_genre.features import FeatureSettings  # noqa: PLC0415
+
+    if reference_table.empty or not feature_settings:
+        raise ExpectedError(
+            "no reference data (the training features): run `kedro run` first, then score a batch"
+        )
+    reference_digest = FeatureSettings.from_dict(feature_settings).digest()
+    drift.check_features(reference_digest, [inference_model.feature_digest])
+    reference = drift.reference_frame(
+        reference_table, inference_model, monitoring.get("reference_splits", ["validation", "test"])
+    )
+    if batch_rows.empty:
+        return reference, reference.iloc[0:0].assign(path=pd.Series(dtype=str))
+    drift.check_features(reference_digest, batch_rows["feature_digest"].dropna().unique())
+    labels = batches.batch_labels(batch_rows, new_releases, manifest, monitoring.get("labels_csv"))
+    current = drift.current_frame(batch_rows, batch_features, inference_model, labels)
+    return reference, current
+
+
+def report_drift(
+    batch: str,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    inference_model: GenreClassifier,
+    monitoring: dict,
+) -> tuple[dict, dict]:
+    """The Evidently page (one file per batch; none for an empty batch) and the batch's figures."""
+    base = {
+        "batch": batch,
+        "model_version": inference_model.version,
+        "registry_version": (inference_model.info.get("registry") or {}).get("version"),
+        "monitored_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if current.empty:
+        return {}, {**base, "n_tracks": 0, "empty": True}
+    params = monitoring.get("drift") or {}
+    reference, current, columns, how = drift.drift_columns(
+        inference_model, reference, current, params
+    )
+    labels_known = bool(current[drift.TARGET].notna().any())
+    html, entries = drift.evidently_report(
+        reference,
+        current,
+        columns,
+        labels_known,
+        params,
+        title=f"music-genre monitoring: batch {batch}, model {inference_model.version}",
+    )
+    metrics = drift.summarize_metrics(
+        entries, reference, current, columns, inference_model.classes, params
+    )
+    metrics = {**base, **metrics, "drift_measured_on": how, "empty": False}
+    log.info(
+        "Batch %s: %d tracks, %d of %d columns drifted (%s), mean confidence %.2f (reference "
+        "%.2f)%s",
+        batch,
+        metrics["n_tracks"],
+        metrics["n_drifted_columns"],
+        metrics["n_drift_columns"],
+        how,
+        metrics["mean_confidence"],
+        metrics["reference_mean_confidence"],
+        ""
+        if metrics["batch_accuracy"] is None
+        else f", accuracy {metrics['batch_accuracy']:.2f} on {metrics['n_labelled']} labelled",
+    )
+    return {f"report_{batch}": html}, metrics
+
+
+def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
+    """Retrain? Drift? Why, and with which thresholds; also logged to the MLflow run."""
+    from music_genre.tracking import log_metrics_at, tag_active_run  # noqa: PLC0415
+
+    batch = monitoring_metrics["batch"]
+    if monitoring_metrics.get("empty"):
+        decision = {
+            "retrain": False,
+            "drift": False,
+            "reasons": [f"batch {batch} is empty: nothing to monitor"],
+            "thresholds": dict(monitoring.get("thresholds") or {}),
+        }
+    else:
+        decision = drift.decide(monitoring_metrics, monitoring)
+    decision = {"batch": batch, "model_version": monitoring_metrics["model_version"], **decision}
+    log.info(
+        "Monitoring decision for batch %s: retrain %s, drift %s (%s)",
+        batch,
+        decision["retrain"],
+        decision["drift"],
+        "; ".join(decision["reasons"]),
+    )
+    tag_active_run(
+        music_genre_stage="monitoring",
+        batch=batch,
+        retrain=decision["retrain"],
+        drift=decision["drift"],
+        decision="; ".join(decision["reasons"])[:5000],
+    )
+    if not monitoring_metrics.get("empty"):
+        log_metrics_at(
+            {
+                "monitoring.drift_share": monitoring_metrics["drift_share"],
+                "monitoring.n_drifted_columns": monitoring_metrics["n_drifted_columns"],
+                "monitoring.mean_confidence": monitoring_metrics["mean_confidence"],
+                "monitoring.n_tracks": monitoring_metrics["n_tracks"],
+                "monitoring.batch_accuracy": monitoring_metrics["batch_accuracy"],
+                "monitoring.retrain": float(decision["retrain"]),
+                "monitoring.drift": float(decision["drift"]),
+            },
+            batch,
+        )
+    return decision
+
+
+def record_batch(
+    current: pd.DataFrame,
+    monitoring_metrics: dict,
+    monitoring_decision: dict,
+    previous_batch_labels: pd.DataFrame,
+    previous_monitoring_history: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep what was learnt: the batch's known labels (retraining trains on them) and a history row."""
+    batch = monitoring_metrics["batch"]
+    labelled = current[current[drift.TARGET].notna()] if not current.empty else current
+    labels = pd.DataFrame(
+        {
+            "path": labelled.get("path", pd.Series(dtype=str)).astype(str),
+            "batch": batch,
+            "genre": labelled.get(drift.TARGET, pd.Series(dtype=str)).astype(str),
+        }
+    )
+    kept = previous_batch_labels
+    if not kept.empty:
+        kept = kept[~kept["path"].isin(set(labels["path"]))]
+    all_labels = pd.concat([kept, labels], ignore_index=True) if not kept.empty else labels
+    row = {
+        key: monitoring_metrics.get(key)
+        for key in (
+            "batch",
+            "model_version",
+            "registry_version",
+            "monitored_at",
+            "n_tracks",
+            "n_labelled",
+            "drift_share",
+            "mean_confidence",
+            "batch_accuracy",
+        )
+    }
+    row.update(retrain=monitoring_decision["retrain"], drift=monitoring_decision["drift"])
+    row["registry_version"] = (
+        None if row["registry_version"] is None else str(row["registry_version"])
+    )
+    history = pd.DataFrame([row])
+    if not previous_monitoring_history.empty:
+        history = pd.concat([previous_monitoring_history, history], ignore_index=True)
+    return all_labels.reset_index(drop=True), history

@@ -1,0 +1,70 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    build_monitoring_frames,
+    decide_on_batch,
+    record_batch,
+    report_drift,
+    select_monitored_batch,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """`kedro run --pipelines=monitoring [--params=monitoring.batch=2017-03-19]`: the latest scored batch
+    against the reference (the model's unseen validation and test tracks), with Evidently."""
+    return Pipeline(
+        [
+            Node(
+                func=select_monitored_batch,
+                inputs=["predictions", "inference_model", "params:monitoring"],
+                outputs=["monitored_batch", "monitored_predictions"],
+                name="select_monitored_batch_node",
+            ),
+            Node(
+                func=build_monitoring_frames,
+                inputs=[
+                    "monitored_predictions",
+                    "batch_features",
+                    "monitoring_reference_table",
+                    "feature_settings_if_extracted",
+                    "inference_model",
+                    "new_releases_if_ingested",
+                    "manifest_if_ingested",
+                    "params:monitoring",
+                ],
+                outputs=["monitoring_reference", "monitoring_current"],
+                name="build_monitoring_frames_node",
+            ),
+            Node(
+                func=report_drift,
+                inputs=[
+                    "monitored_batch",
+                    "monitoring_reference",
+                    "monitoring_current",
+                    "inference_model",
+                    "params:monitoring",
+                ],
+                outputs=["monitoring_report", "monitoring_metrics"],
+                name="report_drift_node",
+            ),
+            Node(
+                func=decide_on_batch,
+                inputs=["monitoring_metrics", "params:monitoring"],
+                outputs="monitoring_decision",
+                name="decide_on_batch_node",
+            ),
+            Node(
+                func=record_batch,
+                inputs=[
+                    "monitoring_current",
+                    "monitoring_metrics",
+                    "monitoring_decision",
+                    "previous_batch_labels",
+                    "previous_monitoring_history",
+                ],
+                outputs=["batch_labels", "monitoring_history"],
+                name="record_batch_node",
+            ),
+        ],
+        tags=["monitoring"],
+    )
