@@ -178,6 +178,17 @@ SAMPLE_RUN_PARAMS = {
 }
 
 
+def project_on_sample(tmp_path_factory, sample_archive: Path, name: str) -> KedroProject:
+    """A project copy with its own copy of the session's sample; ``project.params`` point at it."""
+    base = tmp_path_factory.mktemp(name)
+    root = base / "sample"
+    shutil.copytree(sample_archive, root)
+    project = KedroProject(make_project_copy(base / "project"))
+    project.params = {**SAMPLE_RUN_PARAMS, "dataset.root": str(root)}
+    project.sample_root = root
+    return project
+
+
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory, sample_archive) -> KedroProject:
     """The default `kedro run` (ingestion, features, modeling, evaluation) once on a copy of the sample.
@@ -185,12 +196,7 @@ def trained_project(tmp_path_factory, sample_archive) -> KedroProject:
     Shared by the modeling, evaluation and inference tests, which read what it wrote; tests that run more
     pipelines on it only add MLflow runs and model versions, which they filter by name.
     """
-    base = tmp_path_factory.mktemp("trained")
-    root = base / "sample"
-    shutil.copytree(sample_archive, root)
-    project = KedroProject(make_project_copy(base / "project"))
-    project.params = {**SAMPLE_RUN_PARAMS, "dataset.root": str(root)}
-    project.sample_root = root
+    project = project_on_sample(tmp_path_factory, sample_archive, "trained")
     project.run(params=project.params)
     return project
 

@@ -40,8 +40,24 @@ def test_default_env_ingests_the_sample_and_lists_every_planted_fault(kedro_proj
     assert len(exclusions) == 4 + len(info["no_genre_top"])
     assert exclusions["detail"].str.len().gt(5).all()
 
-    # everything else is kept, once, with its official split and real header values
-    assert len(manifest) + len(exclusions) == info["tracks"]
+    # everything else is kept, once, with its official split and real header values; the newest 12%
+    # are held out as new releases, in dated batches, after every track training sees
+    new_releases = kedro_project.load("new_releases")
+    assert len(manifest) + len(new_releases) + len(exclusions) == info["tracks"]
+    assert len(new_releases) == round(0.12 * (len(manifest) + len(new_releases)))
+    assert set(new_releases["track_id"]).isdisjoint(manifest["track_id"])
+    assert (
+        pd.to_datetime(new_releases["date_created"]).min()
+        >= pd.to_datetime(manifest["date_created"]).max()
+    )
+    first_day = pd.to_datetime(new_releases["date_created"]).dt.normalize().min()
+    offsets = (pd.to_datetime(new_releases["batch"]) - first_day).dt.days
+    assert (offsets % 7 == 0).all()  # weekly batches named by their first day
+    days_in = (
+        pd.to_datetime(new_releases["date_created"]).dt.normalize()
+        - pd.to_datetime(new_releases["batch"])
+    ).dt.days
+    assert days_in.between(0, 6).all()
     assert manifest["track_id"].is_unique
     assert set(manifest["track_id"]).isdisjoint(exclusions["track_id"])
     tracks = fma.read_tracks(sample_copy / "fma_metadata" / "tracks.csv")

@@ -124,6 +124,21 @@ def test_per_class_report_matches_sklearn(test_outputs):
     assert 0.6 < report.set_index("genre").loc["macro avg", "f1"] < 1.0  # learnable, not perfect
 
 
+def test_macro_average_skips_genres_the_split_does_not_hold():
+    """A genre held out of the test split entirely (all its tracks are new releases) adds no 0 to the
+    macro average: the table agrees with the headline macro F1."""
+    from sklearn.metrics import f1_score
+
+    y_true = ["Rock", "Rock", "Pop", "Pop", "Folk"]
+    y_pred = ["Rock", "Pop", "Pop", "Jazz", "Folk"]
+    report = ev.per_class_report(y_true, y_pred, ["Folk", "Jazz", "Pop", "Rock"]).set_index("genre")
+    assert report.loc["Jazz", "support"] == 0
+    present = ["Folk", "Pop", "Rock"]
+    expected = f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)
+    assert report.loc["macro avg", "f1"] == pytest.approx(expected)
+    assert report.loc["macro avg", "f1"] == pytest.approx((1 + 0.5 + 2 / 3) / 3)
+
+
 def test_confusion_tables_counts_and_row_normalisation(test_outputs):
     y_true, y_pred, _ = test_outputs
     counts, normalized = ev.confusion_tables(y_true, y_pred, GENRES)

@@ -76,7 +76,8 @@ def test_a_run_ends_with_its_summary_and_no_library_chatter(fresh_run):
     )  # the sample's planted faults, with reasons
     metrics = json.loads((project / "data/08_reporting/sample/model_metrics.json").read_text())
     assert f"accuracy {metrics['splits']['test']['accuracy']:.2f}" in block
-    assert "registered as music-genre-classifier version 1" in block
+    assert "registered as music-genre-sample version 1" in block and "it is the champion" in block
+    assert "new releases held out" in block
     assert "music-genre predict song.mp3" in block and "mlflow ui" in block
     for noise in SILENCED:
         assert noise not in output, noise
@@ -94,8 +95,9 @@ def test_batch_inference_ends_with_its_own_summary(fresh_run):
     result = run(project, "run", "--pipelines=inference", params({**SAMPLE_RUN_PARAMS,
                  "dataset.root": project.parent / "sample", "inference.input_dir": folder}))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    tail = "\n".join(line for line in result.stdout.splitlines()[-8:])
+    tail = "\n".join(line for line in result.stdout.splitlines()[-10:])
     assert "== music-genre batch inference: sample" in tail
+    assert "Next    kedro run --pipelines=monitoring" in tail
     assert "2 found, 0 already scored by this model, 2 scored now" in tail
     assert "Failed  1 (empty_file 1)" in tail
     assert "data/07_model_output/sample/predictions.parquet" in tail
@@ -184,7 +186,7 @@ def test_cli_traps(fresh_run, tmp_path):
     newest = sorted(versioned.glob("*/genre_classifier.pkl"))[-1]
     assert row["model"]["source"] == str(newest)
 
-    outside = run(tmp_path, "predict", str(clip), "--model", "models:/music-genre-classifier/1",
+    outside = run(tmp_path, "predict", str(clip), "--model", "models:/music-genre-sample/1",
                   env={"MLFLOW_TRACKING_URI": ""}, program=cli)  # fmt: skip
     assert (
         outside.returncode == 1
@@ -192,7 +194,7 @@ def test_cli_traps(fresh_run, tmp_path):
         and "MLFLOW_TRACKING_URI" in outside.stderr
     )
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
-    with_project = run(tmp_path, "predict", str(clip), "--json", "--model", "models:/music-genre-classifier/1",
+    with_project = run(tmp_path, "predict", str(clip), "--json", "--model", "models:/music-genre-sample/1",
                        "--project", str(project), env={"MLFLOW_TRACKING_URI": ""}, program=cli)  # fmt: skip
     assert with_project.returncode == 0, with_project.stderr
     assert json.loads(with_project.stdout)["genre"] == row["genre"]
@@ -205,7 +207,7 @@ def test_cli_traps(fresh_run, tmp_path):
     assert rows[2]["error"]["reason"] == "no_audio_files"
     catalog = json.loads(run(project, "predict", str(clip), "--json", program=cli).stdout)
     assert catalog["model"]["version"] == row["model"]["version"]  # one model, one id
-    assert "catalog genre_classifier" in catalog["model"]["source"]
+    assert "champion (music-genre-sample version 1)" in catalog["model"]["source"]
     assert catalog["model"]["version"] not in catalog["model"]["source"]
 
     help_text = run(project, "predict", "--help", program=cli).stdout

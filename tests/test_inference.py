@@ -255,16 +255,37 @@ def test_batch_job_needs_only_a_model_and_a_folder(project, clips, tmp_path):
         tagger.run(["inference"])
 
 
-def test_batch_pipeline_scores_the_test_split_by_default(project):
+def test_batch_pipeline_scores_the_oldest_new_release_batch_by_default(project):
     project.run(["inference"], params=project.params)
     predictions = project.load("predictions")
-    manifest = project.load("manifest")
-    test_paths = set(manifest.loc[manifest["split"] == "test", "path"])
-    scored = predictions[predictions["path"].isin(test_paths)]
-    assert set(scored["path"]) == test_paths
+    new_releases = project.load("new_releases")
+    oldest = sorted(new_releases["batch"].unique())[0]
+    expected = set(new_releases.loc[new_releases["batch"] == oldest, "path"])
+    scored = predictions[predictions["batch"] == oldest]
+    assert set(scored["path"]) == expected
     assert scored["track_id"].notna().all()
     classes = project.load("genre_classifier").classes
     assert np.allclose(scored[[f"proba_{g}" for g in classes]].sum(axis=1), 1.0)
+
+
+def test_without_new_releases_the_batch_is_the_test_split(project):
+    """A dataset without dates (GTZAN) or with holdout 0 (FMA's defaults): the test split, as batch
+    "test"; a batch name that does not exist is refused."""
+    from music_genre.monitoring import batches
+
+    manifest = project.load("manifest")
+    none = pd.DataFrame(columns=["batch", "path", "track_id"])
+    inputs = batches.select_inputs(manifest, none, pd.DataFrame(), {})
+    assert set(inputs["path"]) == set(manifest.loc[manifest["split"] == "test", "path"])
+    assert (inputs["batch"] == "test").all() and inputs["fingerprint"].str.len().eq(24).all()
+    with pytest.raises(batches.NoSuchBatchError, match="holds none out"):
+        batches.select_inputs(manifest, none, pd.DataFrame(), {"batch": "2017-01-01"})
+    with pytest.raises(
+        batches.NoSuchBatchError, match="no new-release batch 1999-01-01: batches run"
+    ):
+        batches.select_inputs(
+            manifest, project.load("new_releases"), pd.DataFrame(), {"batch": "1999-01-01"}
+        )
 
 
 def test_predict_with_a_model_file_and_a_registered_model_outside_the_project(
@@ -284,25 +305,23 @@ def test_predict_with_a_model_file_and_a_registered_model_outside_the_project(
         str(clips["sample2"]),
         "--json",
         "--model",
-        "models:/music-genre-classifier/1",
+        "models:/music-genre-sample/1",
         cwd=tmp_path,
         env=env,
     )
     assert result.returncode == 0, result.stderr
     registered = json_lines(result.stdout)[0]
     assert registered["genre"] == from_file["genre"]
-    assert registered["model"]["source"] == "models:/music-genre-classifier/1"
+    assert registered["model"]["source"] == "models:/music-genre-sample/1"
     result = cli(
         "predict",
         str(clips["sample2"]),
         "--model",
-        "models:/music-genre-classifier/99",
+        "models:/music-genre-sample/99",
         cwd=tmp_path,
         env=env,
     )
-    assert (
-        result.returncode == 1 and "cannot fetch models:/music-genre-classifier/99" in result.stderr
-    )
+    assert result.returncode == 1 and "cannot fetch models:/music-genre-sample/99" in result.stderr
 
 
 def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_path):
@@ -313,6 +332,8 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{project.path / 'mlflow.db'}",
         "KEDRO_DISABLE_TELEMETRY": "1",
+        # as in an activated environment: the server runs `uvicorn` from PATH
+        "PATH": f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     server = subprocess.Popen(
         [
@@ -320,7 +341,7 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
             "models",
             "serve",
             "-m",
-            "models:/music-genre-classifier/1",
+            "models:/music-genre-sample/1",
             "--env-manager",
             "local",
             "--host",

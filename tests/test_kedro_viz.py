@@ -35,6 +35,8 @@ PIPELINES = {
     "inference",
     "model_comparison",
     "modeling",
+    "monitoring",
+    "retraining",
     "sample_data",
     "tuning",
 }
@@ -108,6 +110,17 @@ def test_a_fresh_project_builds_every_pipeline_with_its_layers(fresh_build):
     layered = {node["name"]: node.get("layer") for node in main["nodes"] if node["type"] == "data"}
     assert layered["manifest"] == "primary" and layered["features"] == "feature"
     assert layered["genre_classifier"] == "models" and layered["model_metrics"] == "reporting"
+    monitoring = json.loads((build / "api" / "pipelines" / "monitoring").read_text())
+    shown = {
+        node["name"]: node.get("layer") for node in monitoring["nodes"] if node["type"] == "data"
+    }
+    assert shown["monitoring_report"] == shown["monitoring_decision"] == "reporting"
+    assert shown["predictions"] == "model_output" and shown["inference_model"] == "models"
+    order = monitoring[
+        "layers"
+    ]  # sorted by the pipeline's own edges (empty when they form a cycle)
+    assert order.index("primary") < order.index("models") < order.index("model_output")
+    assert order.index("model_output") < order.index("reporting")
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE_RUN_PARAMS, KedroProject, free_port, make_project_copy
+from tests.conftest import KedroProject, free_port, project_on_sample
 
 RAY = Path(sys.executable).with_name("ray")
 KEDRO = Path(sys.executable).with_name("kedro")
@@ -77,13 +77,7 @@ def cli_params(params: dict) -> str:
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory, sample_archive) -> KedroProject:
     """A project copy whose manifest is written (ingestion needs no Ray)."""
-    import shutil
-
-    base = tmp_path_factory.mktemp("cluster")
-    root = base / "sample"
-    shutil.copytree(sample_archive, root)
-    project = KedroProject(make_project_copy(base / "project"))
-    project.params = {**SAMPLE_RUN_PARAMS, "dataset.root": str(root)}
+    project = project_on_sample(tmp_path_factory, sample_archive, "cluster")
     project.run(["data_ingestion"], params=project.params)
     return project
 

@@ -152,9 +152,25 @@ def daily(
             "--input-dir", metavar="DIR", help="Score this folder as the batch (today's new music)."
         ),
     ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            metavar="CSV",
+            help="Labels for the batch (columns path or track_id, and genre), as they arrive.",
+        ),
+    ] = None,
     retrain: Annotated[
         bool, typer.Option("--retrain/--no-retrain", help="Retrain when monitoring says so.")
     ] = True,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params",
+            metavar="KEY=VALUE,...",
+            help="Parameters for every pipeline of the day, as `kedro run --params`.",
+        ),
+    ] = None,
     project: Annotated[
         Path | None,
         typer.Option(
@@ -178,13 +194,14 @@ def daily(
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE)
-    runner = KedroRunner(project_dir, env)
     try:
+        runner = KedroRunner(project_dir, env, _parse_params(params))
         outcome = run_daily(
             runner.run,
             runner.load,
             batch=batch,
             input_dir=input_dir,
+            labels_csv=labels,
             retrain=retrain,
             monitoring=runner.parameters().get("monitoring"),
         )
@@ -195,14 +212,29 @@ def daily(
         print(f"error: {message}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
     print("\n" + render(f"music-genre daily: {env or 'sample'}", outcome.lines()), flush=True)
+    _exit_now(EXIT_OK)
+
+
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown once the day's work is saved and logged: after Ray and
+    several Kedro sessions in one process, native thread pools (Arrow's) torn down in arbitrary order can
+    abort the process at exit, which a scheduler would read as a failed day."""
+    import logging  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class KedroRunner:
     """Runs one pipeline per Kedro session (one MLflow run each) and reads the catalog afterwards."""
 
-    def __init__(self, project: Path, env: str | None):
+    def __init__(self, project: Path, env: str | None, params: dict | None = None):
         self.project = project
         self.env = env
+        self.params = dict(params or {})
 
     def _session(self, params: dict | None = None):
         import os  # noqa: PLC0415
@@ -213,7 +245,9 @@ class KedroRunner:
         os.chdir(self.project)  # relative paths in parameters are the project's
         bootstrap_project(self.project)
         return KedroSession.create(
-            project_path=self.project, env=self.env, runtime_params=_nested(params or {})
+            project_path=self.project,
+            env=self.env,
+            runtime_params=_nested({**self.params, **(params or {})}),
         )
 
     def run(self, pipeline: str, params: dict) -> None:
@@ -227,6 +261,21 @@ class KedroRunner:
     def parameters(self) -> dict:
         with self._session() as session:
             return dict(session.load_context().params)
+
+
+def _parse_params(text: str | None) -> dict:
+    """``a.b=1,c=x`` -> ``{"a.b": 1, "c": "x"}`` (values read as YAML, as Kedro does)."""
+    import yaml  # noqa: PLC0415
+
+    from music_genre.errors import ExpectedError  # noqa: PLC0415
+
+    parsed = {}
+    for item in filter(None, (text or "").split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ExpectedError(f"--params {item!r}: write KEY=VALUE (several separated by commas)")
+        parsed[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return parsed
 
 
 def _nested(params: dict) -> dict:

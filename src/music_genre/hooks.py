@@ -194,6 +194,16 @@ class RunSummaryHook:
         try:
             if "model_metrics" in outputs:
                 text = self._training(catalog)
+            elif "monitoring_decision" in outputs:
+                from music_genre.run_summary import monitoring_summary, render  # noqa: PLC0415
+
+                metrics = catalog.load("monitoring_metrics")
+                dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
+                page = f"data/08_reporting/{dataset}/monitoring/report_{metrics['batch']}.html"
+                text = render(
+                    f"music-genre monitoring: {dataset}",
+                    monitoring_summary(metrics, catalog.load("monitoring_decision"), page),
+                )
             elif "inference_report" in outputs:
                 from music_genre.run_summary import inference_summary, render  # noqa: PLC0415
 
@@ -222,6 +232,7 @@ class RunSummaryHook:
             dataset=dataset,
             env=self._env,
             manifest=optional("manifest"),
+            new_releases=optional("new_releases"),
             exclusions=optional("exclusions"),
             extraction_failures=optional("extraction_failures"),
             feature_settings=optional("feature_settings"),

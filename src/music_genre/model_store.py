@@ -105,7 +105,7 @@ def load_from_file(path: str | os.PathLike) -> LoadedModel:
 
 
 def load_from_registry(uri: str, project: Path | None) -> LoadedModel:
-    """``models:/music-genre-classifier/3``: the bundle inside the registered MLflow model."""
+    """``models:/music-genre-sample/3`` or ``models:/music-genre-sample@champion``: the bundle inside the registered MLflow model."""
     tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
     if not tracking_uri and project is None:
         # MLflow would otherwise open (and create) ./mlflow.db wherever the command runs.
@@ -144,7 +144,7 @@ def load_model(model: str | None, env: str | None, project: Path | None) -> Load
     if project is None:
         raise ModelNotFoundError(
             "not inside the music-genre project, so there is no catalog to take the model from: run this "
-            "from the project folder, or pass --model FILE or --model models:/music-genre-classifier/N"
+            "from the project folder, or pass --model FILE or --model models:/music-genre-<dataset>@champion"
         )
     return load_from_catalog(project, env)
 

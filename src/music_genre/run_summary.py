@@ -29,15 +29,20 @@ def training_summary(
     model_metrics: Mapping,
     registration: Mapping | None,
     report_path: str,
+    new_releases: pd.DataFrame | None = None,
 ) -> list[tuple[str, str]]:
     """(label, text) rows of a training run's summary."""
     rows: list[tuple[str, str]] = []
     used = 0 if manifest is None else len(manifest)
     excluded = 0 if exclusions is None else len(exclusions)
     reasons = _reasons(exclusions)
-    rows.append(
-        ("Data", f"{used} tracks used, {excluded} excluded" + (f" ({reasons})" if reasons else ""))
-    )
+    data = f"{used} tracks used, {excluded} excluded" + (f" ({reasons})" if reasons else "")
+    if new_releases is not None and not new_releases.empty:
+        data += (
+            f"; {len(new_releases)} new releases held out in {new_releases['batch'].nunique()} "
+            "batches"
+        )
+    rows.append(("Data", data))
     failed = 0 if extraction_failures is None else len(extraction_failures)
     feature_set = (feature_settings or {}).get("feature_set") or model_metrics.get(
         "feature_set", "handcrafted"
@@ -74,6 +79,8 @@ def training_summary(
     rows.append(("Report", report_path))
     env_flag = f" --env {env}" if env and env != "local" else ""
     rows.append(("Next", f"music-genre predict song.mp3{env_flag}"))
+    if new_releases is not None and not new_releases.empty:
+        rows.append(("", f"music-genre daily{env_flag}   (score, monitor, retrain the next batch)"))
     rows.append(("", "mlflow ui --backend-store-uri sqlite:///mlflow.db"))
     if dataset == "sample":
         rows.append(("Note", "the built-in sample is synthesized: this model exercises the pipeline, it does "
@@ -85,10 +92,21 @@ def _registry_line(registration: Mapping | None) -> str:
     if not registration:
         return "not registered (no registration step in this run)"
     if registration.get("registered_version") is not None:
-        return (
-            f"registered as {registration['model_name']} version {registration['registered_version']} "
+        how = "registered as" if registration.get("new_version", True) else "same model as"
+        line = (
+            f"{how} {registration['model_name']} version {registration['registered_version']} "
             f"({registration.get('reason')})"
         )
+        alias = registration.get("alias")
+        if alias == "champion":
+            line += "; it is the champion"
+        elif alias:
+            reason = (registration.get("promotion") or {}).get("reason", "")
+            line += (
+                f"; challenger, version {registration.get('champion_version')} stays champion "
+                f"({reason})"
+            )
+        return line
     return f"not registered: {registration.get('reason')}"
 
 
@@ -104,8 +122,60 @@ def inference_summary(report: Mapping) -> list[tuple[str, str]]:
         rows.append(("Failed", f"{report['failed']} ({report.get('failure_reasons', '')})"))
     if report.get("genres"):
         rows.append(("Genres", report["genres"]))
-    rows.append(("Model", str(report.get("model_version"))))
+    if report.get("resumed"):
+        rows.append(("Resumed", f"{report['resumed']} files scored before the last run stopped"))
+    if report.get("batch"):
+        rows.insert(0, ("Batch", str(report["batch"])))
+    model = str(report.get("model_version"))
+    if report.get("model_role") == "champion":
+        model += f" (champion: {report.get('model_name')} version {report.get('registry_version')})"
+    elif report.get("model_role"):
+        model += f" ({report['model_role']})"
+    rows.append(("Model", model))
     rows.append(("Output", str(report.get("output"))))
+    if report.get("files"):
+        rows.append(("Next", "kedro run --pipelines=monitoring"))
+    return rows
+
+
+def monitoring_summary(
+    metrics: Mapping, decision: Mapping, report_path: str
+) -> list[tuple[str, str]]:
+    """(label, text) rows of a monitoring run's summary."""
+    rows = [("Batch", f"{metrics['batch']} (model {metrics.get('model_version')})")]
+    if metrics.get("empty"):
+        rows.append(("Tracks", "none scored: nothing to monitor, no report"))
+    else:
+        rows.append(("Tracks", f"{metrics['n_tracks']} (reference: {metrics['n_reference']})"))
+        rows.append(
+            (
+                "Drift",
+                f"{metrics['n_drifted_columns']} of {metrics['n_drift_columns']} columns "
+                f"({metrics['drift_measured_on']})",
+            )
+        )
+        rows.append(
+            (
+                "Confidence",
+                f"mean {metrics['mean_confidence']:.2f} (reference "
+                f"{metrics['reference_mean_confidence']:.2f})",
+            )
+        )
+        if metrics.get("batch_accuracy") is not None:
+            rows.append(
+                (
+                    "Accuracy",
+                    f"{metrics['batch_accuracy']:.2f} on {metrics['n_labelled']} labelled tracks "
+                    f"(reference {metrics['reference_accuracy']:.2f})",
+                )
+            )
+        rows.append(("Report", report_path))
+    rows.append(("Decision", f"retrain {decision['retrain']}, drift {decision['drift']}"))
+    rows += [("", reason) for reason in decision["reasons"]]
+    if decision["retrain"]:
+        rows.append(
+            ("Next", "kedro run --pipelines=retraining (music-genre daily does it for you)")
+        )
     return rows
 
 

@@ -257,7 +257,7 @@ def _train_auto(table, hyperparameters, selection, *, seed, class_weight, featur
             f"missing: {', '.join(missing)}"
         )
     metric = str(selection.get("metric", "accuracy"))
-    pool = table[table["split"] != "test"].reset_index(drop=True)
+    pool = table[table["split"].isin(("training", "validation"))].reset_index(drop=True)
     chosen, scores = choose_model(
         pool,
         candidates,

@@ -1,7 +1,7 @@
 """Champion and challenger: a new model serves only when it beats the one in service.
 
 The comparison is made on the same tracks for both (the test split and, after retraining, the newest
-labelled batch, which the challenger did not train on), with the metric and margin of
+labelled batch, split ``recent``, which the challenger did not train on), with the metric and margin of
 ``modeling.promotion``. A champion trained on other features (another feature set) cannot be scored on
 these tracks: then the challenger must beat the score the champion had on its own test split.
 """
@@ -21,12 +21,13 @@ CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 
 
-def score(classifier: GenreClassifier, table: pd.DataFrame, split: str, metric: str) -> dict:
-    """``metric`` of the classifier on the table's ``split`` rows whose genre it knows."""
-    part = table[(table["split"] == split) & table["genre"].isin(classifier.classes)]
+def score(classifier: GenreClassifier, table: pd.DataFrame, splits, metric: str) -> dict:
+    """``metric`` of the classifier on the table's rows of ``splits`` whose genre it knows."""
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    part = table[table["split"].isin(splits) & table["genre"].isin(classifier.classes)]
     if part.empty:
         return {"value": float("nan"), "n_tracks": 0}
-    values = evaluate_classifier(classifier, part)[split]
+    values = evaluate_classifier(classifier, part.assign(split="test"))["test"]
     return {"value": float(values[metric]), "n_tracks": int(values["n_tracks"])}
 
 
@@ -38,10 +39,11 @@ def compare(
     promotion: Mapping,
 ) -> dict:
     """Whether the challenger should replace the champion, with both scores and the reason."""
-    split = promotion.get("split", "test")
+    splits = promotion.get("splits", ["test", "recent"])
+    split = "+".join(splits)
     metric = promotion.get("metric", "accuracy")
     margin = float(promotion.get("margin", 0.0))
-    mine = score(challenger, table, split, metric)
+    mine = score(challenger, table, splits, metric)
     decision = {
         "metric": f"{split}.{metric}",
         "margin": margin,
@@ -60,7 +62,7 @@ def compare(
             "reason": "no champion yet: the first registered model is",
         }
     if champion.feature_digest == challenger.feature_digest:
-        theirs = score(champion, table, split, metric)
+        theirs = score(champion, table, splits, metric)
     else:
         recorded = (champion_info or {}).get("score")
         theirs = {"value": float("nan") if recorded is None else float(recorded), "n_tracks": None}

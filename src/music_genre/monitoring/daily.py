@@ -71,6 +71,7 @@ def run_daily(
     *,
     batch: str | None = None,
     input_dir: str | None = None,
+    labels_csv: str | None = None,
     retrain: bool = True,
     monitoring: Mapping | None = None,
 ) -> DailyOutcome:
@@ -92,12 +93,22 @@ def run_daily(
         f"inference: {report['scored']} scored, {report['already_scored']} already scored by "
         f"model {report['model_version']} ({report.get('model_role')})"
     )
-    if report.get("scored", 0) == 0 and _already_monitored(
-        load("previous_monitoring_history"), outcome.batch, report["model_version"]
+    if (
+        report.get("scored", 0) == 0
+        and not labels_csv
+        and _already_monitored(
+            load("previous_monitoring_history"), outcome.batch, report["model_version"]
+        )
     ):
         outcome.steps.append("monitoring: already done for this batch and model: nothing to do")
         return outcome
-    run_pipeline("monitoring", {"monitoring.batch": outcome.batch})
+    run_pipeline(
+        "monitoring",
+        {
+            "monitoring.batch": outcome.batch,
+            **({"monitoring.labels_csv": labels_csv} if labels_csv else {}),
+        },
+    )
     decision = load("monitoring_decision")
     outcome.decision = decision
     outcome.steps.append("monitoring: report, metrics and decision written")

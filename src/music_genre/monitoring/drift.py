@@ -123,6 +123,19 @@ def _metric_drift(entry: Mapping, threshold: float) -> bool:
     return value >= threshold
 
 
+def quality_section_possible(current: pd.DataFrame, classes) -> bool:
+    """Whether Evidently's classification section can be computed for the batch: every row labelled
+    with a genre the model knows (it cannot take missing or unknown labels), and at least three genres
+    among labels and predictions (it takes two for a binary task and fails). Otherwise the batch's
+    accuracy and the unknown labels are still in the metrics; only the page leaves the section out."""
+    if current.empty or current[TARGET].isna().any():
+        return False
+    if not current[TARGET].isin(list(classes)).all():
+        return False
+    seen = set(current[TARGET].astype(str)) | set(current[PREDICTION].astype(str))
+    return len(seen) >= 3
+
+
 def evidently_report(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -131,7 +144,8 @@ def evidently_report(
     params: Mapping,
     title: str,
 ):
-    """Run Evidently; returns (HTML text, the snapshot's metric list)."""
+    """Run Evidently; returns (HTML text, the snapshot's metric list). ``labels_known``: add the
+    classification section (see :func:`quality_section_possible`)."""
     os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry off, before it is imported
     from evidently import DataDefinition, Dataset, MulticlassClassification, Report  # noqa: PLC0415
     from evidently.metrics import ValueDrift  # noqa: PLC0415
@@ -142,11 +156,6 @@ def evidently_report(
     drift_args = {"method": stattest} if stattest else {}
     if threshold is not None:
         drift_args["threshold"] = float(threshold)
-    labelled = current[current[TARGET].notna()] if labels_known else current.iloc[0:0]
-    seen = set(labelled[TARGET].astype(str)) | set(labelled[PREDICTION].astype(str))
-    # Evidently takes a batch whose labels and predictions hold two genres for a binary task and fails;
-    # such a batch's accuracy is still in the metrics, only the page's classification section is left out
-    labels_known = labels_known and len(seen) >= 3
     categorical = [PREDICTION] + ([TARGET] if labels_known else [])
     keep = [*columns, CONFIDENCE, *categorical]
     definition = DataDefinition(
@@ -186,7 +195,27 @@ def evidently_report(
         page = Path(tmp) / "report.html"
         snapshot.save_html(str(page))
         html = page.read_text(encoding="utf-8")
-    return html, snapshot.dict()["metrics"]
+    return with_heading(html, title), snapshot.dict()["metrics"]
+
+
+def with_heading(html: str, title: str) -> str:
+    """The page's title and a heading line naming the batch and the model (Evidently shows neither)."""
+    import html as markup  # noqa: PLC0415
+
+    text = markup.escape(title)
+    heading = f'<h2 style="font-family: sans-serif; margin: 16px 24px 0">{text}</h2>'
+    head_end = html.find("</head>")
+    start = html.find("<title>", 0, head_end)
+    if start >= 0:
+        start += len("<title>")
+        html = html[:start] + text + html[html.index("</title>", start) :]
+    else:
+        html = html.replace("</head>", f"<title>{text}</title></head>", 1)
+    at = html.find("<body")
+    if at >= 0:
+        close = html.index(">", at) + 1
+        html = html[:close] + heading + html[close:]
+    return html
 
 
 def summarize_metrics(

@@ -1,7 +1,9 @@
 """The retraining table: the training data plus every labelled batch so far.
 
-Batches join as training tracks, except the newest labelled batch, which joins the test tracks: the
-challenger does not train on it, so it and the champion are compared on music neither has seen.
+Batches join as training tracks, except the newest labelled batch, which becomes the split ``recent``: the
+challenger does not train on it, and it and the champion are compared on the test tracks plus these,
+music neither has seen. The registration gate (threshold, better than chance) still reads the test split
+alone, so labels that arrive wrong cannot veto a sound model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from music_genre.errors import ExpectedError
 from music_genre.training import ID_COLUMNS
 
 log = logging.getLogger(__name__)
+
+RECENT = "recent"  # the split of the newest labelled batch: compared on, not trained on
 
 
 def retraining_table(
@@ -39,12 +43,12 @@ def retraining_table(
         features[["path", *columns]], on="path", how="inner"
     )
     newest = sorted(rows["batch"].astype(str).unique())[-1] if hold_out_newest else None
-    rows["split"] = ["test" if str(b) == newest else "training" for b in rows["batch"]]
+    rows["split"] = [RECENT if str(b) == newest else "training" for b in rows["batch"]]
     rows["track_id"] = "batch:" + rows["path"].astype(str)
     known = set(model_input_table.loc[model_input_table["split"] == "training", "genre"]) | set(
         rows.loc[rows["split"] == "training", "genre"]
     )
-    unseen = (rows["split"] == "test") & ~rows["genre"].isin(known)
+    unseen = (rows["split"] == RECENT) & ~rows["genre"].isin(known)
     if unseen.any():
         log.warning(
             "%d tracks of batch %s are labelled with genres no training track has (%s): left out",
@@ -59,7 +63,7 @@ def retraining_table(
         "batch (%s) join the test tracks both models are compared on",
         int((model_input_table["split"] == "training").sum()),
         int(counts.get("training", 0)),
-        int(counts.get("test", 0)),
+        int(counts.get(RECENT, 0)),
         newest,
     )
     table = pd.concat([model_input_table, rows[[*ID_COLUMNS, *columns]]], ignore_index=True)

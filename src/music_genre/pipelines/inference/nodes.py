@@ -117,7 +117,9 @@ def score_new_files(
         parts.append(scored)
         feature_parts.append(features)
     scored = pd.concat([p for p in parts if not p.empty], ignore_index=True)
-    features = pd.concat([f for f in feature_parts if not f.empty], ignore_index=True)
+    # a batch of files that all failed has no feature rows
+    found = [f for f in feature_parts if not f.empty]
+    features = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
     meta = inputs.drop_duplicates("path").set_index("path")
     scored["track_id"] = scored["path"].map(meta["track_id"])
     scored["fingerprint"] = scored["path"].map(meta["fingerprint"])

@@ -157,6 +157,9 @@ def decide_promotion(
         modeling.get("promotion") or {},
     )
     log.info("Champion/challenger: %s", decision["reason"])
+    from music_genre.tracking import tag_active_run  # noqa: PLC0415
+
+    tag_active_run(promote=decision["promote"], promotion=decision["reason"])
     return decision
 
 

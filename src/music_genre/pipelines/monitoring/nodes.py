@@ -104,7 +104,7 @@ def report_drift(
     reference, current, columns, how = drift.drift_columns(
         inference_model, reference, current, params
     )
-    labels_known = bool(current[drift.TARGET].notna().any())
+    labels_known = drift.quality_section_possible(current, inference_model.classes)
     html, entries = drift.evidently_report(
         reference,
         current,
@@ -117,6 +117,10 @@ def report_drift(
         entries, reference, current, columns, inference_model.classes, params
     )
     metrics = {**base, **metrics, "drift_measured_on": how, "empty": False}
+    from music_genre.tracking import log_text_artifact  # noqa: PLC0415
+
+    # the page opens from the MLflow run's artifacts too
+    log_text_artifact(html, f"monitoring/report_{batch}.html")
     log.info(
         "Batch %s: %d tracks, %d of %d columns drifted (%s), mean confidence %.2f (reference "
         "%.2f)%s",
@@ -179,15 +183,11 @@ def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
     return decision
 
 
-def record_batch(
-    current: pd.DataFrame,
-    monitoring_metrics: dict,
-    monitoring_decision: dict,
-    previous_batch_labels: pd.DataFrame,
-    previous_monitoring_history: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep what was learnt: the batch's known labels (retraining trains on them) and a history row."""
-    batch = monitoring_metrics["batch"]
+def record_batch_labels(
+    current: pd.DataFrame, batch: str, previous_batch_labels: pd.DataFrame
+) -> pd.DataFrame:
+    """Keep the batch's known labels: retraining trains on them (a path labelled again keeps the new
+    label)."""
     labelled = current[current[drift.TARGET].notna()] if not current.empty else current
     labels = pd.DataFrame(
         {
@@ -199,7 +199,15 @@ def record_batch(
     kept = previous_batch_labels
     if not kept.empty:
         kept = kept[~kept["path"].isin(set(labels["path"]))]
-    all_labels = pd.concat([kept, labels], ignore_index=True) if not kept.empty else labels
+    return (pd.concat([kept, labels], ignore_index=True) if not kept.empty else labels).reset_index(
+        drop=True
+    )
+
+
+def record_history(
+    monitoring_metrics: dict, monitoring_decision: dict, previous_monitoring_history: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per monitored batch: its figures and the decision, over time."""
     row = {
         key: monitoring_metrics.get(key)
         for key in (
@@ -219,6 +227,6 @@ def record_batch(
         None if row["registry_version"] is None else str(row["registry_version"])
     )
     history = pd.DataFrame([row])
-    if not previous_monitoring_history.empty:
-        history = pd.concat([previous_monitoring_history, history], ignore_index=True)
-    return all_labels.reset_index(drop=True), history
+    if previous_monitoring_history.empty:
+        return history
+    return pd.concat([previous_monitoring_history, history], ignore_index=True)

@@ -3,7 +3,8 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     build_monitoring_frames,
     decide_on_batch,
-    record_batch,
+    record_batch_labels,
+    record_history,
     report_drift,
     select_monitored_batch,
 )
@@ -54,16 +55,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="decide_on_batch_node",
             ),
             Node(
-                func=record_batch,
-                inputs=[
-                    "monitoring_current",
-                    "monitoring_metrics",
-                    "monitoring_decision",
-                    "previous_batch_labels",
-                    "previous_monitoring_history",
-                ],
-                outputs=["batch_labels", "monitoring_history"],
-                name="record_batch_node",
+                func=record_batch_labels,
+                inputs=["monitoring_current", "monitored_batch", "previous_batch_labels"],
+                outputs="batch_labels",
+                name="record_batch_labels_node",
+            ),
+            Node(
+                func=record_history,
+                inputs=["monitoring_metrics", "monitoring_decision", "previous_monitoring_history"],
+                outputs="monitoring_history",
+                name="record_history_node",
             ),
         ],
         tags=["monitoring"],
