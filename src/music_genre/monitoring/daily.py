@@ -31,15 +31,16 @@ class DailyOutcome:
 
     def lines(self) -> list[tuple[str, str]]:
         rows = [("Batch", self.batch or "none: every batch is scored")]
-        rows += [("Step", step) for step in self.steps]
-        if self.decision:
-            rows.append(
-                (
-                    "Decision",
-                    f"retrain {self.decision['retrain']}, drift {self.decision['drift']}: "
-                    + "; ".join(self.decision["reasons"]),
+        for step in self.steps:
+            rows.append(("Step", step))
+            if self.decision and step.startswith("monitoring: report"):
+                rows.append(
+                    (
+                        "Decision",
+                        f"retrain {self.decision['retrain']}, drift {self.decision['drift']}: "
+                        + "; ".join(self.decision["reasons"]),
+                    )
                 )
-            )
         if self.registration:
             reg = self.registration
             if reg.get("registered_version") is None:
