@@ -6,6 +6,7 @@ real console script in a subprocess, Kedro's runner with a real local Ray, a rea
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -325,7 +326,9 @@ def test_predict_with_a_model_file_and_a_registered_model_outside_the_project(
 
 
 def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_path):
-    """`mlflow models serve` on 127.0.0.1 answers POST /invocations for a list of paths, bad one included."""
+    """`mlflow models serve` on 127.0.0.1 answers POST /invocations for audio sent as content, and for paths
+    only under the allowed root: a path outside it, a `..` path and a symlink pointing out are refused
+    without being read; content over the size limit is refused."""
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     port = free_port()
     env = {
@@ -334,7 +337,16 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
         "KEDRO_DISABLE_TELEMETRY": "1",
         # as in an activated environment: the server runs `uvicorn` from PATH
         "PATH": f"{mlflow_bin.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MUSIC_GENRE_ALLOWED_ROOTS": str(tmp_path / "root"),
+        "MUSIC_GENRE_MAX_UPLOAD_MB": "1",
     }
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    mine = [Path(shutil.copy(clips[name], root / f"{name}.mp3")) for name in ("sample0", "sample1")]
+    secret = Path(shutil.copy(clips["sample2"], outside / "secret.mp3"))
+    link = root / "link_out.mp3"
+    link.symlink_to(secret)
     server = subprocess.Popen(
         [
             str(mlflow_bin),
@@ -365,8 +377,17 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
                         break
             except OSError:
                 time.sleep(0.5)
-        paths = [str(clips["sample0"]), str(tmp_path / "does_not_exist.mp3"), str(clips["sample1"])]
-        body = json.dumps({"dataframe_records": [{"path": p} for p in paths]}).encode()
+        paths = [str(mine[0]), str(root / "missing.mp3"), str(mine[1])]
+        encoded = base64.b64encode(mine[0].read_bytes()).decode()
+        records = [{"path": p} for p in paths] + [
+            {"content": encoded, "filename": "mine.mp3"},  # 3: the same audio, sent
+            {"path": str(secret)},  # 4: a file outside the root
+            {"path": str(root / ".." / "outside" / "secret.mp3")},  # 5: ..
+            {"path": str(link)},  # 6: a link inside the root to a file outside
+            {"content": base64.b64encode(os.urandom(1_500_000)).decode()},  # 7: over 1 MB
+            {"path": "relative.mp3"},  # 8
+        ]
+        body = json.dumps({"dataframe_records": records}).encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
             data=body,
@@ -382,6 +403,12 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
     rows = answer["predictions"]
     assert [row["path"] for row in rows] == paths
     assert rows[1]["error_reason"] == "missing_file" and rows[1]["genre"] is None
+    assert rows[3]["path"] == "mine.mp3" and rows[3]["genre"] == rows[0]["genre"]
+    for genre in project.load("genre_classifier").classes:  # content mode answers as path mode
+        assert rows[3][f"proba_{genre}"] == pytest.approx(rows[0][f"proba_{genre}"], abs=1e-9)
+    for refused in rows[4:7] + rows[8:]:
+        assert refused["error_reason"] == "forbidden_path" and refused["genre"] is None, refused
+    assert rows[7]["error_reason"] == "too_large" and "1 MB" in rows[7]["error"]
     cli_rows = json_lines(cli("predict", paths[0], paths[2], "--json", cwd=project.path).stdout)
     classes = project.load("genre_classifier").classes
     for served, local in zip([rows[0], rows[2]], cli_rows, strict=True):

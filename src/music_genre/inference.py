@@ -159,7 +159,16 @@ def predict_files_with_features(
             feature_rows.append({"path": str(path), **mean.to_dict()})
         record["seconds"] = round(time.perf_counter() - started, 4)
         records.append(record)
-    columns = [
+    predictions = pd.DataFrame.from_records(records, columns=prediction_columns(classifier.classes))
+    features = pd.DataFrame.from_records(
+        feature_rows, columns=["path", *classifier.feature_columns]
+    )
+    return predictions, features
+
+
+def prediction_columns(classes: Iterable[str]) -> list[str]:
+    """The columns of a prediction table, in order."""
+    fixed = [
         "path",
         "track_id",
         "genre",
@@ -169,12 +178,7 @@ def predict_files_with_features(
         "error_reason",
         "error",
     ]
-    columns += [f"proba_{genre}" for genre in classifier.classes] + ["seconds"]
-    predictions = pd.DataFrame.from_records(records, columns=columns)
-    features = pd.DataFrame.from_records(
-        feature_rows, columns=["path", *classifier.feature_columns]
-    )
-    return predictions, features
+    return [*fixed, *(f"proba_{genre}" for genre in classes), "seconds"]
 
 
 def top_genres(row: Mapping, classes: Iterable[str], n: int) -> list[tuple[str, float]]:

@@ -1,6 +1,7 @@
 """The served model: kedro-mlflow's pipeline_ml_factory binds a training pipeline to the serving pipeline,
-so the MLflow model logged at the end of every training run is the whole inference pipeline (audio paths
-in, genre probabilities out, the training extractor inside) and ``mlflow models serve`` answers with it.
+so the MLflow model logged at the end of every training run is the whole inference pipeline (audio content,
+or paths under ``serving.allowed_roots``, in; genre probabilities out; the training extractor inside) and
+``mlflow models serve`` answers with it (:mod:`music_genre.served_inputs` decides what it may read).
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ def with_serving_model(training: Pipeline) -> Pipeline:
         input_name=INPUT_NAME,
         log_model_kwargs={
             "name": PIPELINE_ARTIFACT,
-            "signature": ModelSignature(inputs=Schema([ColSpec("string", "path")])),
+            "signature": ModelSignature(
+                inputs=Schema(
+                    [
+                        ColSpec("string", "path", required=False),
+                        ColSpec("string", "content", required=False),
+                        ColSpec("string", "filename", required=False),
+                    ]
+                )
+            ),
             "code_paths": [str(PACKAGE_DIR)],
             "pip_requirements": pinned_requirements(_REQUIREMENTS),
         },

@@ -194,16 +194,55 @@ def _score_on_ray(
 
 
 def predict_audio_paths(
-    audio_paths: pd.DataFrame, served_genre_classifier: GenreClassifier, inference_params: dict
+    audio_paths: pd.DataFrame,
+    served_genre_classifier: GenreClassifier,
+    inference_params: dict,
+    serving_params: dict,
 ) -> pd.DataFrame:
-    """The served model: a frame with a ``path`` column in, one prediction row per path out, computed
-    in-process (no Ray inside a model server) with the extractor training used. A bad path is a row
-    with its error, never a failed request."""
-    if "path" not in audio_paths.columns:
-        raise ValueError("the input needs a 'path' column of audio file paths")
+    """The served model: rows with a ``path`` (read only under ``serving.allowed_roots``) or a base64
+    ``content`` (with an optional ``filename``) in, one prediction row each out, computed in-process (no
+    Ray inside a model server) with the extractor training used. A refused or bad row is a row with its
+    error, never a failed request."""
+    from music_genre import served_inputs as guard  # noqa: PLC0415
+
+    columns = set(audio_paths.columns)
+    if not columns & {"path", "content"}:
+        raise ValueError("each row needs a 'path' (a file on the server) or a base64 'content'")
     windowing = inference.windowing_settings(inference_params)
-    paths = audio_paths["path"].astype(str).tolist()
-    predictions = inference.predict_files(paths, served_genre_classifier, windowing)
+    roots = guard.allowed_roots(serving_params)
+    limit = guard.max_bytes(serving_params)
+    rows = []
+    with guard.PrivateUploads() as uploads:
+        for record in audio_paths.to_dict("records"):
+            content = record.get("content")
+            shown = str(record.get("filename") or record.get("path") or "upload")
+            if isinstance(content, str) and content:
+                data = guard.decode_content(content, limit)
+                if isinstance(data, guard.Refusal):
+                    rows.append(_refused(shown, data))
+                    continue
+                target = uploads.write(data, guard.suffix_for(data, record.get("filename")))
+            else:
+                checked = guard.check_path(str(record.get("path") or ""), roots)
+                if isinstance(checked, guard.Refusal):
+                    rows.append(_refused(shown, checked))
+                    continue
+                target = checked
+            row = inference.predict_files([target], served_genre_classifier, windowing)
+            row["path"] = shown
+            rows.append(row)
+    columns_out = inference.prediction_columns(served_genre_classifier.classes)
+    predictions = (
+        pd.concat(rows, ignore_index=True)[columns_out]
+        if rows
+        else pd.DataFrame(columns=columns_out)
+    )
     predictions["windows"] = predictions["windows"].astype("Int64")
     # Missing values as None, so the server's JSON says null (strict JSON has no NaN).
     return predictions.astype(object).where(predictions.notna(), None)
+
+
+def _refused(path: str, refusal) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"path": path, "track_id": None, "error_reason": refusal.reason, "error": refusal.message}]
+    )

@@ -47,7 +47,12 @@ def serving_pipeline() -> Pipeline:
         [
             Node(
                 func=predict_audio_paths,
-                inputs=["audio_paths", "served_genre_classifier", "params:inference"],
+                inputs=[
+                    "audio_paths",
+                    "served_genre_classifier",
+                    "params:inference",
+                    "params:serving",
+                ],
                 outputs="genre_predictions",
                 name="predict_audio_paths_node",
             )
