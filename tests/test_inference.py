@@ -401,7 +401,7 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
         server.wait(timeout=30)
 
     rows = answer["predictions"]
-    assert [row["path"] for row in rows] == paths
+    assert [row["path"] for row in rows[:3]] == paths and len(rows) == len(records)
     assert rows[1]["error_reason"] == "missing_file" and rows[1]["genre"] is None
     assert rows[3]["path"] == "mine.mp3" and rows[3]["genre"] == rows[0]["genre"]
     for genre in project.load("genre_classifier").classes:  # content mode answers as path mode

@@ -214,16 +214,20 @@ def predict_audio_paths(
     rows = []
     with guard.PrivateUploads() as uploads:
         for record in audio_paths.to_dict("records"):
-            content = record.get("content")
-            shown = str(record.get("filename") or record.get("path") or "upload")
-            if isinstance(content, str) and content:
+            # a column a row leaves out arrives as NaN (rows of one request need not share columns)
+            content, path, filename = (
+                value if isinstance(value, str) and value else None
+                for value in (record.get("content"), record.get("path"), record.get("filename"))
+            )
+            shown = filename or path or "upload"
+            if content:
                 data = guard.decode_content(content, limit)
                 if isinstance(data, guard.Refusal):
                     rows.append(_refused(shown, data))
                     continue
-                target = uploads.write(data, guard.suffix_for(data, record.get("filename")))
+                target = uploads.write(data, guard.suffix_for(data, filename))
             else:
-                checked = guard.check_path(str(record.get("path") or ""), roots)
+                checked = guard.check_path(path or "", roots)
                 if isinstance(checked, guard.Refusal):
                     rows.append(_refused(shown, checked))
                     continue
