@@ -67,6 +67,22 @@ def free_port(below: int = 65536) -> int:
     raise RuntimeError(f"no free port in 20000-{below}")
 
 
+def wait_until_up(server, url: str, what: str, timeout_s: float = 120) -> None:
+    """Poll ``url`` until it answers 200, failing as soon as the ``server`` process has exited."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert server.poll() is None, f"the {what} exited"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+
+
 def make_project_copy(destination: Path) -> Path:
     """A throw-away Kedro project: the real conf/ and pyproject.toml, an empty data/ tree."""
     destination.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from tests.conftest import (
     KedroProject,
     free_port,
     make_project_copy,
+    wait_until_up,
 )
 
 JSON_KEYS = {
@@ -368,15 +369,7 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert server.poll() is None, "the model server exited"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
+        wait_until_up(server, f"http://127.0.0.1:{port}/ping", "model server")
         paths = [str(mine[0]), str(root / "missing.mp3"), str(mine[1])]
         encoded = base64.b64encode(mine[0].read_bytes()).decode()
         records = [{"path": p} for p in paths] + [

@@ -28,6 +28,15 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--project", metavar="DIR", help="The Kedro project folder (default: found from here)."
+    ),
+]
+EnvOption = Annotated[
+    str | None, typer.Option("--env", metavar="ENV", help="Kedro environment (dataset).")
+]
 
 
 @app.callback()
@@ -65,12 +74,7 @@ def predict(
             "(MLflow registry of --project or $MLFLOW_TRACKING_URI).",
         ),
     ] = None,
-    project: Annotated[
-        Path | None,
-        typer.Option(
-            "--project", metavar="DIR", help="The Kedro project folder (default: found from here)."
-        ),
-    ] = None,
+    project: ProjectOption = None,
 ) -> None:
     """Predict the genre of each file: full songs are cut into 30 s windows whose scores are averaged."""
     _quiet_libraries()
@@ -137,9 +141,7 @@ def predict(
 
 @app.command()
 def daily(
-    env: Annotated[
-        str | None, typer.Option("--env", metavar="ENV", help="Kedro environment (dataset).")
-    ] = None,
+    env: EnvOption = None,
     batch: Annotated[
         str | None,
         typer.Option(
@@ -171,29 +173,16 @@ def daily(
             help="Parameters for every pipeline of the day, as `kedro run --params`.",
         ),
     ] = None,
-    project: Annotated[
-        Path | None,
-        typer.Option(
-            "--project", metavar="DIR", help="The Kedro project folder (default: found from here)."
-        ),
-    ] = None,
+    project: ProjectOption = None,
 ) -> None:
     """The daily job (for cron or Airflow): score the next batch, monitor it, re-score it with the
     fallback model on drift, retrain when monitoring says so and promote the challenger only if it beats
     the champion. Rerunning a day does nothing."""
-    from music_genre import model_store  # noqa: PLC0415
-    from music_genre.cli import expected_message, unknown_environment  # noqa: PLC0415
+    from music_genre.cli import expected_message  # noqa: PLC0415
     from music_genre.monitoring.daily import run_daily  # noqa: PLC0415
     from music_genre.run_summary import render  # noqa: PLC0415
 
-    project_dir = model_store.find_project(project)
-    if project_dir is None:
-        print("error: not inside the music-genre project: pass --project DIR", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE)
-    problem = unknown_environment(env, project_dir)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE)
+    project_dir = _project_or_exit(project, env)
     try:
         runner = KedroRunner(project_dir, env, _parse_params(params))
         outcome = run_daily(
@@ -226,6 +215,59 @@ def _exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+@app.command("app")
+def app_command(
+    env: EnvOption = None,
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to serve on.")] = 8501,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."
+        ),
+    ] = "127.0.0.1",
+    project: ProjectOption = None,
+) -> None:
+    """The web page: drop songs, see their genres; the latest evaluation and monitoring reports."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    from music_genre import page  # noqa: PLC0415
+    from music_genre import served_inputs as guard  # noqa: PLC0415
+
+    project_dir = _project_or_exit(project, env)
+    files = page.project_files(project_dir, env)
+    max_mb = max(1, int(guard.max_bytes(files["serving"]) / 1024 / 1024))
+    command = [
+        sys.executable, "-m", "streamlit", "run", page.__file__,
+        "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+        "--server.maxUploadSize", str(max_mb), "--browser.gatherUsageStats", "false",
+        "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
+        "--", "--project", str(project_dir), *(["--env", env] if env else []),
+    ]  # fmt: skip
+    print(f"music-genre page on http://{host}:{port} (Ctrl+C stops it)", flush=True)
+    environment = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    try:
+        raise typer.Exit(subprocess.call(command, env=environment))
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_OK) from None
+
+
+def _project_or_exit(project: Path | None, env: str | None) -> Path:
+    """The Kedro project to work in, or a usage error (exit 2) naming what is wrong."""
+    from music_genre import model_store  # noqa: PLC0415
+    from music_genre.cli import unknown_environment  # noqa: PLC0415
+
+    project_dir = model_store.find_project(project)
+    if project_dir is None:
+        print("error: not inside the music-genre project: pass --project DIR", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    problem = unknown_environment(env, project_dir)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    return project_dir
 
 
 class KedroRunner:

@@ -106,6 +106,32 @@ def window_features(path: str | os.PathLike, settings, windowing: Mapping):
     return pd.DataFrame(rows).reset_index(drop=True), info.duration
 
 
+def window_timeline(path: str | os.PathLike, classifier, windowing: Mapping | None = None):
+    """Each window's start, end and most probable genre with its probability: the genre along a long
+    song (one row for a clip scored whole). Raises AudioError for a file that cannot be scored."""
+    import pandas as pd  # noqa: PLC0415
+
+    from music_genre.features import FeatureSettings  # noqa: PLC0415
+
+    windowing = windowing_settings(windowing)
+    settings = FeatureSettings.from_dict(classifier.feature_settings)
+    features, duration = window_features(path, settings, windowing)
+    proba = classifier.predict_proba(features)
+    rows = []
+    for (offset, length), scores in zip(plan_windows(duration, windowing), proba, strict=True):
+        best = int(np.argmax(scores))
+        end = duration if length is None else offset + length
+        rows.append(
+            {
+                "start": offset,
+                "end": round(float(end), 3),
+                "genre": classifier.classes[best],
+                "probability": float(scores[best]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def track_id_for(path: str | os.PathLike) -> str | None:
     """FMA's track id when the file is named like FMA's (``000002.mp3`` -> ``"2"``), else None."""
     stem = Path(path).stem

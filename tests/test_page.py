@@ -1,0 +1,130 @@
+"""The web page (`music-genre app`) in a real headless Chromium driven by Playwright: Debian's Chromium,
+no browser download. It must give a song the same genres as `music-genre predict --json`, refuse bad files
+in one line each and keep working, and show the reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from music_genre import audio
+
+from .conftest import GTZAN_SUBSET, free_port, wait_until_up
+from .test_kedro_viz import CHROMIUM
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package `chromium`)"),
+]
+
+
+def predict_json(project: Path, path: Path) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-m", "music_genre", "predict", str(path), "--json"],
+        cwd=project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def served_page(trained_project):
+    """`music-genre app` on a free port of 127.0.0.1, after a batch was scored and monitored."""
+    trained_project.run(["inference"], params=trained_project.params)
+    trained_project.run(["monitoring"], params=trained_project.params)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "music_genre", "app", "--port", str(port)],
+        cwd=trained_project.path,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(server, f"{url}/_stcore/health", "page's server")
+        yield trained_project, url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        yield page
+        browser.close()
+
+
+def _real_clip(project, tmp_path: Path) -> Path:
+    """A real clip from ../shared when it is there, else a clip of the sample."""
+    if GTZAN_SUBSET.is_dir():
+        return audio.find_audio_files(GTZAN_SUBSET)[0]
+    manifest = project.load("manifest")
+    return Path(shutil.copy(manifest["path"].iloc[0], tmp_path / "clip.mp3"))
+
+
+def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path):
+    project, url = served_page
+    clip = _real_clip(project, tmp_path)
+    long_song = tmp_path / "long_song.wav"  # three sample clips end to end: judged window by window
+    manifest = project.load("manifest")
+    signal_, rate = zip(
+        *(audio.load_with_rate(p, None) for p in manifest["path"].head(6)), strict=True
+    )
+    sf.write(long_song, np.concatenate(signal_), rate[0])
+    text_file = tmp_path / "notes.mp3"
+    text_file.write_text("this is not audio")
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+
+    page = browser_page
+    page.goto(url)
+    page.wait_for_selector("input[type=file]", state="attached", timeout=120_000)
+    page.set_input_files(
+        "input[type=file]", [str(clip), str(text_file), str(empty), str(long_song)]
+    )
+    page.get_by_text(f"{long_song.name}:").first.wait_for(timeout=180_000)
+    page.get_by_text("Genre along the song").wait_for(timeout=60_000)
+    text = page.inner_text("[data-testid=stMain]")
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)  # the test's artifact
+
+    expected = predict_json(project.path, clip)
+    assert f"{clip.name}: {expected['genre']} {100 * expected['confidence']:.2f}%" in text
+    for genre, probability in expected["probabilities"].items():
+        assert f"{100 * probability:6.2f}%" in text, genre
+    assert "notes.mp3: no readable audio header" in text and "(unreadable)" in text
+    assert "empty.mp3: file is empty (0 bytes) (empty_file)" in text
+    windows = predict_json(project.path, long_song)["windows"]
+    assert windows > 1 and f"{windows} windows" in text
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+
+    sidebar = page.inner_text("[data-testid=stSidebar]")
+    assert "music-genre-sample version 1 (champion)" in sidebar
+    assert expected["model"]["version"] in sidebar
+
+    # the page still works after the bad files: the reports view
+    page.get_by_role("tab", name="Reports").click()
+    page.get_by_text("Batch predictions").wait_for(timeout=60_000)
+    reports = page.inner_text("[data-testid=stMain]")
+    assert "Confusion matrix" in reports and "macro avg" in reports
+    assert "Latest report: report_" in reports
