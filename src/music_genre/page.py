@@ -29,24 +29,35 @@ def bar(probability: float, width: int = GENRE_BAR_WIDTH) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def _catalog_path(project: Path, catalog: dict, name: str) -> Path:
+    """The file (or folder) a catalog entry keeps, relative paths anchored at the project."""
+    entry = catalog[name]
+    inner = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
+    where = entry.get("filepath") or entry.get("path") or inner.get("filepath")
+    path = Path(str(where))
+    return path if path.is_absolute() else project / path
+
+
 def project_files(project: Path, env: str | None) -> dict:
     """Where the catalog keeps what the page shows, from the project's own configuration."""
     from music_genre import model_store  # noqa: PLC0415
 
     loader = model_store.project_config(project, env)
-    dataset = loader["globals"]["dataset_name"]
+    catalog = loader["catalog"]
     parameters = loader["parameters"]
-    reporting = project / "data" / "08_reporting" / dataset
+    evaluation = _catalog_path(project, catalog, "per_class_report").parent
     return {
-        "dataset": dataset,
+        "dataset": loader["globals"]["dataset_name"],
         "inference": parameters.get("inference") or {},
         "serving": parameters.get("serving") or {},
-        "model_metrics": reporting / "model_metrics.json",
-        "champion_info": project / "data" / "06_models" / dataset / "champion" / "champion.json",
-        "confusion_matrix": reporting / "evaluation" / "confusion_matrix.png",
-        "per_class_report": reporting / "evaluation" / "per_class_report.csv",
-        "monitoring": reporting / "monitoring",
-        "predictions": project / "data" / "07_model_output" / dataset / "predictions.parquet",
+        "model_metrics": _catalog_path(project, catalog, "model_metrics"),
+        "champion_info": _catalog_path(project, catalog, "champion_info"),
+        # "{name}_figure" is a dataset factory: its file for name=confusion_matrix
+        "confusion_matrix": evaluation / "confusion_matrix.png",
+        "per_class_report": _catalog_path(project, catalog, "per_class_report"),
+        "monitoring": _catalog_path(project, catalog, "monitoring_report"),
+        "decision": _catalog_path(project, catalog, "monitoring_decision"),
+        "predictions": _catalog_path(project, catalog, "predictions"),
     }
 
 
@@ -170,7 +181,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             st.info("No evaluation report yet: run `kedro run`.")
         st.subheader("Monitoring")
         pages = sorted(files["monitoring"].glob("report_*.html"), key=lambda p: p.stat().st_mtime)
-        decision = files["monitoring"] / "decision.json"
+        decision = files["decision"]
         if pages:
             if decision.is_file():
                 st.json(json.loads(decision.read_text()))
