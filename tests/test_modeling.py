@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,7 +68,7 @@ def test_the_artifact_round_trips_and_predicts_the_same(trained):
     assert len(versions) == 1
 
 
-def test_mlflow_holds_the_run_its_metrics_the_model_and_the_registry(trained):
+def test_mlflow_holds_the_run_its_metrics_the_model_and_the_registry(trained, monkeypatch):
     client = _mlflow(trained)
     experiment = client.get_experiment_by_name("music-genre-sample")
     (run,) = client.search_runs(
@@ -105,14 +107,33 @@ def test_mlflow_holds_the_run_its_metrics_the_model_and_the_registry(trained):
 
     # the registered model is the serving pipeline: audio paths in, the same probabilities out
     pipeline_model = mlflow.pyfunc.load_model("models:/music-genre-sample/1")
-    assert pipeline_model.metadata.get_input_schema().input_names() == ["path"]
+    assert pipeline_model.metadata.get_input_schema().input_names() == [
+        "path",
+        "content",
+        "filename",
+    ]
     manifest = trained.load("manifest").set_index("track_id")
     test = table[table["split"] == "test"].head(3)
     paths = [manifest.loc[track_id, "path"] for track_id in test["track_id"]]
-    predictions = pipeline_model.predict(pd.DataFrame({"path": paths}))
     columns = [f"proba_{genre}" for genre in classifier.classes]
+    refused = pipeline_model.predict(pd.DataFrame({"path": paths}))  # no allowed roots by default
+    assert (refused["error_reason"] == "forbidden_path").all() and refused[
+        columns
+    ].isna().all().all()
+    monkeypatch.setenv("MUSIC_GENRE_ALLOWED_ROOTS", str(trained.sample_root))
+    predictions = pipeline_model.predict(pd.DataFrame({"path": paths}))
     assert np.allclose(
         predictions[columns].to_numpy(dtype=float), classifier.predict_proba(test), atol=1e-6
+    )
+    import base64
+
+    sent = pd.DataFrame(
+        {"content": [base64.b64encode(Path(p).read_bytes()).decode() for p in paths]}
+    )
+    assert np.allclose(
+        pipeline_model.predict(sent)[columns].to_numpy(dtype=float),
+        predictions[columns].to_numpy(dtype=float),
+        atol=1e-9,
     )
 
 

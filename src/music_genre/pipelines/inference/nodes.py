@@ -236,8 +236,9 @@ def predict_audio_paths(
             row["path"] = shown
             rows.append(row)
     columns_out = inference.prediction_columns(served_genre_classifier.classes)
+    # every column, even when every row was refused
     predictions = (
-        pd.concat(rows, ignore_index=True)[columns_out]
+        pd.concat(rows, ignore_index=True).reindex(columns=columns_out)
         if rows
         else pd.DataFrame(columns=columns_out)
     )
