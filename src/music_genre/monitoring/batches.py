@@ -27,6 +27,10 @@ class NoSuchBatchError(ExpectedError, LookupError):
     """``inference.batch`` names a batch the new releases do not have."""
 
 
+class NothingToScoreError(ExpectedError, FileNotFoundError):
+    """No folder to score and no manifest to take the test split from, or a folder without audio."""
+
+
 def _inputs(paths: Iterable[str], track_ids: Iterable, batch: str) -> pd.DataFrame:
     frame = pd.DataFrame({"path": [str(p) for p in paths], "track_id": list(track_ids)})
     frame["fingerprint"] = [
@@ -40,7 +44,7 @@ def folder_inputs(input_dir: str, batch: str | None) -> pd.DataFrame:
     """Every audio file under a folder, as one batch (named by ``batch``, else today's UTC date)."""
     files, errors = inference.collect_audio_paths([input_dir])
     if errors and not files:
-        raise FileNotFoundError(f"inference.input_dir {input_dir}: {errors[0].message}")
+        raise NothingToScoreError(f"inference.input_dir {input_dir}: {errors[0].message}")
     name = str(batch) if batch else datetime.now(UTC).strftime("%Y-%m-%d")
     return _inputs(files, [inference.track_id_for(p) for p in files], name)
 
@@ -93,7 +97,7 @@ def select_inputs(
             )
         return _inputs(rows["path"], rows["track_id"], batch)
     if manifest.empty:
-        raise FileNotFoundError(
+        raise NothingToScoreError(
             "no manifest to take the test split from: run `kedro run --pipelines=data_ingestion` first, "
             "or score a folder with --params=inference.input_dir=/abs/path"
         )
