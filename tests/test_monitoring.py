@@ -449,3 +449,21 @@ def test_daily_outside_a_project_is_a_usage_error(tmp_path):
     assert (
         helped.returncode == 0 and "--labels" in helped.stdout and "--no-retrain" in helped.stdout
     )
+
+
+def test_a_checkpoint_torn_by_a_kill_is_read_only_where_complete(tmp_path):
+    """A kill can land while a part is being written: what it leaves (a temporary file, features
+    without their part) is ignored, complete parts are read."""
+    from music_genre.monitoring.progress import BatchProgress, unfinished_batches
+
+    store = BatchProgress(tmp_path, "2017-01-01", "v1")
+    rows = pd.DataFrame({"path": ["a.mp3", "b.mp3"], "genre": ["Rock", "Pop"]})
+    features = pd.DataFrame({"path": ["a.mp3", "b.mp3"], "f": [1.0, 2.0]})
+    store.add(rows, features)
+    (store.folder / "features-00001.parquet").write_bytes(b"PAR1 torn")  # its part never came
+    (store.folder / ".part-00001.parquet.tmp").write_bytes(b"PAR1 torn")
+    loaded_rows, loaded_features = store.load()
+    assert loaded_rows.equals(rows) and loaded_features.equals(features)
+    assert unfinished_batches(tmp_path) == ["2017-01-01"]
+    store.clear()
+    assert unfinished_batches(tmp_path) == []

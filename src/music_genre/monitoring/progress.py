@@ -41,23 +41,31 @@ class BatchProgress:
         return sorted(self.folder.glob(f"{kind}-*.parquet")) if self.folder else []
 
     def load(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """What earlier runs scored (rows, features); empty frames when nothing."""
-        frames = []
-        for kind in ("part", "features"):
-            parts = [pd.read_parquet(p) for p in self._parts(kind)]
-            frames.append(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame())
-        return frames[0], frames[1]
+        """What earlier runs scored (rows, features); empty frames when nothing. Only complete parts
+        count: a part is renamed into place after its features, so a run killed while writing leaves
+        at most a temporary file or features without their part, both ignored."""
+        rows, features = [], []
+        for part in self._parts("part"):
+            number = part.stem.removeprefix("part-")
+            companion = part.with_name(f"features-{number}.parquet")
+            if companion.is_file():
+                rows.append(pd.read_parquet(part))
+                features.append(pd.read_parquet(companion))
+        return (
+            pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+            pd.concat(features, ignore_index=True) if features else pd.DataFrame(),
+        )
 
     def add(self, predictions: pd.DataFrame, features: pd.DataFrame) -> None:
         if self.folder is None or predictions.empty:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        number = len(self._parts("part"))
-        # features first: a part without its features is never read as complete
-        features.to_parquet(self.folder / f"features-{number:05d}.parquet", index=False)
-        tmp = self.folder / f".part-{number:05d}.parquet.tmp"
-        predictions.to_parquet(tmp, index=False)
-        tmp.replace(self.folder / f"part-{number:05d}.parquet")
+        number = f"{len(self._parts('part')):05d}"
+        # each file is written under a temporary name and renamed (atomic), the features first
+        for name, frame in ((f"features-{number}", features), (f"part-{number}", predictions)):
+            tmp = self.folder / f".{name}.parquet.tmp"
+            frame.to_parquet(tmp, index=False)
+            tmp.replace(self.folder / f"{name}.parquet")
 
     def clear(self) -> None:
         if self.folder is not None and self.folder.exists():
