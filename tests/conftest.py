@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from music_genre.console import nested_params
 from music_genre.embeddings import weights as mw
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -110,18 +111,6 @@ def make_project_copy(destination: Path) -> Path:
     return destination
 
 
-def nested(params: dict | None) -> dict:
-    """``{"dataset.root": x}`` -> ``{"dataset": {"root": x}}``, as ``kedro run --params`` parses them."""
-    tree: dict = {}
-    for key, value in (params or {}).items():
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
-
-
 class KedroProject:
     """Runs pipelines of a project copy with Kedro's real session, runner and catalog."""
 
@@ -139,7 +128,7 @@ class KedroProject:
         try:
             bootstrap_project(self.path)
             with KedroSession.create(
-                project_path=self.path, env=env, runtime_params=nested(params)
+                project_path=self.path, env=env, runtime_params=nested_params(params)
             ) as session:
                 return session.run(pipeline_names=pipelines, **kw)
         finally:
@@ -155,7 +144,7 @@ class KedroProject:
         try:
             bootstrap_project(self.path)
             session = KedroSession.create(
-                project_path=self.path, env=env, runtime_params=nested(params)
+                project_path=self.path, env=env, runtime_params=nested_params(params)
             )
             return session.load_context().catalog
         finally:

@@ -289,7 +289,7 @@ class KedroRunner:
         return KedroSession.create(
             project_path=self.project,
             env=self.env,
-            runtime_params=_nested({**self.params, **(params or {})}),
+            runtime_params=nested_params({**self.params, **(params or {})}),
         )
 
     def run(self, pipeline: str, params: dict) -> None:
@@ -320,10 +320,10 @@ def _parse_params(text: str | None) -> dict:
     return parsed
 
 
-def _nested(params: dict) -> dict:
+def nested_params(params: dict | None) -> dict:
     """``{"inference.batch": x}`` -> ``{"inference": {"batch": x}}``, as ``kedro run --params`` does."""
     tree: dict = {}
-    for key, value in params.items():
+    for key, value in (params or {}).items():
         node = tree
         *parents, leaf = key.split(".")
         for part in parents:
