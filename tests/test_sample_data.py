@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -22,6 +23,7 @@ from music_genre.sample_data import (
 )
 
 PARAMS = {"seed": 7, "tracks_per_genre": 4, "clip_seconds": 6.0}
+N_MULTI = round(0.2 * 4 * 8)  # multi_genre_share (default 0.2) x tracks_per_genre x genres = 6
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
@@ -48,7 +50,7 @@ def test_tracks_csv_has_fma_header_and_columns(sample):
     assert list(raw.columns) == fma.TRACKS_COLUMNS
     assert raw.index.name == "track_id"
     assert raw.index.is_monotonic_increasing and raw.index.is_unique
-    assert len(raw) == summary["tracks"] == 8 * 4 + 4
+    assert len(raw) == summary["tracks"] == 8 * 4 + N_MULTI
     assert raw.index.min() >= 2 and raw.index.max() <= 155_000
     # Spread over several NNN folders, like real FMA ids.
     assert len({fma.audio_relpath(i)[:3] for i in raw.index}) >= 4
@@ -129,7 +131,13 @@ def test_split_proportions_at_default_size():
     subsets = with_top.groupby([("track", "genre_top"), ("set", "subset")]).size().unstack()
     assert (subsets["small"] == 12).all() and (subsets["medium"] == 6).all()
     assert (subsets["large"] == 7).all()
-    assert sum(tracks[("track", "genre_top")].isna()) == 4
+    multi = tracks[tracks[("track", "genre_top")].isna()]
+    assert len(multi) == round(0.2 * 25 * 8) == 40
+    assert multi[("set", "split")].value_counts().to_dict() == {
+        "training": 28,
+        "validation": 6,
+        "test": 6,
+    }
     assert sorted(faults) == sorted(FAULT_KINDS)
 
 
@@ -207,15 +215,107 @@ def test_planted_faults_are_classified_by_probe(sample):
     assert all(reason(i, min_duration=5.0) == "ok" for i in healthy)
 
 
-def test_extra_tracks_without_genre_top_have_audio(sample):
+def test_multi_genre_tracks_list_both_genres_and_have_audio(sample):
     root, summary, raw = sample
-    extra = summary["no_genre_top"]
-    assert len(extra) == len(DEFAULT_GENRES) // 2
-    assert sorted(extra) == sorted(raw.index[raw[("track", "genre_top")].isna()])
-    for track_id in extra:
-        assert fma.audio_path(root / "fma_sample", track_id).stat().st_size > 10_000
+    multi = summary["multi_genre"]
+    assert len(multi) == N_MULTI
+    assert sorted(int(i) for i in multi) == sorted(summary["no_genre_top"])
+    assert sorted(summary["no_genre_top"]) == sorted(raw.index[raw[("track", "genre_top")].isna()])
+    rows = raw.loc[[int(i) for i in multi]]
+    # every split holds some: a multi-label model learns on training, tunes on validation, scores on test
+    assert rows[("set", "split")].value_counts().to_dict() == {
+        "training": 4,
+        "validation": 1,
+        "test": 1,
+    }
+    assert (rows[("set", "subset")] == "large").all()
+    assert rows[("track", "genre_top")].isna().all()
+    genres_csv = pd.read_csv(root / "fma_metadata" / "genres.csv", index_col="genre_id")
+    top_id = {title: gid for gid, title in fma.TOP_LEVEL_GENRES.items()}
+    for track_id, pair in multi.items():
+        a, b = pair
+        assert a != b and {a, b} <= set(DEFAULT_GENRES)
+        row = raw.loc[int(track_id)]
+        genres = ast.literal_eval(row[("track", "genres")])
+        genres_all = ast.literal_eval(row[("track", "genres_all")])
+        assert {top_id[a], top_id[b]} <= set(genres_all)
+        assert set(genres_all) & set(fma.TOP_LEVEL_GENRES) == {top_id[a], top_id[b]}
+        # one genre (or sub-genre) of each top-level genre, like real FMA
+        assert sorted(genres_csv.loc[g, "top_level"] for g in genres) == sorted(
+            [top_id[a], top_id[b]]
+        )
+        path = fma.audio_path(root / "fma_sample", int(track_id))
+        signal = audio.load(path, sample_rate=None)
+        assert len(signal) / 44100 == pytest.approx(PARAMS["clip_seconds"], abs=0.15)
+        assert np.sqrt(np.mean(signal**2)) > 1e-3  # not silence
     flat = fma.flat_track_table(fma.read_tracks(root / "fma_metadata" / "tracks.csv"))
-    assert flat["genre"].isna().sum() == len(extra)
+    assert flat["genre"].isna().sum() == N_MULTI
+
+
+@pytest.mark.parametrize(
+    ("tracks_per_genre", "share", "expected"),
+    [
+        (25, 0.2, {"training": 28, "validation": 6, "test": 6}),
+        (20, 0.2, {"training": 22, "validation": 5, "test": 5}),
+        (20, 0.5, {"training": 56, "validation": 12, "test": 12}),
+        (1, 0.375, {"training": 1, "validation": 1, "test": 1}),  # 3: one held out in each
+        (1, 0.25, {"training": 2, "validation": 0, "test": 0}),
+        (20, 0.0, {"training": 0, "validation": 0, "test": 0}),
+    ],
+)
+def test_multi_genre_count_splits_and_pairs(tracks_per_genre, share, expected):
+    """Metadata only: count = round(share x tracks_per_genre x genres), ~70/15/15, every pair in turn."""
+    from itertools import combinations
+
+    from music_genre.sample_data import _build_metadata, _normalise_params
+
+    params = _normalise_params(
+        seed=3, tracks_per_genre=tracks_per_genre, multi_genre_share=share, plant_faults=False
+    )
+    tracks, _, mixes = _build_metadata(params)
+    multi = tracks[tracks[("track", "genre_top")].isna()]
+    count = round(share * tracks_per_genre * len(DEFAULT_GENRES))
+    assert len(multi) == count == sum(expected.values())
+    assert multi[("set", "split")].value_counts().reindex(fma.SPLITS, fill_value=0).to_dict() == (
+        expected
+    )
+    assert (multi[("set", "subset")] == "large").all()
+    # albums of one artist, within one split
+    by_album = multi.groupby(multi[("album", "id")])
+    assert (by_album[[("artist", "id")]].nunique().iloc[:, 0] == 1).all()
+    assert (by_album[[("set", "split")]].nunique().iloc[:, 0] == 1).all()
+    # pairs cycle through all 28 unordered pairs before any repeats
+    pairs = [frozenset(mixes[i]) for i in multi.index]
+    assert all(len(p) == 2 for p in pairs)
+    all_pairs = {frozenset(p) for p in combinations(DEFAULT_GENRES, 2)}
+    assert set(pairs) <= all_pairs
+    assert len(set(pairs)) == min(count, len(all_pairs))
+    if count >= len(all_pairs):
+        per_pair = pd.Series(pairs).value_counts()
+        assert per_pair.max() - per_pair.min() <= 1
+
+
+def test_multi_genre_share_leaves_single_genre_tracks_and_faults_alone():
+    from music_genre.sample_data import _build_metadata, _normalise_params
+
+    with_multi, faults, _ = _build_metadata(_normalise_params(seed=5, tracks_per_genre=8))
+    without, faults_0, mixes_0 = _build_metadata(
+        _normalise_params(seed=5, tracks_per_genre=8, multi_genre_share=0)
+    )
+    assert without[("track", "genre_top")].notna().all() and len(without) == 8 * 8
+    assert all(len(m) == 1 for m in mixes_0.values())
+    single = with_multi[with_multi[("track", "genre_top")].notna()]
+    assert single.equals(without)
+    assert faults == faults_0
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan"), "many", None])
+def test_invalid_multi_genre_share_is_refused(tmp_path, share):
+    with pytest.raises(ValueError, match="multi_genre_share"):
+        make_sample_archive(tmp_path / "s", multi_genre_share=share)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(ValueError, match="multi_genre_share"):
+        sample_is_current(tmp_path, multi_genre_share=share)
 
 
 def test_deterministic_and_rebuilt_cleanly(sample, tmp_path):
@@ -254,7 +354,7 @@ def test_sample_is_current(sample, tmp_path):
     shutil.copytree(root, copy)
     assert sample_is_current(copy, **PARAMS)
     summary = ensure_sample_archive(copy, **PARAMS)
-    assert summary["rebuilt"] is False and summary["tracks"] == 36
+    assert summary["rebuilt"] is False and summary["tracks"] == 8 * 4 + N_MULTI
     next(iter(sorted((copy / "fma_sample").rglob("*.mp3")))).unlink()
     assert not sample_is_current(copy, **PARAMS)
     (copy / "sample_info.json").unlink()
@@ -267,6 +367,20 @@ def test_fewer_genres_without_faults(tmp_path):
     )
     assert summary["faults"] == {}
     assert summary["genre_top"] == {"Rock": 6, "Jazz": 6}
-    assert summary["audio_files"] == summary["tracks"] == 13
-    assert summary["splits"] == {"training": 9, "validation": 2, "test": 2}
+    # round(0.2 x 6 x 2) = 2 multi-genre tracks: fewer than 3, so both in training
+    assert summary["audio_files"] == summary["tracks"] == 12 + 2
+    assert summary["splits"] == {"training": 10, "validation": 2, "test": 2}
+    (pair,) = {tuple(p) for p in summary["multi_genre"].values()}
+    assert pair == ("Rock", "Jazz")
     assert all(audio.probe(p, min_duration=1.9) for p in (tmp_path / "fma_sample").rglob("*.mp3"))
+
+
+def test_multi_genre_share_zero_and_a_single_genre_give_none(tmp_path):
+    small = {"tracks_per_genre": 3, "clip_seconds": 1.0, "plant_faults": False}
+    summary = make_sample_archive(
+        tmp_path / "zero", genres=["Rock", "Folk"], multi_genre_share=0, **small
+    )
+    assert summary["multi_genre"] == {} and summary["no_genre_top"] == []
+    assert summary["tracks"] == summary["audio_files"] == 6
+    summary = make_sample_archive(tmp_path / "one", genres=["Rock"], multi_genre_share=1.0, **small)
+    assert summary["multi_genre"] == {} and summary["tracks"] == 3

@@ -3,10 +3,15 @@
 Why: the real FMA archives are gigabytes away and not reachable from every machine, yet ingestion, features,
 training and serving all need an archive with FMA's exact layout and quirks to run end to end. This module
 writes one from a seed: ``fma_metadata/tracks.csv`` and ``genres.csv`` in FMA's formats (via
-:mod:`music_genre.fma`), ``fma_sample/NNN/NNNNNN.mp3`` clips (stereo MP3, 44.1 kHz), tracks without a
-``genre_top``, and a few planted faults (empty, truncated, too-short and missing files) that ingestion must
-catch. Genres are synthetic sound distributions (tempo, rhythm, timbre, harmony, noise) that overlap, so a
-classifier learns them well above chance but not perfectly. Plain numpy/pandas, no Kedro.
+:mod:`music_genre.fma`), ``fma_sample/NNN/NNNNNN.mp3`` clips (stereo MP3, 44.1 kHz), multi-genre tracks,
+and a few planted faults (empty, truncated, too-short and missing files) that ingestion must catch. Genres
+are synthetic sound distributions (tempo, rhythm, timbre, harmony, noise) that overlap, so a classifier
+learns them well above chance but not perfectly.
+
+Multi-genre tracks (``multi_genre_share`` of the single-genre count) mix two genres' sounds and list both in
+``genres`` / ``genres_all`` with an empty ``genre_top``, as on FMA: single-label runs exclude them, while a
+multi-label classifier needs them to learn from and to be scored on, so they cycle through every pair of
+genres and reach all three splits (about 70/15/15). Plain numpy/pandas, no Kedro.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import os
 import shutil
 import time
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +28,7 @@ import pandas as pd
 
 from music_genre import fma
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: multi-genre tracks in every split (multi_genre_share)
 DEFAULT_GENRES = (
     "Electronic",
     "Experimental",
@@ -103,6 +109,7 @@ def make_sample_archive(
     sample_rate: int = 44100,
     bit_rate_kbps: int = 256,
     plant_faults: bool = True,
+    multi_genre_share: float = 0.2,
 ) -> dict:
     """Write an FMA-shaped mini archive under ``root`` (replacing any sample there) and return its summary.
 
@@ -119,6 +126,7 @@ def make_sample_archive(
         sample_rate=sample_rate,
         bit_rate_kbps=bit_rate_kbps,
         plant_faults=plant_faults,
+        multi_genre_share=multi_genre_share,
     )
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -144,7 +152,7 @@ def make_sample_archive(
     info = {
         "format_version": FORMAT_VERSION,
         "parameters": params,
-        "summary": _summary(tracks, faults, files, params),
+        "summary": _summary(tracks, faults, files, mixes, params),
         "audio_files": files,
     }
     _atomic_write(
@@ -222,6 +230,7 @@ def _normalise_params(
     sample_rate: int = 44100,
     bit_rate_kbps: int = 256,
     plant_faults: bool = True,
+    multi_genre_share: float = 0.2,
 ) -> dict:
     """Validate the parameters and give them one JSON-stable form (so stored and requested ones compare)."""
     if isinstance(genres, str):
@@ -243,6 +252,12 @@ def _normalise_params(
         raise ValueError("sample_rate must be 32000, 44100 or 48000 (MPEG-1 layer III)")
     if int(bit_rate_kbps) not in (64, 80, 96, 112, 128, 160, 192, 224, 256, 320):
         raise ValueError("bit_rate_kbps must be a constant MP3 bit rate between 64 and 320")
+    try:
+        share = float(multi_genre_share)
+    except (TypeError, ValueError):
+        share = float("nan")
+    if not 0.0 <= share <= 1.0:  # also refuses NaN
+        raise ValueError(f"multi_genre_share must lie between 0 and 1, not {multi_genre_share!r}")
     return {
         "seed": int(seed),
         "genres": genres,
@@ -251,6 +266,7 @@ def _normalise_params(
         "sample_rate": int(sample_rate),
         "bit_rate_kbps": int(bit_rate_kbps),
         "plant_faults": bool(plant_faults),
+        "multi_genre_share": share,
     }
 
 
@@ -437,6 +453,15 @@ def _split_counts(n: int, genre_index: int) -> dict[str, int]:
     return {"training": n, "validation": 0, "test": 0}
 
 
+def _multi_genre_split_counts(count: int) -> dict[str, int]:
+    """Multi-genre tracks per split, about 70/15/15; from 3 on, validation and test get at least one each.
+
+    A multi-label model tunes its thresholds on validation and is scored on test, so both need some.
+    """
+    held = max(1, int(0.15 * count + 0.5)) if count >= 3 else 0
+    return {"training": count - 2 * held, "validation": held, "test": held}
+
+
 def _allocate(split_sizes: dict[str, int], total: int, available: dict[str, int]) -> dict[str, int]:
     """Spread ``total`` picks over splits in proportion to their sizes, the remainder going to training."""
     n = sum(split_sizes.values())
@@ -612,39 +637,21 @@ def _build_metadata(params: dict):
             for track_id in ids:
                 subset_of[int(track_id)] = "large"
 
-    # Extra tracks with several top-level genres (empty genre_top): in large only, like FMA.
-    n_extra = len(genres) // 2
-    pairs = [(genres[2 * i], genres[2 * i + 1]) for i in range(n_extra)]
-    for size in _partition(n_extra, rng):
-        chunk, pairs = pairs[:size], pairs[size:]
-        lists = [
-            sorted({genre_list_for(_GENRE_IDS[a])[0], genre_list_for(_GENRE_IDS[b])[0]})
-            for a, b in chunk
-        ]
-        for track_id, pair in zip(
-            add_artist(size, "training", lists, None, None), chunk, strict=True
-        ):
-            subset_of[track_id] = "large"
-            mixes[track_id] = tuple(dict.fromkeys(pair))
-
-    tracks = pd.DataFrame.from_dict(rows, orient="index")
-    tracks.columns = pd.MultiIndex.from_tuples(tracks.columns)
-    tracks = tracks.sort_index()
-    tracks[("set", "subset")] = [subset_of[int(i)] for i in tracks.index]
-    tracks = tracks.reindex(columns=pd.MultiIndex.from_tuples(fma.TRACKS_COLUMNS))
-    tracks.index.name = "track_id"
-
+    # Faults before the multi-genre tracks: they only hit single-genre tracks, so multi_genre_share leaves
+    # them (like every single-genre track) unchanged.
     faults = {kind: [] for kind in FAULT_KINDS} if params["plant_faults"] else {}
     if params["plant_faults"]:
-        candidates = tracks[
-            (tracks[("set", "subset")] == "small") & (tracks[("set", "split")] == "training")
-        ]
+        candidates = {
+            track_id: row[("track", "genre_top")]
+            for track_id, row in rows.items()
+            if subset_of[track_id] == "small" and row[("set", "split")] == "training"
+        }
         order = [genres[int(i)] for i in rng.permutation(len(genres))]
         chosen: set[int] = set()
         for k, kind in enumerate(FAULT_KINDS):
             for genre in order[k % len(order) :] + order[: k % len(order)]:
                 pool = sorted(
-                    set(candidates.index[candidates[("track", "genre_top")] == genre]) - chosen
+                    t for t, top in candidates.items() if top == genre and t not in chosen
                 )
                 if pool:
                     track_id = int(pool[int(rng.integers(len(pool)))])
@@ -655,6 +662,34 @@ def _build_metadata(params: dict):
                 raise ValueError(
                     "too few small training tracks to plant the faults: raise tracks_per_genre"
                 )
+
+    # Multi-genre tracks (several top-level genres, empty genre_top): their audio mixes the two genres and
+    # genres / genres_all list both. They cycle through every pair of genres in a seeded order (so each genre
+    # shows up in several pairs), spread about 70/15/15 over the splits, in small one-artist albums, in
+    # the large subset only, like FMA.
+    n_multi = round(params["multi_genre_share"] * n * len(genres)) if len(genres) >= 2 else 0
+    all_pairs = list(combinations(genres, 2))
+    pair_order = [all_pairs[int(i)] for i in rng.permutation(len(all_pairs))]
+    pairs = [pair_order[k % len(pair_order)] for k in range(n_multi)] if pair_order else []
+    for split, count in _multi_genre_split_counts(n_multi).items():
+        for size in _partition(count, rng):
+            chunk, pairs = pairs[:size], pairs[size:]
+            lists = [
+                sorted({genre_list_for(_GENRE_IDS[a])[0], genre_list_for(_GENRE_IDS[b])[0]})
+                for a, b in chunk
+            ]
+            for track_id, pair in zip(
+                add_artist(size, split, lists, None, None), chunk, strict=True
+            ):
+                subset_of[track_id] = "large"
+                mixes[track_id] = pair
+
+    tracks = pd.DataFrame.from_dict(rows, orient="index")
+    tracks.columns = pd.MultiIndex.from_tuples(tracks.columns)
+    tracks = tracks.sort_index()
+    tracks[("set", "subset")] = [subset_of[int(i)] for i in tracks.index]
+    tracks = tracks.reindex(columns=pd.MultiIndex.from_tuples(fma.TRACKS_COLUMNS))
+    tracks.index.name = "track_id"
     return tracks, faults, mixes
 
 
@@ -683,13 +718,17 @@ def _genres_table(tracks: pd.DataFrame, genres: list[str]) -> pd.DataFrame:
     return table.sort_values("genre_id").reset_index(drop=True)[fma.GENRES_COLUMNS]
 
 
-def _summary(tracks: pd.DataFrame, faults: dict, files: dict, params: dict) -> dict:
+def _summary(tracks: pd.DataFrame, faults: dict, files: dict, mixes: dict, params: dict) -> dict:
     top = tracks[("track", "genre_top")]
     return {
         "tracks": int(len(tracks)),
         "audio_files": int(len(files)),
         "genre_top": {g: int((top == g).sum()) for g in params["genres"]},
         "no_genre_top": [int(i) for i in tracks.index[top.isna()]],
+        # track id -> the two genres its audio mixes (JSON keys are text)
+        "multi_genre": {
+            str(int(i)): list(mixes[i]) for i in tracks.index if len(mixes.get(i, ())) > 1
+        },
         "subsets": {s: int((tracks[("set", "subset")] == s).sum()) for s in fma.SUBSETS},
         "splits": {s: int((tracks[("set", "split")] == s).sum()) for s in fma.SPLITS},
         "faults": {kind: [int(i) for i in ids] for kind, ids in faults.items()},
