@@ -372,6 +372,24 @@ def _json_row(row, classes, ranked, loaded) -> dict:
         "windows": int(row["windows"]),
         "duration": round(float(row["duration"]), 3),
         "model": {"source": loaded.source, "version": loaded.version},
+    } | _json_tags(row, loaded.classifier)
+
+
+def _json_tags(row, classifier) -> dict:
+    """A multi-label model's ``tags``: the genres over their thresholds, with probability and threshold."""
+    from music_genre.inference import is_multi_label, row_tags  # noqa: PLC0415
+
+    if not is_multi_label(classifier):
+        return {}
+    return {
+        "tags": [
+            {
+                "genre": genre,
+                "probability": round(p, 6),
+                "threshold": round(float(classifier.thresholds[genre]), 6),
+            }
+            for genre, p in row_tags(row)
+        ]
     }
 
 
@@ -382,6 +400,14 @@ def _print_prediction(out, row, ranked, width: int = 30) -> None:
         f"{'s' if row['windows'] != 1 else ''}, {row['duration']:.0f} s)[/dim]",
         soft_wrap=True,
     )
+    from music_genre.inference import row_tags  # noqa: PLC0415
+
+    tags = row_tags(row)
+    if tags:
+        out.print(
+            "  tags: " + ", ".join(f"[green]{g}[/green] {100 * p:.0f}%" for g, p in tags),
+            soft_wrap=True,
+        )
     for genre, probability in ranked:
         filled = int(round(probability * width))
         bar = "█" * filled + "░" * (width - filled)

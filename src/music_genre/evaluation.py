@@ -214,6 +214,35 @@ def top_confused_pairs(normalized: pd.DataFrame, counts: pd.DataFrame, n: int = 
     return pairs.head(n).reset_index(drop=True).astype({"count": np.int64, "rate": np.float64})
 
 
+def largest_errors(
+    predictions: pd.DataFrame, proba: np.ndarray, classes: Sequence[str], n: int = 20
+) -> pd.DataFrame:
+    """The ``n`` wrongly predicted tracks that gave their true genre the least probability: the
+    surest mistakes, which are either the model's worst or a wrong label (listen to them first)."""
+    classes = list(classes)
+    proba = _check_proba(proba, len(predictions), classes)
+    column = {genre: i for i, genre in enumerate(classes)}
+    known = predictions["genre"].isin(classes).to_numpy()
+    on_true = np.full(len(predictions), np.nan)
+    on_true[known] = proba[
+        np.flatnonzero(known), predictions.loc[known, "genre"].map(column).to_numpy(dtype=int)
+    ]
+    table = pd.DataFrame(
+        {
+            "track_id": predictions["track_id"].to_numpy(),
+            "genre": predictions["genre"].to_numpy(),
+            "predicted": _predicted(proba, classes),
+            "confidence": proba.max(axis=1),
+            "probability_of_genre": on_true,
+        }
+    )
+    wrong = table[table["genre"] != table["predicted"]]
+    wrong = wrong.sort_values(
+        ["probability_of_genre", "track_id"], kind="stable", na_position="first"
+    )
+    return wrong.head(n).reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------------------------------
 # feature importance
 
@@ -646,7 +675,19 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
     if context.get("model_type"):
         feature_set = f", features `{context['feature_set']}`" if context.get("feature_set") else ""
         lines += [f"Model: `{context['model_type']}`{feature_set}", ""]
-    if context.get("better_than_chance") is False:
+    multi = context.get("task") == "multi_label"
+    if multi:
+        lines += [
+            "Task: **multi-label** (every genre of a track; one model and threshold per genre).",
+            "",
+        ]
+    if context.get("better_than_chance") is False and multi:
+        lines += [
+            "**Warning: this model is no better than the label-frequency baseline (Jaccard and Hamming "
+            "loss). It was not registered.**",
+            "",
+        ]
+    elif context.get("better_than_chance") is False:
         lines += [
             "**Warning: this model is no better than always answering the most frequent genre. It was "
             "not registered. Add tracks (see docs/configuration.md for the smallest useful collection).**",
@@ -661,7 +702,9 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
     per_class = context.get("per_class")
     lines += [markdown_table(per_class) if per_class is not None else "_not computed_", ""]
     if per_class is not None:
-        genres = per_class[~per_class["genre"].isin(["macro avg", "weighted avg"])]
+        genres = per_class[
+            ~per_class["genre"].isin(["macro avg", "weighted avg", "micro avg", "samples avg"])
+        ]
         unmeasured = genres.loc[genres["support"] == 0, "genre"].tolist()
         if unmeasured:
             lines += [
@@ -671,14 +714,29 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
             ]
 
     lines += [
-        f"## Confusions ({split})",
+        f"## {'True vs predicted tags' if multi else 'Confusions'} ({split})",
         "",
-        f"![confusion matrix]({figures['confusion_matrix']})",
+        f"![{'tag co-occurrence' if multi else 'confusion matrix'}]({figures['confusion_matrix']})",
         "",
     ]
     top_confused = context.get("top_confused")
-    lines += ["Most frequent confusions (rate = share of the true genre's tracks):", ""]
+    lines += [
+        "Genres most often added to tracks of another genre (rate = share of that genre's tracks):"
+        if multi
+        else "Most frequent confusions (rate = share of the true genre's tracks):",
+        "",
+    ]
     lines += [markdown_table(top_confused) if top_confused is not None else "_not computed_", ""]
+    largest = context.get("largest_errors")
+    if largest is not None:
+        lines += [
+            "Tracks with the most tags wrong:"
+            if multi
+            else "Surest mistakes (least probability on the true genre):",
+            "",
+            markdown_table(largest, max_rows=10) if not largest.empty else "_none_",
+            "",
+        ]
 
     lines += ["## Feature importance", ""]
     importance = context.get("feature_importance")

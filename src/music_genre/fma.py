@@ -127,6 +127,31 @@ def write_genres(genres: pd.DataFrame, path: str | os.PathLike) -> None:
     genres[GENRES_COLUMNS].to_csv(path, index=False)
 
 
+def genre_titles(genres_csv: str | os.PathLike | None) -> dict[int, str]:
+    """Genre id -> title from genres.csv; without the file, the 16 official top-level genres only."""
+    titles = dict(TOP_LEVEL_GENRES)
+    if genres_csv and Path(genres_csv).is_file():
+        genres = read_genres(genres_csv)
+        titles.update(zip(genres["genre_id"].astype(int), genres["title"].astype(str), strict=True))
+    return titles
+
+
+def join_tags(genre_ids, titles: dict[int, str]) -> str | None:
+    """A track's ``genres_all`` as ``Electronic|Techno``: titles in id order (ids without a title are
+    left out); None for a track with none."""
+    names = [titles[int(g)] for g in sorted({int(g) for g in genre_ids or []}) if int(g) in titles]
+    return "|".join(names) or None
+
+
+def first_top_level(genre_ids) -> str | None:
+    """The first top-level genre among ``genre_ids`` (``genres_all`` holds every ancestor): a track's
+    stand-in ``genre`` where FMA gives it several."""
+    for genre_id in genre_ids or []:
+        if int(genre_id) in TOP_LEVEL_GENRES:
+            return TOP_LEVEL_GENRES[int(genre_id)]
+    return None
+
+
 def in_subset(subsets: pd.Series, subset: str) -> pd.Series:
     """Tracks of ``subset``: the column holds the smallest subset a track is in (small ⊂ medium ⊂ large)."""
     if subset not in SUBSETS:

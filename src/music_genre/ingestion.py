@@ -16,12 +16,23 @@ import pandas as pd
 from music_genre import audio, fma
 from music_genre.errors import ExpectedError
 from music_genre.splits import SPLIT_NAMES, stratified_group_split
+from music_genre.tags.labels import MULTI_LABEL, check_task
 
 log = logging.getLogger(__name__)
 
 NO_TOP_GENRE = "no_top_genre"
 
-TRACK_COLUMNS = ["track_id", "path", "genre", "split", "artist", "title", "subset", "date_created"]
+TRACK_COLUMNS = [
+    "track_id",
+    "path",
+    "genre",
+    "split",
+    "artist",
+    "title",
+    "subset",
+    "date_created",
+    "genres_all",
+]
 MANIFEST_COLUMNS = [
     "track_id",
     "path",
@@ -34,6 +45,7 @@ MANIFEST_COLUMNS = [
     "title",
     "subset",
     "date_created",
+    "genres_all",
     "fingerprint",
 ]
 # The held-out new releases: manifest rows plus the batch (the first day of its window) they arrive in.
@@ -51,6 +63,7 @@ def locate_dataset(dataset: Mapping) -> dict:
     data_format = dataset.get("format", "fma")
     if data_format == "fma":
         tracks_csv = root / "fma_metadata" / "tracks.csv"
+        genres_csv = root / "fma_metadata" / "genres.csv"
         audio_root = root / dataset.get("audio_dir", f"fma_{dataset.get('subset', 'small')}")
         if not tracks_csv.is_file():
             raise DatasetNotFoundError(
@@ -70,6 +83,7 @@ def locate_dataset(dataset: Mapping) -> dict:
             "tracks_csv": str(tracks_csv),
             "audio_root": str(audio_root),
             "subset": dataset.get("subset", "large"),
+            "genres_csv": str(genres_csv) if genres_csv.is_file() else None,
         }
     if data_format == "folder":
         if not root.is_dir():
@@ -81,14 +95,35 @@ def locate_dataset(dataset: Mapping) -> dict:
     raise ValueError(f"unknown dataset.format {data_format!r}: use 'fma' or 'folder'")
 
 
-def list_fma_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Tracks of the chosen subset from tracks.csv, with their audio paths; tracks without a top genre
-    (FMA leaves genre_top empty for tracks of several top genres) go to the exclusions."""
+def list_fma_tracks(
+    location: Mapping, task: str = "single_label"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tracks of the chosen subset from tracks.csv, with their audio paths and their ``genres_all`` as
+    genre titles (``Rock|Punk``). Tracks without a top genre (FMA leaves genre_top empty for tracks of
+    several top genres) go to the exclusions, except for the multi-label task, which keeps them: their
+    ``genre`` (used to stratify and to display) is the first top-level genre of their tags."""
     tracks = fma.read_tracks(location["tracks_csv"])
     tracks = tracks[fma.in_subset(tracks[("set", "subset")], location["subset"])]
     flat = fma.flat_track_table(tracks)
     flat["path"] = [str(fma.audio_path(location["audio_root"], tid)) for tid in flat["track_id"]]
+    titles = fma.genre_titles(location.get("genres_csv"))
+    genre_ids = (
+        tracks[("track", "genres_all")]
+        if ("track", "genres_all") in tracks
+        else pd.Series([[]] * len(tracks), index=tracks.index)
+    )
+    flat["genres_all"] = [fma.join_tags(ids, titles) for ids in genre_ids]
     has_genre = flat["genre"].notna() & (flat["genre"].astype(str).str.strip() != "")
+    if task == MULTI_LABEL:
+        first_top = [fma.first_top_level(ids) for ids in genre_ids]
+        rescued = ~has_genre & pd.Series([g is not None for g in first_top])
+        flat.loc[rescued, "genre"] = [g for g, r in zip(first_top, rescued, strict=True) if r]
+        has_genre = has_genre | rescued
+        if rescued.any():
+            log.info(
+                "Multi-label: kept %d tracks of several top-level genres (FMA's empty genre_top)",
+                int(rescued.sum()),
+            )
     excluded = flat.loc[~has_genre, ["track_id", "path", "genre"]].copy()
     excluded["reason"] = NO_TOP_GENRE
     excluded["detail"] = "no top-level genre (FMA lists several, or none)"
@@ -118,6 +153,7 @@ def list_folder_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "title": path.stem,
                     "subset": None,
                     "date_created": None,
+                    "genres_all": None,
                 }
             )
     if not rows:
@@ -127,9 +163,16 @@ def list_folder_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows, columns=TRACK_COLUMNS), pd.DataFrame(columns=EXCLUSION_COLUMNS)
 
 
-def list_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+def list_tracks(location: Mapping, task: str = "single_label") -> tuple[pd.DataFrame, pd.DataFrame]:
+    check_task(task)
     if location["format"] == "fma":
-        return list_fma_tracks(location)
+        return list_fma_tracks(location, task)
+    if task == MULTI_LABEL:
+        raise ExpectedError(
+            f"modeling.task=multi_label needs several genres per track, and a folder-per-genre "
+            f"collection ({location['root']}) gives each track one (its folder): use "
+            "modeling.task=single_label, or an FMA dataset whose tracks.csv lists genres_all"
+        )
     return list_folder_tracks(location)
 
 

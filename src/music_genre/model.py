@@ -1,6 +1,6 @@
 """The trained artifact: one picklable object that carries everything needed to predict.
 
-A :class:`GenreClassifier` holds the feature column order, the preprocessing (a scaler where the model needs
+A :class:`GenreClassifier` (one genre per track; :class:`TagClassifier`, every genre a track has) holds the feature column order, the preprocessing (a scaler where the model needs
 one), the label classes and the fitted estimator (a LightGBM booster or a scikit-learn model), plus the
 feature settings it was trained on, so the CLI, batch inference and serving compute features the same way
 and feed them in the same order. No Kedro, no MLflow in here.
@@ -31,6 +31,8 @@ class GenreClassifier:
     best_iteration: int | None = None
     params: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+
+    task = "single_label"  # class attribute: old pickles have it too
 
     @property
     def version(self) -> str:
@@ -83,3 +85,94 @@ class GenreClassifier:
         if importances is not None:
             return pd.Series(importances, index=self.feature_columns).sort_values(ascending=False)
         return None
+
+
+@dataclass
+class TagClassifier:
+    """The multi-label model: one binary :class:`GenreClassifier` per genre (``yes``/``no``), each with its
+    own decision threshold tuned on the validation split. ``predict_proba`` gives one independent
+    probability per genre (rows do not sum to 1); ``predict_tags`` applies the thresholds."""
+
+    model_type: str
+    labels: list[str]
+    models: dict[str, GenreClassifier]
+    thresholds: dict[str, float]
+    feature_columns: list[str]
+    at_least_one: bool = True
+    feature_settings: dict = field(default_factory=dict)
+    feature_digest: str = ""
+    params: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    task = "multi_label"
+    POSITIVE = "yes"
+    best_iteration = None
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.labels)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.labels, dtype=object)
+
+    @property
+    def version(self) -> str:
+        return str(self.info.get("version", "unknown"))
+
+    @property
+    def scaler(self):
+        return None
+
+    def matrix(self, features: pd.DataFrame) -> np.ndarray:
+        """The raw features in training order (each genre's model scales them itself)."""
+        missing = [c for c in self.feature_columns if c not in features.columns]
+        if missing:
+            raise MissingFeaturesError(
+                f"{len(missing)} feature columns missing (e.g. {', '.join(missing[:3])}): the features "
+                f"were computed with other settings than the model's ({self.feature_digest})"
+            )
+        return features[self.feature_columns].to_numpy(dtype=np.float64)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """P(genre applies), one column per genre in ``labels`` order, each from its own model."""
+        self.matrix(features)  # one clear error for missing columns
+        columns = []
+        for label in self.labels:
+            model = self.models[label]
+            proba = model.predict_proba(features)
+            columns.append(proba[:, model.classes.index(self.POSITIVE)])
+        return np.column_stack(columns) if columns else np.zeros((len(features), 0))
+
+    def tags_from_proba(self, proba: np.ndarray) -> np.ndarray:
+        """Boolean (tracks, genres): over each genre's threshold; with ``at_least_one``, a track with
+        none over gets the genre closest to (or furthest over) its threshold, as every track has one."""
+        proba = np.asarray(proba, dtype=np.float64)
+        limits = np.array([self.thresholds[label] for label in self.labels], dtype=np.float64)
+        tags = proba >= limits
+        if self.at_least_one and len(proba):
+            empty = ~tags.any(axis=1)
+            best = np.argmax(proba - limits, axis=1)
+            tags[np.flatnonzero(empty), best[empty]] = True
+        return tags
+
+    def predict_tags(self, features: pd.DataFrame) -> list[list[str]]:
+        return [
+            [self.labels[j] for j in np.flatnonzero(row)]
+            for row in self.tags_from_proba(self.predict_proba(features))
+        ]
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """The most likely genre (for code that wants one answer per track)."""
+        return self.classes_[np.argmax(self.predict_proba(features), axis=1)]
+
+    def predict_frame(self, features: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(self.predict_proba(features), index=features.index, columns=self.labels)
+
+    def feature_importance(self) -> pd.Series | None:
+        """Each genre model's importances, normalised to sum 1, then averaged over genres."""
+        parts = [self.models[label].feature_importance() for label in self.labels]
+        parts = [p / p.sum() for p in parts if p is not None and p.sum() > 0]
+        if not parts:
+            return None
+        return pd.concat(parts, axis=1).fillna(0.0).mean(axis=1).sort_values(ascending=False)

@@ -76,6 +76,8 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
         ("Features", classifier.feature_settings.get("feature_set", "handcrafted")),
         ("Type", classifier.model_type),
     ]
+    if getattr(classifier, "task", "single_label") == "multi_label":
+        rows.append(("Task", f"multi-label: {len(classifier.classes)} genres, a threshold each"))
     champion = files["champion_info"]
     if role == "champion" and champion.is_file():
         info = json.loads(champion.read_text())
@@ -86,7 +88,15 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
         metrics = json.loads(path.read_text())
         if metrics.get("training_fingerprint") == classifier.info.get("training_fingerprint"):
             test = (metrics.get("splits") or {}).get("test") or {}
-            if test:
+            if test and "jaccard" in test:
+                rows.append(
+                    (
+                        "Test",
+                        f"Jaccard {test['jaccard']:.2f}, Hamming loss {test['hamming_loss']:.3f} "
+                        f"on {int(test['n_tracks'])} tracks",
+                    )
+                )
+            elif test:
                 rows.append(
                     (
                         "Test",
@@ -149,8 +159,14 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                     continue
                 if int(row["windows"]) > 1:
                     timeline = inference.window_timeline(path, classifier, windowing)
+            tags = inference.row_tags(row)
+            answer = (
+                "tags " + ", ".join(f"{g} {100 * p:.2f}%" for g, p in tags)
+                if tags
+                else f"{row['genre']} {100 * row['confidence']:.2f}%"
+            )
             st.markdown(
-                f"### {upload.name}: {row['genre']} {100 * row['confidence']:.2f}%  \n"
+                f"### {upload.name}: {answer}  \n"
                 f"{int(row['windows'])} window{'s' if row['windows'] != 1 else ''}, "
                 f"{row['duration']:.0f} s"
             )
@@ -174,7 +190,12 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     with reports:
         st.subheader("Evaluation")
         if files["confusion_matrix"].is_file():
-            st.image(str(files["confusion_matrix"]), caption="Confusion matrix (test split)")
+            st.image(
+                str(files["confusion_matrix"]),
+                caption="True vs predicted tags (test split)"
+                if inference.is_multi_label(classifier)
+                else "Confusion matrix (test split)",
+            )
         if files["per_class_report"].is_file():
             st.table(pd.read_csv(files["per_class_report"]).round(3))
         if not files["confusion_matrix"].is_file():
@@ -201,7 +222,9 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             if genres:
                 shown = shown[shown["genre"].isin(genres)]
             columns = [
-                c for c in ("batch", "path", "genre", "confidence", "model_version") if c in shown
+                c
+                for c in ("batch", "path", "genre", "tags", "confidence", "model_version")
+                if c in shown
             ]
             st.dataframe(shown[columns], hide_index=True)
         else:

@@ -53,7 +53,7 @@ def training_summary(
     rows.append(("Features", features))
     model = str(model_metrics.get("model_type"))
     selection = model_metrics.get("model_selection") or []
-    if selection:
+    if selection and "accuracy_mean" in selection[0]:
         best = selection[0]
         how = f"{int(best['folds'])}-fold cross-validation" if best.get("folds") else "validation"
         model += (
@@ -63,7 +63,23 @@ def training_summary(
     splits = model_metrics.get("splits", {})
     test = splits.get("test")
     chance = (model_metrics.get("chance") or {}).get("test", {}).get("chance")
-    if test:
+    if test and "jaccard" in test:
+        model_line = rows.pop()
+        rows.append(
+            (
+                model_line[0],
+                model_line[1]
+                + f", multi-label over {len(model_metrics.get('classes') or [])} genres",
+            )
+        )
+        line = (
+            f"Jaccard {test['jaccard']:.2f}, Hamming loss {test['hamming_loss']:.3f}, micro F1 "
+            f"{test['f1_micro']:.2f} on {int(test.get('n_tracks', 0))} test tracks (label-frequency "
+            f"baseline: Jaccard {test['baseline_jaccard']:.2f}, Hamming loss "
+            f"{test['baseline_hamming_loss']:.3f})"
+        )
+        rows.append(("Test", line))
+    elif test:
         line = (
             f"accuracy {test['accuracy']:.2f}, macro F1 {test['f1_macro']:.2f} on {int(test.get('n_tracks', 0))} "
             "test tracks"
@@ -73,7 +89,12 @@ def training_summary(
         rows.append(("Test", line))
     if model_metrics.get("better_than_chance") is False:
         rows.append(
-            ("WARNING", "no better than chance: not registered; add tracks (docs/configuration.md)")
+            ("WARNING", "no better than the label-frequency baseline: not registered")
+            if model_metrics.get("task") == "multi_label"
+            else (
+                "WARNING",
+                "no better than chance: not registered; add tracks (docs/configuration.md)",
+            )
         )
     rows.append(("Registry", _registry_line(registration)))
     rows.append(("Report", report_path))

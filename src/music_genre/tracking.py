@@ -148,23 +148,43 @@ def registration_request(
     better_than_chance: bool = True,
     training_fingerprint: str = "",
     promotion: Mapping | None = None,
+    task: str = "single_label",
 ) -> dict:
     """Whether this run's model deserves the registry, and with which tags (decided from test metrics;
-    a model no better than always answering the most frequent genre never does)."""
-    split, _, metric = registration.get("metric", "test.f1_macro").partition(".")
-    value = float(metrics.get(split, {}).get(metric, float("nan")))
-    threshold = float(registration["threshold"])
-    register = bool(run_id) and value >= threshold and better_than_chance
+    a model no better than always answering the most frequent genre never does). A multi-label model
+    must reach ``registration.multi_label``'s test Jaccard and stay under its Hamming loss, both."""
+    if task == "multi_label":
+        gates = dict(registration.get("multi_label") or {"jaccard": 0.3, "hamming_loss": 0.2})
+        test = metrics.get("test", {})
+        jaccard = float(test.get("jaccard", float("nan")))
+        hamming = float(test.get("hamming_loss", float("nan")))
+        passed = jaccard >= float(gates["jaccard"]) and hamming <= float(gates["hamming_loss"])
+        split, metric, value, threshold = "test", "jaccard", jaccard, float(gates["jaccard"])
+        verdict = (
+            f"test.jaccard {jaccard:.4f} {'>=' if jaccard >= gates['jaccard'] else '<'} "
+            f"{gates['jaccard']} and test.hamming_loss {hamming:.4f} "
+            f"{'<=' if hamming <= gates['hamming_loss'] else '>'} {gates['hamming_loss']}"
+        )
+        chance_text = "no better than the label-frequency baseline on validation or test"
+    else:
+        split, _, metric = registration.get("metric", "test.f1_macro").partition(".")
+        value = float(metrics.get(split, {}).get(metric, float("nan")))
+        threshold = float(registration["threshold"])
+        passed = value >= threshold
+        verdict = f"{split}.{metric} {value:.4f} {'>=' if passed else '<'} {threshold}"
+        chance_text = "no better than chance on validation or test"
+    register = bool(run_id) and passed and better_than_chance
     if not run_id:
         reason = "no MLflow run (tracking disabled)"
     elif not better_than_chance:
-        reason = "no better than chance on validation or test"
+        reason = chance_text
     else:
-        reason = f"{split}.{metric} {value:.4f} {'>=' if value >= threshold else '<'} {threshold}"
+        reason = verdict
     return {
         "register": register,
         "reason": reason,
-        "model_name": registration.get("model_name") or f"music-genre-{dataset}",
+        "model_name": (registration.get("model_name") or f"music-genre-{dataset}")
+        + ("-tags" if task == "multi_label" else ""),
         "run_id": run_id,
         "artifact_path": registration.get("artifact_path", PIPELINE_ARTIFACT),
         "metric": f"{split}.{metric}",
@@ -177,6 +197,7 @@ def registration_request(
             "feature_settings_digest": feature_digest,
             "git_commit": git_commit(),
             "model_type": model_type,
+            "task": task,
         },
     }
 

@@ -26,11 +26,21 @@ AUTO = "auto"  # modeling.model.type: the best of selection.candidates, by cross
 NEEDS_SCALING = {"logistic_regression", "svm", "knn"}
 SPLITS = ("training", "validation", "test")
 ID_COLUMNS = ["track_id", "genre", "split"]
+TAGS_COLUMN = "genres_all"  # the multi-label task's tags (music_genre.tags.labels)
+NOT_FEATURES = {*ID_COLUMNS, TAGS_COLUMN}
 
 
-def model_input_table(features: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
-    """One row per track with a feature row: track_id, genre, split, then the feature columns."""
-    labels = manifest[ID_COLUMNS].drop_duplicates("track_id")
+def model_input_table(
+    features: pd.DataFrame, manifest: pd.DataFrame, task: str = "single_label"
+) -> pd.DataFrame:
+    """One row per track with a feature row: track_id, genre, split (the multi-label task: and the
+    track's ``genres_all``), then the feature columns."""
+    keep = [*ID_COLUMNS, TAGS_COLUMN] if task == "multi_label" else ID_COLUMNS
+    if task == "multi_label":
+        from music_genre.tags.labels import check_has_tags  # noqa: PLC0415
+
+        check_has_tags(manifest)
+    labels = manifest[keep].drop_duplicates("track_id")
     table = labels.merge(features, on="track_id", how="inner")
     missing = len(labels) - len(table)
     if missing:
@@ -54,7 +64,7 @@ def training_fingerprint(table: pd.DataFrame, config: Mapping) -> str:
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c not in ID_COLUMNS]
+    return [c for c in table.columns if c not in NOT_FEATURES]
 
 
 def _check_splits(table: pd.DataFrame) -> None:
@@ -287,7 +297,12 @@ def _train_auto(table, hyperparameters, selection, *, seed, class_weight, featur
 
 
 def evaluate_classifier(classifier: GenreClassifier, table: pd.DataFrame) -> dict[str, dict]:
-    """Every metric for every split present: ``{"test": {"accuracy": ..., ...}, ...}``."""
+    """Every metric for every split present: ``{"test": {"accuracy": ..., ...}, ...}`` (a multi-label
+    model: the tag metrics, ``{"test": {"jaccard": ..., ...}}``)."""
+    if getattr(classifier, "task", "single_label") == "multi_label":
+        from music_genre.tags.training import evaluate_tag_classifier  # noqa: PLC0415
+
+        return evaluate_tag_classifier(classifier, table)
     results: dict[str, dict] = {}
     for split in SPLITS:
         part = table[table["split"] == split]
@@ -319,7 +334,12 @@ def chance_level(labels: pd.Series) -> float:
 
 def better_than_chance(table: pd.DataFrame, per_split: Mapping[str, Mapping]) -> dict:
     """Whether the model beats the majority answer on validation and test (each split present): a model
-    that does not is reported loudly and never registered."""
+    that does not is reported loudly and never registered. Multi-label metrics: whether it beats the
+    label-frequency baseline's Jaccard and Hamming loss."""
+    if any("jaccard" in values for values in per_split.values()):
+        from music_genre.tags.training import beats_baseline  # noqa: PLC0415
+
+        return beats_baseline(per_split)
     verdicts = {}
     for split in ("validation", "test"):
         if split not in per_split:

@@ -42,6 +42,8 @@ def compare(
     splits = promotion.get("splits", ["test", "recent"])
     split = "+".join(splits)
     metric = promotion.get("metric", "accuracy")
+    if challenger.task == "multi_label":
+        metric = promotion.get("multi_label_metric", "jaccard")
     margin = float(promotion.get("margin", 0.0))
     mine = score(challenger, table, splits, metric)
     decision = {
@@ -60,6 +62,13 @@ def compare(
             **decision,
             "promote": True,
             "reason": "no champion yet: the first registered model is",
+        }
+    if champion.task != challenger.task:
+        return {
+            **decision,
+            "promote": True,
+            "reason": f"the champion does the other task ({champion.task}): this environment now "
+            f"serves {challenger.task}",
         }
     if champion.feature_digest == challenger.feature_digest:
         theirs = score(champion, table, splits, metric)

@@ -20,8 +20,9 @@ def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
     return ingestion.locate_dataset(dataset)
 
 
-def list_tracks(raw_dataset: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    tracks, exclusions = ingestion.list_tracks(raw_dataset)
+def list_tracks(raw_dataset: dict, task: str = "single_label") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate tracks; the multi-label task also keeps FMA's tracks of several top-level genres."""
+    tracks, exclusions = ingestion.list_tracks(raw_dataset, task)
     log.info(
         "Listed %d tracks in %s: %d candidates, %d excluded by their metadata",
         len(tracks) + len(exclusions),

@@ -22,7 +22,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=list_tracks,
-                inputs="raw_dataset",
+                inputs=["raw_dataset", "params:modeling.task"],
                 outputs=["candidate_tracks", "metadata_exclusions"],
                 name="list_tracks_node",
             ),

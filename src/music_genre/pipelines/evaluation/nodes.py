@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 
 from music_genre import evaluation
@@ -33,9 +34,34 @@ def predict_split(
             "confidence": proba.max(axis=1),
         }
     )
+    if genre_classifier.task == "multi_label":
+        from music_genre.tags.labels import join_tags, tag_lists, tag_matrix  # noqa: PLC0415
+
+        labels = genre_classifier.classes
+        predictions["true_tags"] = [
+            join_tags(t) for t in tag_lists(tag_matrix(part, labels), labels)
+        ]
+        predictions["predicted_tags"] = [
+            join_tags(t) for t in tag_lists(genre_classifier.tags_from_proba(proba), labels)
+        ]
     for i, genre in enumerate(genre_classifier.classes):
         predictions[f"proba_{genre}"] = proba[:, i]
     return predictions
+
+
+def _tag_matrices(predictions: pd.DataFrame, classifier):
+    """True and predicted tags of the evaluated tracks, as boolean (tracks, genres) matrices."""
+    from music_genre.tags.labels import split_tags  # noqa: PLC0415
+
+    index = {label: j for j, label in enumerate(classifier.classes)}
+
+    def matrix(column):
+        out = np.zeros((len(predictions), len(index)), dtype=bool)
+        for i, tags in enumerate(predictions[column].map(split_tags)):
+            out[i, [index[t] for t in tags if t in index]] = True
+        return out
+
+    return matrix("true_tags"), matrix("predicted_tags")
 
 
 def _proba(predictions: pd.DataFrame, classes: list[str]):
@@ -43,8 +69,27 @@ def _proba(predictions: pd.DataFrame, classes: list[str]):
 
 
 def report_genres(predictions: pd.DataFrame, genre_classifier: GenreClassifier, evaluation_params):
-    """Per-genre precision/recall/F1, the confusion matrix figure and the most confused pairs."""
+    """Per-genre precision/recall/F1, the confusion matrix figure and the most confused pairs; for a
+    multi-label model, per-genre precision/recall/F1 and average precision with each threshold, the
+    heatmap of true against predicted tags, and the genres most often added to another's tracks."""
     classes = genre_classifier.classes
+    if genre_classifier.task == "multi_label":
+        from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
+
+        true, predicted = _tag_matrices(predictions, genre_classifier)
+        proba = _proba(predictions, classes)
+        per_tag = tag_evaluation.per_tag_report(
+            true, predicted, proba, classes, genre_classifier.thresholds
+        )
+        counts = tag_evaluation.cooccurrence_table(true, predicted, classes)
+        figure = tag_evaluation.cooccurrence_figure(
+            counts, title=f"True vs predicted tags ({evaluation_params['split']} split)"
+        )
+        extra = tag_evaluation.cooccurrence_table(true, predicted & ~true, classes)
+        totals = true.sum(axis=0)
+        rates = extra.div(np.where(totals > 0, totals, 1), axis=0)
+        pairs = evaluation.top_confused_pairs(rates, extra, n=evaluation_params["top_confused"])
+        return per_tag, figure, pairs
     per_class = evaluation.per_class_report(predictions["genre"], predictions["predicted"], classes)
     counts, normalized = evaluation.confusion_tables(
         predictions["genre"], predictions["predicted"], classes
@@ -54,6 +99,24 @@ def report_genres(predictions: pd.DataFrame, genre_classifier: GenreClassifier, 
     )
     pairs = evaluation.top_confused_pairs(normalized, counts, n=evaluation_params["top_confused"])
     return per_class, figure, pairs
+
+
+def report_largest_errors(
+    predictions: pd.DataFrame, genre_classifier: GenreClassifier, evaluation_params: dict
+) -> pd.DataFrame:
+    """The tracks the model judged worst, to listen to first: most tags wrong (multi-label), or the
+    lowest probability given to the true genre."""
+    n = int(evaluation_params.get("largest_errors", 20))
+    classes = genre_classifier.classes
+    proba = _proba(predictions, classes)
+    if genre_classifier.task == "multi_label":
+        from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
+
+        true, predicted = _tag_matrices(predictions, genre_classifier)
+        return tag_evaluation.largest_tag_errors(
+            predictions["track_id"].to_numpy(), true, predicted, proba, classes, n=n
+        )
+    return evaluation.largest_errors(predictions, proba, classes, n=n)
 
 
 def report_feature_importance(genre_classifier: GenreClassifier, evaluation_params: dict):
@@ -101,20 +164,23 @@ def find_label_issues(
             settings["k"],
             smallest,
         )
-    proba = evaluation.out_of_fold_probabilities(
-        train,
-        genre_classifier.model_type,
-        genre_classifier.params,
-        k=k,
-        seed=int(settings.get("seed", 42)),
-    )
-    issues, summary = evaluation.label_issues(
-        train,
-        proba,
-        genre_classifier.classes,
-        paths=manifest[["track_id", "path"]],
-        k=k,
-    )
+    if genre_classifier.task == "multi_label":
+        issues, summary = _tag_label_issues(train, manifest, genre_classifier, k, settings)
+    else:
+        proba = evaluation.out_of_fold_probabilities(
+            train,
+            genre_classifier.model_type,
+            genre_classifier.params,
+            k=k,
+            seed=int(settings.get("seed", 42)),
+        )
+        issues, summary = evaluation.label_issues(
+            train,
+            proba,
+            genre_classifier.classes,
+            paths=manifest[["track_id", "path"]],
+            k=k,
+        )
     log.info(
         "Label quality: %d suspect labels in %d training tracks (%.1f%%)",
         summary["count"],
@@ -124,17 +190,51 @@ def find_label_issues(
     return issues, summary
 
 
+def _tag_label_issues(train, manifest, classifier, k: int, settings: dict):
+    """cleanlab's multi-label finder on out-of-fold tag probabilities of the training split: tracks
+    whose genre list looks incomplete (a genre the audio carries is missing) or wrong."""
+    from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
+    from music_genre.tags.labels import tag_matrix  # noqa: PLC0415
+    from music_genre.tags.training import out_of_fold_tag_probabilities  # noqa: PLC0415
+
+    labels = classifier.classes
+    proba = out_of_fold_tag_probabilities(
+        train, labels, classifier.model_type, classifier.params, k=k,
+        seed=int(settings.get("seed", 42)),
+    )  # fmt: skip
+    return tag_evaluation.tag_label_issues(
+        train["track_id"].to_numpy(),
+        tag_matrix(train, labels),
+        proba,
+        labels,
+        paths=manifest[["track_id", "path"]],
+        k=k,
+    )
+
+
+def _truth_for_confidence(predictions: pd.DataFrame, classifier) -> pd.Series:
+    """Multi-label: the genre a track counts as right for, in the confidence report: its most likely
+    genre when that is one of its tags (so "right" means the top genre is one of the track's)."""
+    if classifier.task != "multi_label":
+        return predictions["genre"]
+    true, _ = _tag_matrices(predictions, classifier)
+    top = _proba(predictions, classifier.classes).argmax(axis=1)
+    hit = true[np.arange(len(true)), top]
+    return predictions["genre"].where(~hit, predictions["predicted"])
+
+
 def report_confidence(
     predictions: pd.DataFrame, genre_classifier: GenreClassifier, evaluation_params: dict
 ):
     """Scores above and below the confidence threshold, and a reliability diagram with its ECE."""
     classes = genre_classifier.classes
     proba = _proba(predictions, classes)
+    truth = _truth_for_confidence(predictions, genre_classifier)
     slices = evaluation.confidence_slices(
-        predictions["genre"], proba, classes, threshold=evaluation_params["confidence_threshold"]
+        truth, proba, classes, threshold=evaluation_params["confidence_threshold"]
     )
     bins, ece = evaluation.reliability(
-        predictions["genre"], proba, classes, n_bins=evaluation_params["calibration_bins"]
+        truth, proba, classes, n_bins=evaluation_params["calibration_bins"]
     )
     calibration = {"ece": float(ece), "bins": bins.to_dict(orient="records")}
     return slices, evaluation.reliability_figure(bins, ece), calibration
@@ -160,6 +260,7 @@ def write_summary(
     model_metrics: dict,
     per_class: pd.DataFrame,
     top_confused: pd.DataFrame,
+    largest_errors: pd.DataFrame,
     feature_importance: pd.DataFrame,
     label_issues: pd.DataFrame,
     label_issue_summary: dict,
@@ -178,6 +279,8 @@ def write_summary(
             "metrics": model_metrics["splits"],
             "per_class": per_class,
             "top_confused": top_confused,
+            "largest_errors": largest_errors,
+            "task": model_metrics.get("task", "single_label"),
             "feature_importance": feature_importance,
             "label_issues": label_issues,
             "label_issue_summary": label_issue_summary,

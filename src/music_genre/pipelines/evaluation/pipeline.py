@@ -7,6 +7,7 @@ from .nodes import (
     report_confidence,
     report_feature_importance,
     report_genres,
+    report_largest_errors,
     write_summary,
 )
 
@@ -25,6 +26,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["evaluation_predictions", "genre_classifier", "params:evaluation"],
                 outputs=["per_class_report", "confusion_matrix_figure", "top_confused_pairs"],
                 name="report_genres_node",
+            ),
+            Node(
+                func=report_largest_errors,
+                inputs=["evaluation_predictions", "genre_classifier", "params:evaluation"],
+                outputs="largest_errors",
+                name="report_largest_errors_node",
             ),
             Node(
                 func=report_feature_importance,
@@ -56,6 +63,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model_metrics",
                     "per_class_report",
                     "top_confused_pairs",
+                    "largest_errors",
                     "feature_importance_table",
                     "label_issues",
                     "label_issue_summary",

@@ -17,7 +17,7 @@ def model_input_pipeline() -> Pipeline:
         [
             Node(
                 func=build_model_input,
-                inputs=["features", "manifest"],
+                inputs=["features", "manifest", "params:modeling"],
                 outputs="model_input_table",
                 name="build_model_input_node",
             )

@@ -1,0 +1,238 @@
+"""The multi-label task end to end: `kedro run --params=modeling.task=multi_label` on the built-in sample,
+whose multi-genre tracks mix two genres' audio and list both in genres_all (as FMA does).
+
+Kedro's real runner and catalog, MLflow on SQLite, the real console script, real decoded audio.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from music_genre.model import TagClassifier
+from music_genre.tags.labels import split_tags, tag_matrix
+from tests.conftest import KedroProject, make_project_copy, project_on_sample
+from tests.test_inference import cli, json_lines
+
+MULTI = {"modeling.task": "multi_label"}
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory, sample_archive) -> KedroProject:
+    """The default pipelines once, multi-label, on a copy of the session's sample."""
+    project = project_on_sample(tmp_path_factory, sample_archive, "tagged")
+    project.params = {**project.params, **MULTI}
+    project.run(params=project.params)
+    return project
+
+
+def test_multi_genre_tracks_are_kept_with_every_genre(tagged, sample_archive):
+    info = json.loads((sample_archive / "sample_info.json").read_text())
+    mixed = info["summary"]["multi_genre"]
+    manifest = tagged.load("manifest", params=tagged.params)
+    held = tagged.load("new_releases", params=tagged.params)
+    kept = pd.concat([manifest, held], ignore_index=True).set_index("track_id")
+    assert set(mixed) <= set(kept.index)  # single-label ingestion excludes them (no_top_genre)
+    for track_id, pair in mixed.items():
+        assert set(pair) <= set(split_tags(kept.loc[track_id, "genres_all"]))
+        assert kept.loc[track_id, "genre"] in pair  # its stand-in genre is one of its own
+    assert set(manifest.loc[manifest["track_id"].isin(mixed), "split"]) == {
+        "training",
+        "validation",
+        "test",
+    }
+
+
+def test_metrics_exist_beat_the_label_frequency_baseline_and_gate_registration(tagged):
+    metrics = tagged.load("model_metrics", params=tagged.params)
+    assert metrics["task"] == "multi_label"
+    test = metrics["splits"]["test"]
+    for name in ("jaccard", "hamming_loss", "f1_micro", "f1_macro", "average_precision_macro",
+                 "cardinality_true", "cardinality_predicted"):  # fmt: skip
+        assert np.isfinite(test[name]), name
+    assert test["cardinality_true"] > 1.0  # the test split holds multi-genre tracks
+    assert test["jaccard"] > test["baseline_jaccard"]
+    assert test["hamming_loss"] < test["baseline_hamming_loss"]
+    assert metrics["better_than_chance"] is True
+
+    # recomputed from the stored model and table, not trusted from the report
+    model = tagged.load("genre_classifier", params=tagged.params)
+    table = tagged.load("model_input_table", params=tagged.params)
+    part = table[table["split"] == "test"]
+    true = tag_matrix(part, model.classes)
+    predicted = model.tags_from_proba(model.predict_proba(part))
+    union = (true | predicted).sum(axis=1)
+    jaccard = np.mean((true & predicted).sum(axis=1) / union)
+    assert jaccard == pytest.approx(test["jaccard"])
+    assert np.mean(true != predicted) == pytest.approx(test["hamming_loss"])
+
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tagged.path / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        "metrics.`test.jaccard` >= 0",
+    )
+    assert len(runs) == 1
+    logged = runs[0].data.metrics
+    assert logged["test.jaccard"] == pytest.approx(test["jaccard"])
+    assert logged["test.hamming_loss"] == pytest.approx(test["hamming_loss"])
+    assert {f"test.average_precision.{g}" for g in model.classes if true[:, model.classes.index(g)].any()} <= set(logged)  # fmt: skip
+
+    request = tagged.load("model_registration", params=tagged.params)
+    gates = {"jaccard": 0.30, "hamming_loss": 0.20}  # parameters_modeling.yml
+    should = test["jaccard"] >= gates["jaccard"] and test["hamming_loss"] <= gates["hamming_loss"]
+    assert request["register"] is should
+    assert request["model_name"] == "music-genre-sample-tags"
+    versions = client.search_model_versions("name = 'music-genre-sample-tags'")
+    assert len(versions) == (1 if should else 0)
+    if should:
+        assert versions[0].tags["task"] == "multi_label"
+
+
+def test_thresholds_are_stored_in_the_model_and_applied(tagged):
+    model = tagged.load("genre_classifier", params=tagged.params)
+    assert isinstance(model, TagClassifier)
+    assert model.classes == sorted(model.classes) and len(model.classes) == 8
+    assert set(model.thresholds) == set(model.classes)
+    assert all(0.0 < t < 1.0 for t in model.thresholds.values())
+    assert tagged.load("model_metrics", params=tagged.params)["thresholds"] == model.thresholds
+
+    table = tagged.load("model_input_table", params=tagged.params)
+    proba = model.predict_proba(table)
+    assert proba.shape == (len(table), len(model.classes))
+    limits = np.array([model.thresholds[g] for g in model.classes])
+    expected = proba >= limits
+    none = ~expected.any(axis=1)
+    expected[np.flatnonzero(none), np.argmax(proba - limits, axis=1)[none]] = True
+    assert (model.tags_from_proba(proba) == expected).all()
+    # a different threshold changes the answer: they are applied, not decoration
+    model.thresholds = {g: 1.5 for g in model.classes}
+    model.at_least_one = False
+    assert not model.tags_from_proba(proba).any()
+
+    predictions = tagged.load("evaluation_predictions", params=tagged.params)
+    stored = tagged.load("genre_classifier", params=tagged.params)
+    assert predictions["predicted_tags"].tolist() == [
+        "|".join(tags) for tags in stored.predict_tags(table[table["split"] == "test"])
+    ]
+
+
+def test_evaluation_reports_per_genre_ap_cooccurrence_and_worst_tracks(tagged):
+    per_genre = tagged.load("per_class_report", params=tagged.params)
+    assert {"average_precision", "threshold", "precision", "recall", "f1"} <= set(per_genre.columns)
+    assert {"micro avg", "macro avg", "samples avg"} <= set(per_genre["genre"])
+    worst = tagged.load("largest_errors", params=tagged.params)
+    assert not worst.empty and (worst["errors"] > 0).all()
+    assert worst["errors"].is_monotonic_decreasing
+    summary = (tagged.path / "data/08_reporting/sample/evaluation/summary.md").read_text()
+    assert "multi-label" in summary and "True vs predicted tags" in summary
+    assert (tagged.path / "data/08_reporting/sample/evaluation/confusion_matrix.png").stat().st_size
+    issues = tagged.load("label_issue_summary", params=tagged.params)
+    assert issues["n_training"] > 0 and issues["count"] == len(
+        tagged.load("label_issues", params=tagged.params)
+    )
+
+
+def test_cleanlab_ranks_planted_tag_removals_among_its_issues(tagged):
+    from music_genre.pipelines.evaluation.nodes import find_label_issues
+
+    table = tagged.load("model_input_table", params=tagged.params)
+    manifest = tagged.load("manifest", params=tagged.params)
+    model = tagged.load("genre_classifier", params=tagged.params)
+    train = table["split"] == "training"
+    # Plant: training tracks whose audio mixes two genres lose one of them from their genre list.
+    rng = np.random.default_rng(0)
+    tags = table["genres_all"].map(split_tags)
+    mixed = table.index[train & tags.map(lambda t: len(set(t) & set(model.classes)) == 2)]
+    planted = sorted(rng.choice(mixed, size=min(8, len(mixed)), replace=False).tolist())
+    changed = table.copy()
+    for i in planted:
+        changed.loc[i, "genres_all"] = "|".join([t for t in tags[i] if t in model.classes][:1])
+    params = tagged.load("params:evaluation", params=tagged.params)
+    issues, summary = find_label_issues(changed, manifest, model, params)
+    assert summary["count"] == len(issues) > 0
+    found = issues[issues["track_id"].isin(changed.loc[planted, "track_id"])]
+    assert len(found) >= 0.6 * len(planted), (len(found), len(planted), summary)
+    # the removed genre is the one cleanlab says is missing
+    for row in found.itertuples():
+        original = set(
+            split_tags(table.loc[table["track_id"] == row.track_id, "genres_all"].iloc[0])
+        )
+        given = set(split_tags(row.given_tags))
+        assert (original - given) & set(model.classes)
+
+
+def test_cli_json_and_text_show_tags(tagged, tmp_path):
+    manifest = tagged.load("manifest", params=tagged.params)
+    clip = shutil.copy(manifest[manifest["split"] == "test"]["path"].iloc[0], tmp_path / "a.mp3")
+    result = cli("predict", str(clip), "--json", cwd=tagged.path)
+    assert result.returncode == 0, result.stderr
+    (row,) = json_lines(result.stdout)
+    model = tagged.load("genre_classifier", params=tagged.params)
+    assert row["tags"], row
+    for tag in row["tags"]:
+        assert tag["threshold"] == pytest.approx(model.thresholds[tag["genre"]], abs=1e-6)
+        assert tag["probability"] == pytest.approx(row["probabilities"][tag["genre"]], abs=1e-6)
+    over = [g for g, p in row["probabilities"].items() if p >= model.thresholds[g]]
+    assert {t["genre"] for t in row["tags"]} == (set(over) or {row["genre"]})
+    text = cli("predict", str(clip), cwd=tagged.path)
+    assert text.returncode == 0 and "tags: " + row["tags"][0]["genre"] in text.stdout
+
+
+def test_batch_and_served_predictions_carry_tags(tagged):
+    tagged.run(pipelines=["inference"], params=tagged.params)
+    predictions = tagged.load("predictions", params=tagged.params)
+    scored = predictions[predictions["error_reason"].isna()]
+    assert len(scored) > 0 and scored["tags"].map(len).gt(0).all()
+    model = tagged.load("inference_model", params=tagged.params)
+    for _, row in scored.iterrows():
+        tags = row["tags"].split("|")
+        assert all(g in model.classes for g in tags)
+        probabilities = [row[f"proba_{g}"] for g in tags]
+        assert probabilities == sorted(probabilities, reverse=True)
+
+    from music_genre.pipelines.inference.nodes import predict_audio_paths
+
+    path = scored["path"].iloc[0]
+    content = base64.b64encode(open(path, "rb").read()).decode()
+    served = predict_audio_paths(
+        pd.DataFrame([{"content": content, "filename": "x.mp3"}]), model, {}, {}
+    )
+    assert served["tags"].iloc[0] == scored["tags"].iloc[0]
+
+
+def test_a_folder_collection_refuses_multi_label_in_one_line(tmp_path, sample_archive):
+    root = tmp_path / "genres"
+    for genre, clip in zip(("rock", "jazz"), sorted((sample_archive / "fma_sample").rglob("*.mp3"))[:2], strict=True):  # fmt: skip
+        (root / genre).mkdir(parents=True)
+        shutil.copy(clip, root / genre / "a.mp3")
+    project = make_project_copy(tmp_path / "project")
+    result = cli_kedro(
+        project, "--env", "gtzan", "--params", f"dataset.root={root},modeling.task=multi_label"
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "folder-per-genre" in errors[0] and "single_label" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def cli_kedro(project, *args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", "run", *args],
+        cwd=project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
