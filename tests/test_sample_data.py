@@ -284,14 +284,20 @@ def test_multi_genre_count_splits_and_pairs(tracks_per_genre, share, expected):
     by_album = multi.groupby(multi[("album", "id")])
     assert (by_album[[("artist", "id")]].nunique().iloc[:, 0] == 1).all()
     assert (by_album[[("set", "split")]].nunique().iloc[:, 0] == 1).all()
-    # pairs cycle through all 28 unordered pairs before any repeats
+    # the first len(genres) // 2 pair adjacent genres (format 1's extra tracks, kept so that single-genre
+    # tracks and faults do not change); the rest cycle through all 28 unordered pairs before any repeats
     pairs = [frozenset(mixes[i]) for i in multi.index]
     assert all(len(p) == 2 for p in pairs)
     all_pairs = {frozenset(p) for p in combinations(DEFAULT_GENRES, 2)}
     assert set(pairs) <= all_pairs
-    assert len(set(pairs)) == min(count, len(all_pairs))
-    if count >= len(all_pairs):
-        per_pair = pd.Series(pairs).value_counts()
+    first = min(len(DEFAULT_GENRES) // 2, expected["training"])
+    adjacent = [frozenset(DEFAULT_GENRES[2 * i : 2 * i + 2]) for i in range(first)]
+    rest = list(pairs)
+    for pair in adjacent:
+        rest.remove(pair)
+    assert len(set(rest)) == min(len(rest), len(all_pairs))
+    if len(rest) >= len(all_pairs):
+        per_pair = pd.Series(rest).value_counts()
         assert per_pair.max() - per_pair.min() <= 1
 
 
@@ -299,14 +305,19 @@ def test_multi_genre_share_leaves_single_genre_tracks_and_faults_alone():
     from music_genre.sample_data import _build_metadata, _normalise_params
 
     with_multi, faults, _ = _build_metadata(_normalise_params(seed=5, tracks_per_genre=8))
-    without, faults_0, mixes_0 = _build_metadata(
+    more, faults_more, _ = _build_metadata(
+        _normalise_params(seed=5, tracks_per_genre=8, multi_genre_share=0.6)
+    )
+    assert more[("track", "genre_top")].isna().sum() > with_multi[("track", "genre_top")].isna().sum()
+    single = with_multi[with_multi[("track", "genre_top")].notna()]
+    assert single.equals(more[more[("track", "genre_top")].notna()])
+    assert len(single) == 8 * 8
+    assert faults == faults_more
+    without, _, mixes_0 = _build_metadata(
         _normalise_params(seed=5, tracks_per_genre=8, multi_genre_share=0)
     )
     assert without[("track", "genre_top")].notna().all() and len(without) == 8 * 8
     assert all(len(m) == 1 for m in mixes_0.values())
-    single = with_multi[with_multi[("track", "genre_top")].notna()]
-    assert single.equals(without)
-    assert faults == faults_0
 
 
 @pytest.mark.parametrize("share", [-0.1, 1.5, float("nan"), "many", None])

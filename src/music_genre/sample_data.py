@@ -637,8 +637,29 @@ def _build_metadata(params: dict):
             for track_id in ids:
                 subset_of[int(track_id)] = "large"
 
-    # Faults before the multi-genre tracks: they only hit single-genre tracks, so multi_genre_share leaves
-    # them (like every single-genre track) unchanged.
+    # Multi-genre tracks (several top-level genres, empty genre_top): their audio mixes the two genres and
+    # genres / genres_all list both; in the large subset only, like FMA. The first len(genres) // 2 are the
+    # format-1 sample's (training, adjacent genres paired), drawn before the faults as they were then, so
+    # that the single-genre tracks and the planted faults stay those of format 1 and single-label runs do
+    # not change. The rest cycle through every pair of genres in a seeded order (so each genre shows up in
+    # several pairs), spread about 70/15/15 over the splits, in small one-artist albums.
+    n_multi = round(params["multi_genre_share"] * n * len(genres)) if len(genres) >= 2 else 0
+    per_split = _multi_genre_split_counts(n_multi)
+    n_first = min(len(genres) // 2, per_split["training"])
+    per_split["training"] -= n_first
+    first_pairs = [(genres[2 * i], genres[2 * i + 1]) for i in range(n_first)]
+    for size in _partition(n_first, rng):
+        chunk, first_pairs = first_pairs[:size], first_pairs[size:]
+        lists = [
+            sorted({genre_list_for(_GENRE_IDS[a])[0], genre_list_for(_GENRE_IDS[b])[0]})
+            for a, b in chunk
+        ]
+        for track_id, pair in zip(
+            add_artist(size, "training", lists, None, None), chunk, strict=True
+        ):
+            subset_of[track_id] = "large"
+            mixes[track_id] = tuple(dict.fromkeys(pair))
+
     faults = {kind: [] for kind in FAULT_KINDS} if params["plant_faults"] else {}
     if params["plant_faults"]:
         candidates = {
@@ -663,15 +684,11 @@ def _build_metadata(params: dict):
                     "too few small training tracks to plant the faults: raise tracks_per_genre"
                 )
 
-    # Multi-genre tracks (several top-level genres, empty genre_top): their audio mixes the two genres and
-    # genres / genres_all list both. They cycle through every pair of genres in a seeded order (so each genre
-    # shows up in several pairs), spread about 70/15/15 over the splits, in small one-artist albums, in
-    # the large subset only, like FMA.
-    n_multi = round(params["multi_genre_share"] * n * len(genres)) if len(genres) >= 2 else 0
     all_pairs = list(combinations(genres, 2))
     pair_order = [all_pairs[int(i)] for i in rng.permutation(len(all_pairs))]
-    pairs = [pair_order[k % len(pair_order)] for k in range(n_multi)] if pair_order else []
-    for split, count in _multi_genre_split_counts(n_multi).items():
+    n_rest = sum(per_split.values())
+    pairs = [pair_order[k % len(pair_order)] for k in range(n_rest)] if pair_order else []
+    for split, count in per_split.items():
         for size in _partition(count, rng):
             chunk, pairs = pairs[:size], pairs[size:]
             lists = [
