@@ -84,6 +84,24 @@ def wait_until_up(server, url: str, what: str, timeout_s: float = 120) -> None:
             time.sleep(0.5)
 
 
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+    None,
+)
+
+
+@pytest.fixture
+def browser_page():
+    """A headless Chromium page driven by Playwright: Debian's Chromium, no browser download."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+        yield page
+        browser.close()
+
+
 def make_project_copy(destination: Path) -> Path:
     """A throw-away Kedro project: the real conf/ and pyproject.toml, an empty data/ tree."""
     destination.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,13 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, make_project_copy
+from tests.conftest import CHROMIUM, free_port, make_project_copy
 
 KEDRO = Path(sys.executable).with_name("kedro")
-CHROMIUM = next(
-    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
-    None,
-)
 PIPELINES = {
     "__default__",
     "data_ingestion",

@@ -18,8 +18,7 @@ import soundfile as sf
 
 from music_genre import audio
 
-from .conftest import GTZAN_SUBSET, free_port, wait_until_up
-from .test_kedro_viz import CHROMIUM
+from .conftest import CHROMIUM, GTZAN_SUBSET, free_port, wait_until_up
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,17 +61,6 @@ def served_page(trained_project):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-
-
-@pytest.fixture
-def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        yield page
-        browser.close()
 
 
 def _real_clip(project, tmp_path: Path) -> Path:

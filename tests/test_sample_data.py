@@ -308,7 +308,9 @@ def test_multi_genre_share_leaves_single_genre_tracks_and_faults_alone():
     more, faults_more, _ = _build_metadata(
         _normalise_params(seed=5, tracks_per_genre=8, multi_genre_share=0.6)
     )
-    assert more[("track", "genre_top")].isna().sum() > with_multi[("track", "genre_top")].isna().sum()
+    assert (
+        more[("track", "genre_top")].isna().sum() > with_multi[("track", "genre_top")].isna().sum()
+    )
     single = with_multi[with_multi[("track", "genre_top")].notna()]
     assert single.equals(more[more[("track", "genre_top")].notna()])
     assert len(single) == 8 * 8
