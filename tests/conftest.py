@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -82,6 +83,31 @@ def wait_until_up(server, url: str, what: str, timeout_s: float = 120) -> None:
                     return
         except OSError:
             time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def page_server(project: Path):
+    """`music-genre app` of ``project`` on a free port of 127.0.0.1; yields its URL, stops it after."""
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "music_genre", "app", "--port", str(port)],
+        cwd=project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(server, f"{url}/_stcore/health", "page's server")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
 
 
 CHROMIUM = next(

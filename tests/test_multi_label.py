@@ -19,10 +19,9 @@ from music_genre.tags.labels import split_tags, tag_matrix
 from tests.conftest import (
     CHROMIUM,
     KedroProject,
-    free_port,
     make_project_copy,
+    page_server,
     project_on_sample,
-    wait_until_up,
 )
 from tests.test_inference import cli, json_lines
 from tests.test_page import predict_json
@@ -249,25 +248,9 @@ def cli_kedro(project, *args):
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian package `chromium`)")
 @pytest.mark.timeout(900)
 def test_the_page_shows_tags_in_a_real_browser(tagged, browser_page, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-
     manifest = tagged.load("manifest", params=tagged.params)
     clip = shutil.copy(manifest[manifest["split"] == "test"]["path"].iloc[1], tmp_path / "b.mp3")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "music_genre", "app", "--port", str(port)],
-        cwd=tagged.path,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(server, f"{url}/_stcore/health", "page's server")
+    with page_server(tagged.path) as url:
         page = browser_page
         page.goto(url)
         page.wait_for_selector("input[type=file]", state="attached", timeout=120_000)
@@ -275,9 +258,6 @@ def test_the_page_shows_tags_in_a_real_browser(tagged, browser_page, tmp_path):
         page.get_by_text("b.mp3: tags ").first.wait_for(timeout=180_000)
         text = page.inner_text("[data-testid=stMain]")
         sidebar = page.inner_text("[data-testid=stSidebar]")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     expected = predict_json(tagged.path, clip)
     shown = ", ".join(f"{t['genre']} {100 * t['probability']:.2f}%" for t in expected["tags"])
     assert f"b.mp3: tags {shown}" in text

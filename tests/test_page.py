@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import soundfile as sf
 
 from music_genre import audio
 
-from .conftest import CHROMIUM, GTZAN_SUBSET, free_port, wait_until_up
+from .conftest import CHROMIUM, GTZAN_SUBSET, page_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -45,22 +44,8 @@ def served_page(trained_project):
     """`music-genre app` on a free port of 127.0.0.1, after a batch was scored and monitored."""
     trained_project.run(["inference"], params=trained_project.params)
     trained_project.run(["monitoring"], params=trained_project.params)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "music_genre", "app", "--port", str(port)],
-        cwd=trained_project.path,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(server, f"{url}/_stcore/health", "page's server")
+    with page_server(trained_project.path) as url:
         yield trained_project, url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 def _real_clip(project, tmp_path: Path) -> Path:

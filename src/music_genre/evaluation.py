@@ -386,6 +386,20 @@ def _path_lookup(paths: Any, track_ids: pd.Series) -> list:
     return [mapping.get(track_id) for track_id in track_ids]
 
 
+def check_issue_indices(ranked: np.ndarray, n_training: int) -> None:
+    """cleanlab's answer must be distinct row positions, at most one per track: anything else means
+    the probabilities were not one row per track, and the counts would be nonsense."""
+    if (
+        len(ranked) > n_training
+        or len(np.unique(ranked)) != len(ranked)
+        or (len(ranked) and (ranked.min() < 0 or ranked.max() >= n_training))
+    ):
+        raise RuntimeError(
+            f"cleanlab returned {len(ranked)} issue indices for {n_training} training tracks: "
+            "expected distinct row positions, at most one per track"
+        )
+
+
 def label_issues(
     train_table: pd.DataFrame,
     oof_proba: np.ndarray,
@@ -424,15 +438,7 @@ def label_issues(
         ),
         dtype=np.int64,
     ).ravel()
-    if (
-        len(ranked) > n_training
-        or len(np.unique(ranked)) != len(ranked)
-        or (len(ranked) and (ranked.min() < 0 or ranked.max() >= n_training))
-    ):
-        raise RuntimeError(
-            f"cleanlab returned {len(ranked)} issue indices for {n_training} training tracks: "
-            "expected distinct row positions, at most one per track"
-        )
+    check_issue_indices(ranked, n_training)
     suggested = np.argmax(proba[ranked], axis=1) if len(ranked) else np.zeros(0, dtype=np.int64)
     issues = pd.DataFrame(
         {

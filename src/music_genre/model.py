@@ -19,6 +19,15 @@ class MissingFeaturesError(ValueError):
     """The frame lacks columns the model was trained on."""
 
 
+def _check_columns(features: pd.DataFrame, columns: list[str], digest: str) -> None:
+    missing = [c for c in columns if c not in features.columns]
+    if missing:
+        raise MissingFeaturesError(
+            f"{len(missing)} feature columns missing (e.g. {', '.join(missing[:3])}): the features "
+            f"were computed with other settings than the model's ({digest})"
+        )
+
+
 @dataclass
 class GenreClassifier:
     model_type: str
@@ -46,12 +55,7 @@ class GenreClassifier:
 
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
         """The frame's features in training order (extra columns such as track_id are ignored)."""
-        missing = [c for c in self.feature_columns if c not in features.columns]
-        if missing:
-            raise MissingFeaturesError(
-                f"{len(missing)} feature columns missing (e.g. {', '.join(missing[:3])}): the features "
-                f"were computed with other settings than the model's ({self.feature_digest})"
-            )
+        _check_columns(features, self.feature_columns, self.feature_digest)
         values = features[self.feature_columns].to_numpy(dtype=np.float64)
         if self.scaler is not None:
             values = self.scaler.transform(values)
@@ -126,12 +130,7 @@ class TagClassifier:
 
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
         """The raw features in training order (each genre's model scales them itself)."""
-        missing = [c for c in self.feature_columns if c not in features.columns]
-        if missing:
-            raise MissingFeaturesError(
-                f"{len(missing)} feature columns missing (e.g. {', '.join(missing[:3])}): the features "
-                f"were computed with other settings than the model's ({self.feature_digest})"
-            )
+        _check_columns(features, self.feature_columns, self.feature_digest)
         return features[self.feature_columns].to_numpy(dtype=np.float64)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:

@@ -647,18 +647,22 @@ def _build_metadata(params: dict):
     per_split = _multi_genre_split_counts(n_multi)
     n_first = min(len(genres) // 2, per_split["training"])
     per_split["training"] -= n_first
-    first_pairs = [(genres[2 * i], genres[2 * i + 1]) for i in range(n_first)]
-    for size in _partition(n_first, rng):
-        chunk, first_pairs = first_pairs[:size], first_pairs[size:]
-        lists = [
-            sorted({genre_list_for(_GENRE_IDS[a])[0], genre_list_for(_GENRE_IDS[b])[0]})
-            for a, b in chunk
-        ]
-        for track_id, pair in zip(
-            add_artist(size, "training", lists, None, None), chunk, strict=True
-        ):
-            subset_of[track_id] = "large"
-            mixes[track_id] = tuple(dict.fromkeys(pair))
+
+    def add_mixed(pairs: list[tuple[str, str]], split: str) -> None:
+        """Multi-genre tracks of ``split``, one per pair, in albums of one artist each."""
+        for size in _partition(len(pairs), rng):
+            chunk, pairs = pairs[:size], pairs[size:]
+            lists = [
+                sorted({genre_list_for(_GENRE_IDS[a])[0], genre_list_for(_GENRE_IDS[b])[0]})
+                for a, b in chunk
+            ]
+            for track_id, pair in zip(
+                add_artist(size, split, lists, None, None), chunk, strict=True
+            ):
+                subset_of[track_id] = "large"
+                mixes[track_id] = tuple(pair)
+
+    add_mixed([(genres[2 * i], genres[2 * i + 1]) for i in range(n_first)], "training")
 
     faults = {kind: [] for kind in FAULT_KINDS} if params["plant_faults"] else {}
     if params["plant_faults"]:
@@ -689,17 +693,8 @@ def _build_metadata(params: dict):
     n_rest = sum(per_split.values())
     pairs = [pair_order[k % len(pair_order)] for k in range(n_rest)] if pair_order else []
     for split, count in per_split.items():
-        for size in _partition(count, rng):
-            chunk, pairs = pairs[:size], pairs[size:]
-            lists = [
-                sorted({genre_list_for(_GENRE_IDS[a])[0], genre_list_for(_GENRE_IDS[b])[0]})
-                for a, b in chunk
-            ]
-            for track_id, pair in zip(
-                add_artist(size, split, lists, None, None), chunk, strict=True
-            ):
-                subset_of[track_id] = "large"
-                mixes[track_id] = pair
+        chosen_pairs, pairs = pairs[:count], pairs[count:]
+        add_mixed(chosen_pairs, split)
 
     tracks = pd.DataFrame.from_dict(rows, orient="index")
     tracks.columns = pd.MultiIndex.from_tuples(tracks.columns)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from music_genre.evaluation import _new_figure, _path_lookup
+from music_genre.evaluation import _new_figure, _path_lookup, check_issue_indices
 from music_genre.tags.labels import SEPARATOR
 
 TAG_REPORT_COLUMNS = [
@@ -426,15 +426,7 @@ def tag_label_issues(
     else:
         ranked, scores = np.zeros(0, dtype=np.int64), np.ones(n_training)
         skipped = "no label has both tagged and untagged training tracks"
-    if (
-        len(ranked) > n_training
-        or len(np.unique(ranked)) != len(ranked)
-        or (len(ranked) and (ranked.min() < 0 or ranked.max() >= n_training))
-    ):
-        raise RuntimeError(
-            f"cleanlab returned {len(ranked)} issue indices for {n_training} training tracks: "
-            "expected distinct row positions, at most one per track"
-        )
+    check_issue_indices(ranked, n_training)
 
     confident = proba >= SUGGEST_AT
     suggested = confident.copy()

@@ -85,18 +85,11 @@ def _train_tag_model(table, modeling, choice, by_type, settings):
 
     multi = modeling.get("multi_label") or {}
     labels = choose_labels(table, multi)
-    model_type = choice["type"]
     model = train_tag_classifier(
         table,
         labels,
-        model_type,
-        by_type if model_type == training.AUTO else by_type[model_type],
-        seed=int(choice.get("seed", 42)),
-        class_weight=choice.get("class_weight"),
-        feature_settings=settings.to_dict(),
-        feature_digest=settings.digest(),
+        **_training_arguments(modeling, choice, by_type, settings),
         threshold_settings=multi.get("thresholds"),
-        selection=modeling.get("selection"),
     )
     log.info(
         "Multi-label: %d genres, thresholds %s",
@@ -106,17 +99,23 @@ def _train_tag_model(table, modeling, choice, by_type, settings):
     return model
 
 
-def _train_single_label(table, modeling, choice, by_type, settings):
+def _training_arguments(modeling, choice, by_type, settings) -> dict:
+    """What both tasks' training takes from the configuration (``auto``: every type's parameters)."""
     model_type = choice["type"]
+    return {
+        "model_type": model_type,
+        "hyperparameters": by_type if model_type == training.AUTO else by_type[model_type],
+        "seed": int(choice.get("seed", 42)),
+        "class_weight": choice.get("class_weight"),
+        "feature_settings": settings.to_dict(),
+        "feature_digest": settings.digest(),
+        "selection": modeling.get("selection"),
+    }
+
+
+def _train_single_label(table, modeling, choice, by_type, settings):
     classifier = training.train_classifier(
-        table,
-        model_type,
-        by_type if model_type == training.AUTO else by_type[model_type],
-        seed=int(choice.get("seed", 42)),
-        class_weight=choice.get("class_weight"),
-        feature_settings=settings.to_dict(),
-        feature_digest=settings.digest(),
-        selection=modeling.get("selection"),
+        table, **_training_arguments(modeling, choice, by_type, settings)
     )
     configured = by_type.get("lightgbm", {}).get("min_child_samples")
     if (
