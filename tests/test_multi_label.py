@@ -31,11 +31,26 @@ MULTI = {"modeling.task": "multi_label"}
 
 @pytest.fixture(scope="module")
 def tagged(tmp_path_factory, sample_archive) -> KedroProject:
-    """The default pipelines once, multi-label, on a copy of the session's sample."""
+    """The default pipelines on a copy of the session's sample: single-label first (its model becomes
+    the champion), then multi-label, as a user switching task would."""
     project = project_on_sample(tmp_path_factory, sample_archive, "tagged")
+    project.run(params=project.params)
     project.params = {**project.params, **MULTI}
     project.run(params=project.params)
     return project
+
+
+def test_the_multi_label_champion_replaces_the_single_label_one(tagged):
+    info = tagged.load("champion_info", params=tagged.params)
+    request = tagged.load("model_registration", params=tagged.params)
+    champion = tagged.load("champion_genre_classifier", params=tagged.params)
+    fallback = tagged.load("fallback_model", params=tagged.params)
+    if request["register"]:
+        assert (info["name"], str(info["version"])) == ("music-genre-sample-tags", "1")
+        assert champion.task == "multi_label" and fallback.task == "single_label"
+        assert "other task (single_label)" in info["reason"]
+    else:  # not good enough: the single-label champion keeps serving
+        assert info["name"] == "music-genre-sample" and champion.task == "single_label"
 
 
 def test_multi_genre_tracks_are_kept_with_every_genre(tagged, sample_archive):

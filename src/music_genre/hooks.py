@@ -134,10 +134,19 @@ class ModelRegistrationHook:
 
         result = register_model(request)
         catalog.save(REGISTRATION_DATASET, result)
-        if result["alias"] == "champion" and (
-            (catalog.load("champion_info") or {}).get("version") != result["registered_version"]
-        ):
+        if result["alias"] == "champion" and is_new_champion(catalog.load("champion_info"), result):
             publish_champion(catalog, result)
+
+
+def is_new_champion(champion_info: dict | None, registration: dict) -> bool:
+    """Whether the local champion copy is another model than this registration's champion: another
+    version, or another registered model (a multi-label ``-tags`` model's version 1 is not the
+    single-label model's version 1)."""
+    info = champion_info or {}
+    return (info.get("name"), str(info.get("version"))) != (
+        registration["model_name"],
+        str(registration["registered_version"]),
+    )
 
 
 def publish_champion(catalog, registration: dict) -> None:
