@@ -136,12 +136,13 @@ class TagClassifier:
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """P(genre applies), one column per genre in ``labels`` order, each from its own model."""
         self.matrix(features)  # one clear error for missing columns
-        columns = []
-        for label in self.labels:
-            model = self.models[label]
-            proba = model.predict_proba(features)
-            columns.append(proba[:, model.classes.index(self.POSITIVE)])
+        columns = [self.label_proba(self.models[label], features) for label in self.labels]
         return np.column_stack(columns) if columns else np.zeros((len(features), 0))
+
+    @classmethod
+    def label_proba(cls, model: GenreClassifier, features: pd.DataFrame) -> np.ndarray:
+        """P(yes) of one genre's binary model."""
+        return model.predict_proba(features)[:, model.classes.index(cls.POSITIVE)]
 
     def tags_from_proba(self, proba: np.ndarray) -> np.ndarray:
         """Boolean (tracks, genres): over each genre's threshold; with ``at_least_one``, a track with

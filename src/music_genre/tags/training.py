@@ -151,12 +151,7 @@ def _choose_type(table, labels, hyperparameters, selection, seed, class_weight):
             seed=seed,
             class_weight=class_weight,
         )
-        proba = np.column_stack(
-            [
-                m.predict_proba(valid)[:, m.classes.index(TagClassifier.POSITIVE)]
-                for m in models.values()
-            ]
-        )
+        proba = np.column_stack([TagClassifier.label_proba(m, valid) for m in models.values()])
         value = tag_metrics(true, proba, proba >= 0.5)["average_precision_macro"]
         log.info(
             "auto model choice (multi-label): %-20s validation macro AP %.3f", candidate, value
@@ -249,9 +244,7 @@ def out_of_fold_tag_probabilities(
             model = fit_label_models(fold_table, [label], model_type, hyperparameters, seed=seed)[
                 label
             ]
-            oof[held_rows, j] = model.predict_proba(held)[
-                :, model.classes.index(TagClassifier.POSITIVE)
-            ]
+            oof[held_rows, j] = TagClassifier.label_proba(model, held)
     if np.isnan(oof).any():
         raise RuntimeError("some training tracks got no out-of-fold probabilities")
     return oof
