@@ -219,9 +219,19 @@ def sample_archive(tmp_path_factory) -> Path:
     return root
 
 
+# The tests' sample holds 14 test tracks: a score gate on so few flips with any library version, thread
+# count or rounding. Tests that need a registered model get one whatever the run scored; tests of the
+# gates themselves set the threshold they test (above 1: never registered).
+REGISTER_ALWAYS = {
+    "modeling.registration.threshold": 0.0,
+    "modeling.registration.require_better_than_chance": False,
+    "modeling.registration.multi_label.jaccard": 0.0,
+    "modeling.registration.multi_label.hamming_loss": 1.0,
+}
 SAMPLE_RUN_PARAMS = {
     **SMALL_SAMPLE,
     **SMALL_SAMPLE_INGESTION,
+    **REGISTER_ALWAYS,
     "feature_engineering.min_duration_s": 8.0,
     "feature_engineering.progress": False,
 }
@@ -271,7 +281,7 @@ def musicnn_weights_dir(musicnn_wheel, tmp_path_factory) -> Path:
     """A folder holding msd_musicnn.npz, converted (and verified against musicnn's graph) this session."""
     if not mw.extra_installed():
         pytest.skip(
-            'converting the weights needs the embeddings extra: pip install -e ".[embeddings]"'
+            'converting the weights needs the embeddings extra: pip install -c requirements-lock.txt -e ".[embeddings]"'
         )
     directory = tmp_path_factory.mktemp("weights")
     mw.convert_wheel(musicnn_wheel, directory)

@@ -165,11 +165,11 @@ def test_without_the_extra_auto_falls_back_and_a_named_embedding_fails_in_one_li
     )
     assert result.stdout.strip() == "handcrafted"
     warnings = [line for line in result.stderr.splitlines() if "feature_set auto" in line]
-    assert len(warnings) == 1 and 'pip install -e ".[embeddings]"' in warnings[0]
+    assert len(warnings) == 1 and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in warnings[0]
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode != 0
     assert last.startswith("music_genre.embeddings.weights.WeightsError")
-    assert 'pip install -e ".[embeddings]"' in last
+    assert 'pip install -c requirements-lock.txt -e ".[embeddings]"' in last
 
 
 def test_auto_picks_the_embedding_where_it_can_be_computed(weights_env):

@@ -48,12 +48,32 @@ def _ray(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     )
 
 
-def _ray_list(kind: str, address: str, *filters: str) -> list[dict]:
-    """Ray's state API (`ray list ...`), as a cluster operator would query it."""
-    args = ["list", kind, f"--address={address}", "--format=json", "--limit=10000", "--detail"]
-    result = _ray(*args, *(f"--filter={f}" for f in filters), timeout=120)
+# Ray's state API through its Python interface (ray.util.state), in a process of its own that holds the
+# cluster's token; it prints what the API returned as JSON. (The `ray list` command prints prose such
+# as "No resource in the cluster" for an empty list, which is not JSON.)
+_STATE_QUERY = """
+import dataclasses, json, sys
+from ray.util import state
+kind, address, filters = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+listing = {"nodes": state.list_nodes, "tasks": state.list_tasks, "actors": state.list_actors}[kind]
+rows = listing(address=address, filters=[tuple(f) for f in filters], limit=10000, detail=True,
+               raise_on_missing_output=False)
+print(json.dumps([r if isinstance(r, dict) else dataclasses.asdict(r) for r in rows], default=str))
+"""
+
+
+def _ray_list(kind: str, address: str, **equal: str) -> list[dict]:
+    """Ray's state API (``ray.util.state.list_<kind>``), as a cluster operator's script queries it."""
+    filters = json.dumps([[key, "=", value] for key, value in equal.items()])
+    result = subprocess.run(
+        [sys.executable, "-c", _STATE_QUERY, kind, address, filters],
+        env=_ray_env(cluster=True),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def kedro_run(
@@ -217,8 +237,8 @@ def test_feature_engineering_runs_on_an_existing_cluster(ingested, ray_cluster):
     assert report["extracted"] + report["failed"] == n and report["cached"] == 0
     assert len(features) + len(ingested.load("extraction_failures")) == n
 
-    nodes = _ray_list("nodes", ray_cluster, "state=ALIVE")
-    tasks = _ray_list("tasks", ray_cluster, "func_or_class_name=extract_batch")
+    nodes = _ray_list("nodes", ray_cluster, state="ALIVE")
+    tasks = _ray_list("tasks", ray_cluster, func_or_class_name="extract_batch")
     finished = [task for task in tasks if task["state"] == "FINISHED"]
     # run_extraction's batch size: at most 8 tracks, fewer so that each CPU gets at least 4 batches
     batch_size = min(8, math.ceil(n / (4 * report["workers"])))
@@ -253,7 +273,7 @@ def test_tuning_runs_its_trials_on_the_cluster(ingested, ray_cluster):
     trials = ingested.load("tuning_trials")
     assert len(trials) == 2 and "ERROR" not in set(trials["status"])
     # Tune runs each trial of a function trainable as an ImplicitFunc actor
-    actors = _ray_list("actors", ray_cluster, "class_name=ImplicitFunc")
+    actors = _ray_list("actors", ray_cluster, class_name="ImplicitFunc")
     assert len(actors) == 2
 
 

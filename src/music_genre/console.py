@@ -39,8 +39,29 @@ EnvOption = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from music_genre import __version__  # noqa: PLC0415
+    from music_genre.model_store import find_project  # noqa: PLC0415
+    from music_genre.stack import version_report  # noqa: PLC0415
+
+    typer.echo(version_report(__version__, find_project()))
+    raise typer.Exit(EXIT_OK)
+
+
 @app.callback()
-def main_callback() -> None:
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="The project's version, and whether this install is the tested stack (requirements-lock.txt).",
+        ),
+    ] = False,
+) -> None:
     """Tag music with its genre, using a model trained by this Kedro project."""
 
 

@@ -52,6 +52,19 @@ class RayHook:
             self._started_here = False
 
 
+class TestedStackHook:
+    """One warning when this Python or platform is not the one ``requirements-lock.txt`` was tested on:
+    pip then ignored the lock's pins and installed pyproject's lower bounds, so numbers may differ."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        from music_genre.stack import platform_mismatch  # noqa: PLC0415
+
+        mismatch = platform_mismatch(context.project_path)
+        if mismatch:
+            log.warning("Untested stack: %s", mismatch)
+
+
 class MlflowSessionIsolationHook:
     """Forget the previous session's MLflow run id before a new session runs.
 

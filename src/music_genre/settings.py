@@ -14,6 +14,7 @@ from music_genre.hooks import (
     ModelRegistrationHook,
     RayHook,
     RunSummaryHook,
+    TestedStackHook,
 )
 
 # Ray is started before a pipeline that needs it and stopped after (conf/<env>/ray.yml).
@@ -21,6 +22,7 @@ from music_genre.hooks import (
 # Registration and the summary both run last (trylast): pluggy calls the later registered of the two
 # last, so the summary, last here, reports the registration.
 HOOKS = (
+    TestedStackHook(),
     RayHook(),
     MlflowSessionIsolationHook(),
     EmptyExperimentHook(),

@@ -30,7 +30,7 @@ class MusicnnBackend:
             raise WeightsError(
                 "musicnn weights not found (looked in "
                 f"{', '.join(str(d) for d in search_dirs())}): run "
-                '`kedro run --pipelines=embedding_weights` (needs pip install -e ".[embeddings]")'
+                '`kedro run --pipelines=embedding_weights` (needs pip install -c requirements-lock.txt -e ".[embeddings]")'
             )
         self.weights_path = str(path)
         self.network = MusicnnNetwork(load_weights(path))

@@ -7,7 +7,7 @@ checkpoints. So, once per machine (or per models folder):
    file you already have), its SHA-256 checked against the published one: the only network access, and only
    when the converted weights are missing;
 2. ``convert_wheel``: unpack only ``musicnn/MSD_musicnn/`` (the checkpoint) and the ISC licence, read the
-   checkpoint with TensorFlow (the ``embeddings`` extra: ``pip install -e ".[embeddings]"``), keep the 64
+   checkpoint with TensorFlow (the ``embeddings`` extra: ``pip install -c requirements-lock.txt -e ".[embeddings]"``), keep the 64
    inference variables (no optimiser slots) and **verify** that the numpy network reproduces musicnn's own
    trained graph (its ``.meta``, frozen with these weights) on a fixed input; only then write
    ``msd_musicnn.npz`` (3 MB) with the wheel's hash inside.
@@ -45,7 +45,7 @@ DEFAULT_DIR = Path("data") / "06_models" / "pretrained"  # the models layer, rel
 PENULTIMATE_TENSOR = "model/batch_normalization_10/batchnorm/add_1:0"
 INPUT_TENSOR = "model/Placeholder:0"
 TRAINING_FLAG_TENSOR = "model/Placeholder_2:0"
-EXTRA_HINT = 'pip install -e ".[embeddings]"'
+EXTRA_HINT = 'pip install -c requirements-lock.txt -e ".[embeddings]"'
 VERIFY_TOLERANCE = 2e-3
 
 

@@ -60,6 +60,14 @@ def train_model(
     classifier.info["training_fingerprint"] = training.training_fingerprint(
         model_input_table, config
     )
+    # The versions that shape the numbers, in the model and on the MLflow run: a result is reproducible
+    # only on the same stack (requirements-lock.txt).
+    from music_genre.stack import numeric_versions  # noqa: PLC0415
+    from music_genre.tracking import tag_active_run  # noqa: PLC0415
+
+    versions = numeric_versions()
+    classifier.info["package_versions"] = versions
+    tag_active_run(**{f"versions.{name}": version for name, version in versions.items()})
     # Stored in the model, so the CLI and serving can warn about a model that learned nothing.
     per_split = training.evaluate_classifier(classifier, model_input_table)
     classifier.info["better_than_chance"] = training.better_than_chance(
