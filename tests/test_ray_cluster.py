@@ -57,7 +57,7 @@ from ray.util import state
 kind, address, filters = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 listing = {"nodes": state.list_nodes, "tasks": state.list_tasks, "actors": state.list_actors}[kind]
 rows = listing(address=address, filters=[tuple(f) for f in filters], limit=10000, detail=True,
-               raise_on_missing_output=False)
+               raise_on_missing_output=True)
 print(json.dumps([r if isinstance(r, dict) else dataclasses.asdict(r) for r in rows], default=str))
 """
 
