@@ -9,6 +9,8 @@ import pytest
 
 from music_genre.pipelines.evaluation.nodes import find_label_issues
 
+from .stats import assert_beats_random_pick
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("confusion_matrix.png", "feature_importance.png", "reliability_diagram.png")
 
@@ -50,14 +52,17 @@ def test_every_figure_is_a_valid_png_logged_in_the_mlflow_run(trained_project, r
 
 
 def test_tables_hold_the_right_numbers(trained_project):
+    """The report agrees with the test metrics its own run logged to MLflow (model_metrics.json is
+    rewritten by other tests' modeling runs on this project; the run's logged metrics stay)."""
     predictions = trained_project.load("evaluation_predictions")
     per_class = trained_project.load("per_class_report").set_index("genre")
-    metrics = trained_project.load("model_metrics")["splits"]["test"]
-    assert len(predictions) == metrics["n_tracks"]
+    _, run = _mlflow_run(trained_project)
+    metrics = run.data.metrics
+    assert len(predictions) == metrics["test.n_tracks"]
     assert (predictions["predicted"] == predictions["genre"]).mean() == pytest.approx(
-        metrics["accuracy"]
+        metrics["test.accuracy"]
     )
-    assert per_class.loc["macro avg", "f1"] == pytest.approx(metrics["f1_macro"])
+    assert per_class.loc["macro avg", "f1"] == pytest.approx(metrics["test.f1_macro"])
     assert per_class.drop(["macro avg", "weighted avg"])["support"].sum() == len(predictions)
     pairs = trained_project.load("top_confused_pairs")
     assert (pairs["true_genre"] != pairs["predicted_genre"]).all()
@@ -84,14 +89,18 @@ def test_label_issue_count_is_bounded_by_the_training_split(trained_project):
 
 
 def test_cleanlab_ranks_planted_label_flips_among_its_issues(trained_project):
-    """Flip 10% of a copy of the training labels: most flips must come out as suspects, ranked high."""
+    """Flip 20% of a copy of the training labels: the head of cleanlab's ranked list (as many suspects as
+    flips) holds far more flips than as many training tracks picked at random would. Judged against chance,
+    not a fixed share: the sample's training split holds about a hundred tracks, on which the out-of-fold
+    model flags some 40% of the tracks; only the ranking tells flips apart with so few (10% flips do not
+    beat chance at 1%, 20% do on every seed tried)."""
     table = trained_project.load("model_input_table")
     manifest = trained_project.load("manifest")
     classifier = trained_project.load("genre_classifier")
     rng = np.random.default_rng(0)
     flipped = table.copy()
     training = flipped.index[flipped["split"] == "training"]
-    planted = rng.choice(training, size=len(training) // 10, replace=False)
+    planted = rng.choice(training, size=len(training) // 5, replace=False)
     for i in planted:
         others = [g for g in classifier.classes if g != flipped.loc[i, "genre"]]
         flipped.loc[i, "genre"] = rng.choice(others)
@@ -99,11 +108,12 @@ def test_cleanlab_ranks_planted_label_flips_among_its_issues(trained_project):
         flipped, manifest, classifier, {"label_quality": {"k": 5, "seed": 0}}
     )
     planted_ids = set(flipped.loc[planted, "track_id"])
-    found = issues[issues["track_id"].isin(planted_ids)]
-    assert len(found) >= 0.6 * len(planted_ids), f"{len(found)} of {len(planted_ids)} flips found"
-    assert summary["count"] <= len(training)
-    # flips rank above the average suspect: the self-confidence ranking puts them early
-    assert found["rank"].median() < issues["rank"].median()
+    assert summary["count"] == len(issues) <= len(training)
+    assert issues["rank"].tolist() == list(range(1, len(issues) + 1))
+    head = issues.head(len(planted_ids))
+    found = issues.loc[issues["track_id"].isin(planted_ids), "rank"].tolist()
+    assert_beats_random_pick(int(head["track_id"].isin(planted_ids).sum()), len(head), len(planted_ids),
+                             len(training), f"flips at ranks {found} of {len(issues)} suspects")  # fmt: skip
 
 
 def test_the_notebook_loads_the_report_from_the_catalog(trained_project, tmp_path):

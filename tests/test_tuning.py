@@ -3,6 +3,10 @@
 The model input table is synthetic but learnable: 8 genres whose 30 features are gaussians shifted per
 genre, so the validation logloss keeps falling over the boosting rounds and slow learners look poor at
 ASHA's early rungs. One tuning run (8 trials, up to 60 rounds, a report every 5) serves most tests.
+
+The trials run one at a time: ASHA compares each trial at a rung with the trials that reached it before,
+so with two at once which trial stops depends on which result Ray happens to receive first. One at a time,
+the order is the searcher's (seeded), each trial one LightGBM thread: the run is the same every time.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from music_genre.training import chance_level
 from music_genre.tuning import TuningResult, log_trials_to_mlflow, search_space, tune_lightgbm
+
+from .stats import assert_beats_chance
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -34,7 +41,7 @@ SPACE_SPEC = {
 }
 TUNING = {
     "num_samples": NUM_SAMPLES,
-    "max_concurrent_trials": 2,
+    "max_concurrent_trials": 1,  # the order ASHA sees results in is the searcher's, not Ray's timing
     "num_boost_round": NUM_BOOST_ROUND,
     "report_every": REPORT_EVERY,
     "scheduler": {"grace_period": 1, "reduction_factor": 3},
@@ -176,9 +183,16 @@ def test_bad_tuning_settings_fail_before_any_trial(ray_session, table):
 # --- tune_lightgbm ----------------------------------------------------------------------------------
 
 
-def test_asha_stops_poor_trials_early_and_lets_the_best_run_to_the_end(tuned):
+def test_asha_stops_poor_trials_early_and_lets_the_best_run_to_the_end(tuned, table):
+    """What ASHA guarantees whatever the configurations drawn: a trial is only stopped at a rung, and only
+    when another trial did better there; the best trial at each rung passes it (nothing recorded beats it),
+    so at least one trial (the best at the last rung) runs to the end. That some trial is stopped is not a
+    guarantee but this run's fixed outcome (trials one at a time, seeded): that each of eight random
+    configurations lands in the best third of those before it, at the first rung alone, has a chance of
+    about 1 in 600."""
     trials = tuned.trials
     max_reports = NUM_BOOST_ROUND // REPORT_EVERY
+    rungs = [1, 3, 9]  # grace_period (1) * reduction_factor (3) ** k, below max_reports
 
     assert len(trials) == NUM_SAMPLES
     assert (trials["status"] == "TERMINATED").all()
@@ -196,15 +210,33 @@ def test_asha_stops_poor_trials_early_and_lets_the_best_run_to_the_end(tuned):
     assert (stopped["iterations_reported"] < max_reports).all()
     assert (finished["rounds_trained"] == NUM_BOOST_ROUND).all()
     assert (finished["iterations_reported"] == max_reports).all()
-    # ASHA only stops at a rung: after grace_period (1) * reduction_factor (3) ** k reports.
-    assert set(stopped["iterations_reported"]) <= {1, 3, 9}
-    # The data is learnable: a full run ends far below its first report (and below chance, ln 8).
+    # ASHA only stops at a rung: after grace_period (1) * reduction_factor (3) ** k reports...
+    assert set(stopped["iterations_reported"]) <= set(rungs)
+
+    def loss_at(trial_id, reports):
+        return tuned.history[trial_id][reports - 1][1]
+
+    for rung in rungs:
+        reached = trials[trials["iterations_reported"] >= rung]
+        losses = {t: loss_at(t, rung) for t in reached["trial_id"]}
+        # ...only a trial another one beat at that rung...
+        for trial_id in reached.loc[reached["iterations_reported"] == rung, "trial_id"]:
+            assert min(losses.values()) < losses[trial_id], (rung, trial_id, losses)
+        # ...and never the best one there.
+        best_here = min(losses, key=losses.get)
+        reports = reached.set_index("trial_id")["iterations_reported"]
+        assert reports[best_here] > rung, (rung, best_here, losses)
+
+    # The data is learnable: every trial run to the end beats the majority answer on the validation split.
+    valid = table.loc[table["split"] == "validation", "genre"]
     for trial_id in finished["trial_id"]:
         curve = tuned.history[trial_id]
-        assert curve[-1][1] < curve[0][1] - 0.3
-        assert curve[-1][1] < math.log(GENRES)
         assert [r for r, *_ in curve] == list(
             range(REPORT_EVERY, NUM_BOOST_ROUND + 1, REPORT_EVERY)
+        )
+        hits = round(curve[-1][2] * len(valid))
+        assert_beats_chance(
+            hits, len(valid), chance_level(valid), f"trial {trial_id} on validation"
         )
 
 
@@ -217,7 +249,10 @@ def test_best_params_hold_the_best_trial_within_the_searched_ranges(tuned):
     assert tuned.best_metric == pytest.approx(trials["best_validation_multi_logloss"].min())
     assert tuned.best_trial_id == trials["best_validation_multi_logloss"].idxmin()
     best = trials.loc[tuned.best_trial_id]
-    assert not best["stopped_early"]
+    # Its own reports hold the best value (whether ASHA let it finish is the run's luck: a trial stopped
+    # at a late rung may have peaked before a finished one).
+    assert tuned.best_metric == pytest.approx(min(loss for _, loss, _ in tuned.history[best.name]))
+    assert best["best_round"] <= best["rounds_trained"]
 
     params = tuned.best_params
     assert sorted(tuned.searched_params) == sorted(SPACE_SPEC)
@@ -245,7 +280,9 @@ def test_best_params_train_a_classifier_that_beats_chance(tuned, table):
     test = evaluate_classifier(classifier, table)["test"]
 
     assert test["n_tracks"] == GENRES * 8
-    assert test["accuracy"] > 3 / GENRES  # chance is 1/8
+    hits = round(test["accuracy"] * test["n_tracks"])
+    chance = chance_level(table.loc[table["split"] == "test", "genre"])  # 1/8
+    assert_beats_chance(hits, test["n_tracks"], chance, "tuned LightGBM on the test split")
     assert test["log_loss"] < math.log(GENRES)
 
 
@@ -283,15 +320,32 @@ def test_random_search_with_default_storage_leaves_nothing_behind(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_trials_that_all_fail_raise_with_the_lightgbm_error(ray_session, table):
+def test_trials_that_all_fail_raise_with_the_lightgbm_error(ray_session, table, monkeypatch):
+    """The message is the project's, carrying the trial's own error (whose wording is LightGBM's: not
+    checked); every trial is recorded as failed, with that error."""
+    from music_genre import tuning
+
+    real_row, rows = tuning._trial_row, []
+
+    def recording_row(*args, **kwargs):
+        rows.append(real_row(*args, **kwargs))
+        return rows[-1]
+
+    monkeypatch.setattr(tuning, "_trial_row", recording_row)
     broken = TUNING | {
         "search_alg": "random",
-        "num_samples": 1,
+        "num_samples": 2,
         "num_boost_round": 5,
         "search_space": {"num_leaves": {"type": "choice", "values": [1]}},  # LightGBM needs > 1
     }
-    with pytest.raises(RuntimeError, match=r"no tuning trial reported.*LightGBMError.*num_leaves"):
+    own_message = r"^no tuning trial reported a result; first error: \S"
+    with pytest.raises(RuntimeError, match=own_message) as raised:
         tune_lightgbm(table, broken, {})
+    assert len(rows) == 2
+    for row in rows:
+        assert row["status"] == "ERROR" and row["iterations_reported"] == 0 and row["error"]
+        assert not row["stopped_early"]
+    assert str(raised.value).endswith(rows[0]["error"])
 
 
 # --- MLflow -----------------------------------------------------------------------------------------
