@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -62,6 +63,18 @@ def project(trained_project) -> KedroProject:
     return trained_project
 
 
+def served_model(project: KedroProject):
+    """What the CLI, the batch job and the registry answer with: the champion (its local copy). Not the newest
+    trained model: other tests train more models in this project, which do not become the champion."""
+    return project.load("champion_genre_classifier")
+
+
+def champion_uri(project: KedroProject) -> str:
+    """The champion's version in the Model Registry, as `models:/<name>/<version>`."""
+    info = project.load("champion_info")
+    return f"models:/{info['name']}/{info['version']}"
+
+
 @pytest.fixture(scope="module")
 def clips(project, tmp_path_factory) -> dict[str, Path]:
     """Real files to score: sample clips, plus ../shared's real clips when present."""
@@ -78,7 +91,7 @@ def test_predict_one_clip_prints_genre_and_bars(project, clips):
     result = cli("predict", str(clips["sample0"]), "--top", "3", cwd=project.path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    classes = project.load("genre_classifier").classes
+    classes = served_model(project).classes
     assert lines[0].startswith("sample0.mp3")
     assert any(genre in lines[0] for genre in classes)
     bars = [line for line in lines[1:] if "%" in line]
@@ -91,7 +104,7 @@ def test_json_schema_and_values(project, clips):
     assert result.returncode == 0, result.stderr
     rows = json_lines(result.stdout)
     assert len(rows) == len(clips)
-    classifier = project.load("genre_classifier")
+    classifier = served_model(project)
     for row in rows:
         assert set(row) == JSON_KEYS
         assert set(row["probabilities"]) == set(classifier.classes)
@@ -191,7 +204,7 @@ def test_a_long_song_is_judged_on_averaged_windows(project, clips, tmp_path):
     (row,) = json_lines(result.stdout)
     assert row["windows"] == 8 and row["duration"] == pytest.approx(240, abs=0.1)
 
-    classifier = project.load("genre_classifier")
+    classifier = served_model(project)
     from music_genre.features import FeatureSettings, extract_file
 
     settings = FeatureSettings.from_dict(classifier.feature_settings)
@@ -227,7 +240,7 @@ def test_cli_equals_batch_pipeline_for_the_same_clips(project, clips, tmp_path):
 
     result = cli("predict", str(folder), "--json", cwd=project.path)
     assert result.returncode == 0, result.stderr
-    classes = project.load("genre_classifier").classes
+    classes = served_model(project).classes
     for row in json_lines(result.stdout):
         stored = batch.loc[row["path"]]
         assert row["genre"] == stored["genre"]
@@ -266,7 +279,7 @@ def test_batch_pipeline_scores_the_oldest_new_release_batch_by_default(project):
     scored = predictions[predictions["batch"] == oldest]
     assert set(scored["path"]) == expected
     assert scored["track_id"].notna().all()
-    classes = project.load("genre_classifier").classes
+    classes = served_model(project).classes
     assert np.allclose(scored[[f"proba_{g}" for g in classes]].sum(axis=1), 1.0)
 
 
@@ -293,8 +306,14 @@ def test_without_new_releases_the_batch_is_the_test_split(project):
 def test_predict_with_a_model_file_and_a_registered_model_outside_the_project(
     project, clips, tmp_path
 ):
+    # the champion's own saved version (newer ones, trained by other tests, were not registered)
+    champion = project.load("champion_info")
     versions = project.path / "data" / "06_models" / "sample" / "genre_classifier.pkl"
-    model_file = sorted(versions.glob("*/genre_classifier.pkl"))[-1]
+    (model_file,) = [
+        path
+        for path in versions.glob("*/genre_classifier.pkl")
+        if pickle.loads(path.read_bytes()).version == champion["model_version"]
+    ]
     result = cli(
         "predict", str(clips["sample2"]), "--json", "--model", str(model_file), cwd=tmp_path
     )
@@ -302,19 +321,14 @@ def test_predict_with_a_model_file_and_a_registered_model_outside_the_project(
     from_file = json_lines(result.stdout)[0]
 
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{project.path / 'mlflow.db'}"}
-    result = cli(
-        "predict",
-        str(clips["sample2"]),
-        "--json",
-        "--model",
-        "models:/music-genre-sample/1",
-        cwd=tmp_path,
-        env=env,
-    )
+    uri = champion_uri(project)
+    result = cli("predict", str(clips["sample2"]), "--json", "--model", uri, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     registered = json_lines(result.stdout)[0]
     assert registered["genre"] == from_file["genre"]
-    assert registered["model"]["source"] == "models:/music-genre-sample/1"
+    assert registered["probabilities"] == pytest.approx(from_file["probabilities"], abs=1e-9)
+    assert registered["model"]["source"] == uri
+    assert registered["model"]["version"] == from_file["model"]["version"]
     result = cli(
         "predict",
         str(clips["sample2"]),
@@ -354,7 +368,7 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
             "models",
             "serve",
             "-m",
-            "models:/music-genre-sample/1",
+            champion_uri(project),
             "--env-manager",
             "local",
             "--host",
@@ -397,13 +411,13 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
     assert [row["path"] for row in rows[:3]] == paths and len(rows) == len(records)
     assert rows[1]["error_reason"] == "missing_file" and rows[1]["genre"] is None
     assert rows[3]["path"] == "mine.mp3" and rows[3]["genre"] == rows[0]["genre"]
-    for genre in project.load("genre_classifier").classes:  # content mode answers as path mode
+    for genre in served_model(project).classes:  # content mode answers as path mode
         assert rows[3][f"proba_{genre}"] == pytest.approx(rows[0][f"proba_{genre}"], abs=1e-9)
     for refused in rows[4:7] + rows[8:]:
         assert refused["error_reason"] == "forbidden_path" and refused["genre"] is None, refused
     assert rows[7]["error_reason"] == "too_large" and "1 MB" in rows[7]["error"]
     cli_rows = json_lines(cli("predict", paths[0], paths[2], "--json", cwd=project.path).stdout)
-    classes = project.load("genre_classifier").classes
+    classes = served_model(project).classes
     for served, local in zip([rows[0], rows[2]], cli_rows, strict=True):
         assert served["genre"] == local["genre"]
         for genre in classes:

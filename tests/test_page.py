@@ -48,6 +48,16 @@ def served_page(trained_project):
         yield trained_project, url
 
 
+def main_text(page) -> str:
+    """The page's main area (its `main` landmark), not the sidebar."""
+    return page.get_by_role("main").inner_text()
+
+
+def sidebar_text(page) -> str:
+    """The sidebar (Streamlit labels its landmark region "Sidebar")."""
+    return page.get_by_role("region", name="Sidebar", exact=True).inner_text()
+
+
 def _real_clip(project, tmp_path: Path) -> Path:
     """A real clip from ../shared when it is there, else a clip of the sample."""
     if GTZAN_SUBSET.is_dir():
@@ -78,7 +88,7 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
     )
     page.get_by_text(f"{long_song.name}:").first.wait_for(timeout=180_000)
     page.get_by_text("Genre along the song").wait_for(timeout=60_000)
-    text = page.inner_text("[data-testid=stMain]")
+    text = main_text(page)
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)  # the test's artifact
 
     expected = predict_json(project.path, clip)
@@ -91,13 +101,15 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
     assert windows > 1 and f"{windows} windows" in text
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
-    sidebar = page.inner_text("[data-testid=stSidebar]")
-    assert "music-genre-sample version 1 (champion)" in sidebar
+    sidebar = sidebar_text(page)
+    champion = project.load("champion_info")  # the model answering: the registry's champion
+    assert f"{champion['name']} version {champion['version']} (champion)" in sidebar
+    assert expected["model"]["version"] == champion["model_version"]
     assert expected["model"]["version"] in sidebar
 
     # the page still works after the bad files: the reports view
     page.get_by_role("tab", name="Reports").click()
     page.get_by_text("Batch predictions").wait_for(timeout=60_000)
-    reports = page.inner_text("[data-testid=stMain]")
+    reports = main_text(page)
     assert "Confusion matrix" in reports and "macro avg" in reports
     assert "Latest report: report_" in reports
