@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.model import GenreClassifier
-from music_genre.training import MODEL_TYPES
+from music_genre.modeling.artifact import GenreClassifier
+from music_genre.modeling.training import MODEL_TYPES
 from tests.conftest import KedroProject
 
 
@@ -174,7 +174,7 @@ def test_class_weighting_changes_the_model(trained):
     """fma_medium is unbalanced: class_weight=balanced must reach the estimator."""
     import pandas as pd
 
-    from music_genre.training import train_classifier
+    from music_genre.modeling.training import train_classifier
 
     table = trained.load("model_input_table")
     rock = table[(table["genre"] == "Rock") & (table["split"] == "training")]

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.model import TagClassifier
-from music_genre.tags.labels import split_tags, tag_matrix
+from music_genre.modeling.artifact import TagClassifier
+from music_genre.modeling.tags.labels import split_tags, tag_matrix
 from tests.conftest import (
     CHROMIUM,
     KedroProject,

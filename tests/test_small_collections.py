@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from music_genre.embeddings import weights as musicnn_weights
+from music_genre.features.embeddings import weights as musicnn_weights
 
 from .conftest import make_project_copy
 
@@ -119,7 +119,10 @@ def test_gtzan_defaults_without_the_extra_use_handcrafted_features(shared_gtzan,
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     warnings = [line for line in output.splitlines() if "feature_set auto" in line]
-    assert len(warnings) == 1 and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in warnings[0]
+    assert (
+        len(warnings) == 1
+        and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in warnings[0]
+    )
     import json
 
     settings = json.loads((project / "data/04_feature/gtzan/feature_settings.json").read_text())

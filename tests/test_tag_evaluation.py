@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.tags import evaluation as tev
+from music_genre.evaluation import tags as tev
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,7 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.tuning import TuningResult, log_trials_to_mlflow, search_space, tune_lightgbm
+from music_genre.modeling.tuning import (
+    TuningResult,
+    log_trials_to_mlflow,
+    search_space,
+    tune_lightgbm,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -69,7 +74,7 @@ def class_shifted_table(seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def ray_session():
-    from music_genre.ray_runtime import start_ray, stop_ray
+    from music_genre.common.ray_runtime import start_ray, stop_ray
 
     started = start_ray({"num_cpus": 2})
     yield
@@ -239,7 +244,7 @@ def test_best_params_hold_the_best_trial_within_the_searched_ranges(tuned):
 
 
 def test_best_params_train_a_classifier_that_beats_chance(tuned, table):
-    from music_genre.training import evaluate_classifier, train_classifier
+    from music_genre.modeling.training import evaluate_classifier, train_classifier
 
     classifier = train_classifier(table, "lightgbm", tuned.best_params, seed=7)
     test = evaluate_classifier(classifier, table)["test"]

@@ -58,7 +58,7 @@ class ServingModelDataset(AbstractDataset):
         self.metadata = metadata
 
     def load(self) -> Any:
-        from music_genre import model_store  # noqa: PLC0415
+        from music_genre.modeling import store as model_store  # noqa: PLC0415
 
         if self._champion.is_file():
             loaded = model_store.load_from_file(self._champion)

@@ -32,7 +32,7 @@ class RayHook:
     def before_node_run(self, node) -> None:
         if RAY_TAG not in node.tags or self._started_here:
             return
-        from music_genre.ray_runtime import start_ray  # noqa: PLC0415
+        from music_genre.common.ray_runtime import start_ray  # noqa: PLC0415
 
         self._started_here = start_ray(self._config)
 
@@ -46,7 +46,7 @@ class RayHook:
 
     def _stop(self) -> None:
         if self._started_here:
-            from music_genre.ray_runtime import stop_ray  # noqa: PLC0415
+            from music_genre.common.ray_runtime import stop_ray  # noqa: PLC0415
 
             stop_ray()
             self._started_here = False
@@ -58,7 +58,7 @@ class TestedStackHook:
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        from music_genre.stack import platform_mismatch  # noqa: PLC0415
+        from music_genre.common.stack import platform_mismatch  # noqa: PLC0415
 
         mismatch = platform_mismatch(context.project_path)
         if mismatch:
@@ -143,7 +143,7 @@ class ModelRegistrationHook:
         if not request.get("register"):
             log.info("Model not registered: %s", request.get("reason"))
             return
-        from music_genre.tracking import register_model  # noqa: PLC0415
+        from music_genre.modeling.registry import register_model  # noqa: PLC0415
 
         result = register_model(request)
         catalog.save(REGISTRATION_DATASET, result)
@@ -217,7 +217,7 @@ class RunSummaryHook:
             if "model_metrics" in outputs:
                 text = self._training(catalog)
             elif "monitoring_decision" in outputs:
-                from music_genre.run_summary import monitoring_summary, render  # noqa: PLC0415
+                from music_genre.serving.run_summary import monitoring_summary, render  # noqa: PLC0415
 
                 metrics = catalog.load("monitoring_metrics")
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
@@ -227,7 +227,7 @@ class RunSummaryHook:
                     monitoring_summary(metrics, catalog.load("monitoring_decision"), page),
                 )
             elif "inference_report" in outputs:
-                from music_genre.run_summary import inference_summary, render  # noqa: PLC0415
+                from music_genre.serving.run_summary import inference_summary, render  # noqa: PLC0415
 
                 report = dict(catalog.load("inference_report"))
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
@@ -241,7 +241,7 @@ class RunSummaryHook:
         print("\n" + text, flush=True)
 
     def _training(self, catalog) -> str:
-        from music_genre.run_summary import render, training_summary  # noqa: PLC0415
+        from music_genre.serving.run_summary import render, training_summary  # noqa: PLC0415
 
         def optional(name):
             try:

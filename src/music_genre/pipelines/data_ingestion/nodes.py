@@ -1,4 +1,4 @@
-"""Thin nodes over :mod:`music_genre.ingestion`."""
+"""Thin nodes over :mod:`music_genre.data.ingestion`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from music_genre import ingestion
+from music_genre.data import ingestion
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
     """Find the raw data; on the built-in sample environment, synthesize the sample if it is missing."""
     if dataset.get("make_sample_if_missing"):
-        from music_genre.sample_data import ensure_sample_archive  # noqa: PLC0415
+        from music_genre.sample import ensure_sample_archive  # noqa: PLC0415
 
         ensure_sample_archive(dataset["root"], **sample_data)
     return ingestion.locate_dataset(dataset)

@@ -1,4 +1,4 @@
-"""Thin nodes over :mod:`music_genre.evaluation`."""
+"""Thin nodes over :mod:`music_genre.evaluation.report`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from music_genre import evaluation
-from music_genre.model import GenreClassifier
+from music_genre.evaluation import report as evaluation
+from music_genre.modeling.artifact import GenreClassifier
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def predict_split(
     """The evaluated split's predictions: track, true and predicted genre, confidence, probabilities."""
     part = model_input_table[model_input_table["split"] == evaluation_params["split"]]
     if part.empty:
-        from music_genre.errors import TooFewTracksError  # noqa: PLC0415
+        from music_genre.common.errors import TooFewTracksError  # noqa: PLC0415
 
         raise TooFewTracksError(
             f"the {evaluation_params['split']!r} split has no tracks to evaluate (too few tracks; "
@@ -35,7 +35,7 @@ def predict_split(
         }
     )
     if genre_classifier.task == "multi_label":
-        from music_genre.tags.labels import join_tags, tag_lists, tag_matrix  # noqa: PLC0415
+        from music_genre.modeling.tags.labels import join_tags, tag_lists, tag_matrix  # noqa: PLC0415
 
         labels = genre_classifier.classes
         predictions["true_tags"] = [
@@ -51,7 +51,7 @@ def predict_split(
 
 def _tag_matrices(predictions: pd.DataFrame, classifier):
     """True and predicted tags of the evaluated tracks, as boolean (tracks, genres) matrices."""
-    from music_genre.tags.labels import split_tags  # noqa: PLC0415
+    from music_genre.modeling.tags.labels import split_tags  # noqa: PLC0415
 
     index = {label: j for j, label in enumerate(classifier.classes)}
 
@@ -74,7 +74,7 @@ def report_genres(predictions: pd.DataFrame, genre_classifier: GenreClassifier, 
     heatmap of true against predicted tags, and the genres most often added to another's tracks."""
     classes = genre_classifier.classes
     if genre_classifier.task == "multi_label":
-        from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
+        from music_genre.evaluation import tags as tag_evaluation  # noqa: PLC0415
 
         true, predicted = _tag_matrices(predictions, genre_classifier)
         proba = _proba(predictions, classes)
@@ -110,7 +110,7 @@ def report_largest_errors(
     classes = genre_classifier.classes
     proba = _proba(predictions, classes)
     if genre_classifier.task == "multi_label":
-        from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
+        from music_genre.evaluation import tags as tag_evaluation  # noqa: PLC0415
 
         true, predicted = _tag_matrices(predictions, genre_classifier)
         return tag_evaluation.largest_tag_errors(
@@ -193,9 +193,9 @@ def find_label_issues(
 def _tag_label_issues(train, manifest, classifier, k: int, settings: dict):
     """cleanlab's multi-label finder on out-of-fold tag probabilities of the training split: tracks
     whose genre list looks incomplete (a genre the audio carries is missing) or wrong."""
-    from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
-    from music_genre.tags.labels import tag_matrix  # noqa: PLC0415
-    from music_genre.tags.training import out_of_fold_tag_probabilities  # noqa: PLC0415
+    from music_genre.evaluation import tags as tag_evaluation  # noqa: PLC0415
+    from music_genre.modeling.tags.labels import tag_matrix  # noqa: PLC0415
+    from music_genre.modeling.tags.training import out_of_fold_tag_probabilities  # noqa: PLC0415
 
     labels = classifier.classes
     proba = out_of_fold_tag_probabilities(

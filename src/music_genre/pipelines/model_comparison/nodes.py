@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from music_genre import training
+from music_genre.modeling import training
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def cross_validate_models(model_input_table: pd.DataFrame, modeling: dict) -> pd
     collection is under ``modeling.selection.cv_below_tracks`` tracks: there one test split holds a
     handful of tracks and says little. Empty for a larger collection (its test split is reported)."""
     if modeling.get("task", "single_label") == "multi_label":
-        from music_genre.errors import ExpectedError  # noqa: PLC0415
+        from music_genre.common.errors import ExpectedError  # noqa: PLC0415
 
         raise ExpectedError(
             "model_comparison compares single-label models: run it without modeling.task=multi_label "

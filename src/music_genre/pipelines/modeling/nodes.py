@@ -1,4 +1,4 @@
-"""Thin nodes over :mod:`music_genre.training` and :mod:`music_genre.tracking`."""
+"""Thin nodes over :mod:`music_genre.modeling.training` and :mod:`music_genre.modeling.registry`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 
 import pandas as pd
 
-from music_genre import training
-from music_genre.model import GenreClassifier
+from music_genre.modeling import training
+from music_genre.modeling.artifact import GenreClassifier
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ def build_model_input(
 
 
 def _task(modeling: dict) -> str:
-    from music_genre.tags.labels import check_task  # noqa: PLC0415
+    from music_genre.modeling.tags.labels import check_task  # noqa: PLC0415
 
     return check_task(str(modeling.get("task", "single_label")))
 
@@ -62,8 +62,8 @@ def train_model(
     )
     # The versions that shape the numbers, in the model and on the MLflow run: a result is reproducible
     # only on the same stack (requirements-lock.txt).
-    from music_genre.stack import numeric_versions  # noqa: PLC0415
-    from music_genre.tracking import tag_active_run  # noqa: PLC0415
+    from music_genre.common.stack import numeric_versions  # noqa: PLC0415
+    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
 
     versions = numeric_versions()
     classifier.info["package_versions"] = versions
@@ -88,8 +88,8 @@ def train_model(
 
 def _train_tag_model(table, modeling, choice, by_type, settings):
     """The multi-label model: a label set from the training split, one model and threshold per genre."""
-    from music_genre.tags.labels import choose_labels  # noqa: PLC0415
-    from music_genre.tags.training import train_tag_classifier  # noqa: PLC0415
+    from music_genre.modeling.tags.labels import choose_labels  # noqa: PLC0415
+    from music_genre.modeling.tags.training import train_tag_classifier  # noqa: PLC0415
 
     multi = modeling.get("multi_label") or {}
     labels = choose_labels(table, multi)
@@ -173,8 +173,8 @@ def evaluate_model(
 
 def _per_genre_ap(classifier, table: pd.DataFrame) -> dict[str, float]:
     """``test.average_precision.Rock``, ...: each genre's AP per split, for MLflow."""
-    from music_genre.tags.labels import tag_matrix  # noqa: PLC0415
-    from music_genre.tags.metrics import per_genre_average_precision  # noqa: PLC0415
+    from music_genre.modeling.tags.labels import tag_matrix  # noqa: PLC0415
+    from music_genre.modeling.tags.metrics import per_genre_average_precision  # noqa: PLC0415
 
     flat = {}
     for split in training.SPLITS:
@@ -248,7 +248,7 @@ def publish_for_serving(genre_classifier: GenreClassifier) -> GenreClassifier:
 
 
 def log_model_to_mlflow(genre_classifier: GenreClassifier, model_input_table: pd.DataFrame) -> dict:
-    from music_genre.tracking import log_classifier_model  # noqa: PLC0415
+    from music_genre.modeling.registry import log_classifier_model  # noqa: PLC0415
 
     return log_classifier_model(genre_classifier, model_input_table)
 
@@ -262,7 +262,7 @@ def decide_promotion(
 ) -> dict:
     """Would this model replace the champion? Both scored on the same tracks (the registration hook
     moves the alias only when the model is registered and the answer is yes)."""
-    from music_genre.monitoring.champion import compare  # noqa: PLC0415
+    from music_genre.modeling.promotion import compare  # noqa: PLC0415
 
     decision = compare(
         genre_classifier,
@@ -272,7 +272,7 @@ def decide_promotion(
         modeling.get("promotion") or {},
     )
     log.info("Champion/challenger: %s", decision["reason"])
-    from music_genre.tracking import tag_active_run  # noqa: PLC0415
+    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
 
     tag_active_run(promote=decision["promote"], promotion=decision["reason"])
     return decision
@@ -286,7 +286,7 @@ def request_registration(
     dataset: dict,
 ) -> dict:
     """Register when the test metric reaches the threshold (done by the project hook after the run)."""
-    from music_genre.tracking import registration_request  # noqa: PLC0415
+    from music_genre.modeling.registry import registration_request  # noqa: PLC0415
 
     request = registration_request(
         model_metrics["splits"],

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from music_genre.errors import ExpectedError
+from music_genre.common.errors import ExpectedError
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from music_genre.errors import ExpectedError
-from music_genre.feature_cache import (
+from music_genre.common.errors import ExpectedError
+from music_genre.features.feature_cache import (
     KEY_COLUMNS,
     STATUS_FAILED,
     STATUS_OK,
@@ -81,7 +81,7 @@ def extract_batch(rows: list[dict], settings: Mapping, min_duration_s: float = 0
     cut off or emptied since ingestion is named as such instead of yielding features of a fragment).
     A bad file never raises out of here: the error becomes a row, the batch goes on.
     """
-    from music_genre.audio import AudioError, probe  # noqa: PLC0415
+    from music_genre.data.audio import AudioError, probe  # noqa: PLC0415
     from music_genre.features import FeatureSettings, extract_files, feature_names  # noqa: PLC0415
 
     settings = FeatureSettings.from_dict(settings)
@@ -172,7 +172,7 @@ def run_extraction(
         if not ray.is_initialized():
             raise RuntimeError(
                 "Ray is not running: the project hook starts it for nodes tagged 'ray' "
-                "(or call music_genre.ray_runtime.start_ray())"
+                "(or call music_genre.common.ray_runtime.start_ray())"
             )
         # A task sees a GPU only when it asks for one (Ray hides the others from it).
         if gpus_per_task is None:

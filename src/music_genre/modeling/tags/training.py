@@ -1,7 +1,7 @@
 """Train and score the multi-label tag model.
 
 Binary relevance: one binary model per genre, of the configured type, trained by the same
-:func:`music_genre.training.train_classifier` as the single-label model (LightGBM stops early on the
+:func:`music_genre.modeling.training.train_classifier` as the single-label model (LightGBM stops early on the
 validation split, the scaled models get their scaler, small collections their smaller leaves). Why not a
 native multi-label model: only k-NN and random forest have one, and each genre needs its own decision
 threshold anyway; per-genre models also let a rare genre weigh its own tracks. What binary relevance loses
@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from music_genre import training
-from music_genre.model import GenreClassifier, TagClassifier
-from music_genre.tags.labels import tag_matrix
-from music_genre.tags.metrics import best_threshold, frequency_baseline, tag_metrics
+from music_genre.modeling import training
+from music_genre.modeling.artifact import GenreClassifier, TagClassifier
+from music_genre.modeling.tags.labels import tag_matrix
+from music_genre.modeling.tags.metrics import best_threshold, frequency_baseline, tag_metrics
 
 log = logging.getLogger(__name__)
 

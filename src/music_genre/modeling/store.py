@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from music_genre.errors import ExpectedError
+from music_genre.common.errors import ExpectedError
 
 MODEL_DATASET = "inference_model"  # the champion, else the newest model
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from music_genre.model import GenreClassifier
+from music_genre.modeling.artifact import GenreClassifier
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ PIPELINE_ARTIFACT = "music_genre_pipeline"  # the paths-in model kedro-mlflow lo
 # Pinned requirements for the logged model: MLflow would otherwise load the model in a subprocess to guess.
 MODEL_REQUIREMENTS = ("lightgbm", "scikit-learn", "pandas", "numpy", "soundfile", "soxr", "scipy")
 # The package directory, shipped with every logged model as code_paths.
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole music_genre package
 
 
 def active_run_id() -> str | None:
@@ -104,7 +104,7 @@ def log_classifier_model(
     import mlflow  # noqa: PLC0415
     from mlflow.models import infer_signature  # noqa: PLC0415
 
-    from music_genre import mlflow_model  # noqa: PLC0415
+    from music_genre.modeling import mlflow_model  # noqa: PLC0415
 
     run_id = active_run_id()
     if run_id is None:
@@ -233,7 +233,7 @@ def register_model(request: Mapping) -> dict:
     from mlflow import MlflowClient  # noqa: PLC0415
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
-    from music_genre.monitoring.champion import (  # noqa: PLC0415
+    from music_genre.modeling.promotion import (  # noqa: PLC0415
         CHALLENGER,
         CHAMPION,
         PREVIOUS_CHAMPION,

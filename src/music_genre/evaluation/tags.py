@@ -1,12 +1,12 @@
 """The multi-label evaluation report: which tags the model gets right, which it mixes up, which tracks
 it gets most wrong and which training tags look suspect.
 
-The multi-label counterpart of :mod:`music_genre.evaluation`, on plain inputs: for ``n`` tracks and
+The multi-label counterpart of :mod:`music_genre.evaluation.report`, on plain inputs: for ``n`` tracks and
 ``L`` labels (genre names, in the label set's sorted order) a boolean ``true`` matrix ``(n, L)``, a
 boolean ``predicted`` matrix ``(n, L)`` (the probabilities cut at per-label thresholds) and a
 probability matrix ``proba`` ``(n, L)`` of independent per-label probabilities (rows need not sum
 to 1). Figures are :class:`matplotlib.figure.Figure` objects on their own Agg canvas, as in
-:mod:`music_genre.evaluation`. scikit-learn, cleanlab and the figure code load inside functions so
+:mod:`music_genre.evaluation.report`. scikit-learn, cleanlab and the figure code load inside functions so
 importing this module stays cheap.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from music_genre.evaluation import _new_figure, _path_lookup, check_issue_indices
-from music_genre.tags.labels import SEPARATOR
+from music_genre.evaluation.report import _new_figure, _path_lookup, check_issue_indices
+from music_genre.modeling.tags.labels import SEPARATOR
 
 TAG_REPORT_COLUMNS = [
     "genre",
@@ -121,7 +121,7 @@ def per_tag_report(
     points at its threshold. Precision, recall and F1 are scikit-learn's with ``zero_division=0``
     (computed directly, so a single label works too); ``average_precision`` is threshold-free
     (scikit-learn's ``average_precision_score`` on ``proba``), NaN for a tag no track carries.
-    ``macro avg`` averages the tags present (support > 0), as :func:`music_genre.evaluation.
+    ``macro avg`` averages the tags present (support > 0), as :func:`music_genre.evaluation.report.
     per_class_report` does, so a tag absent from the split does not add a 0; ``micro avg`` pools
     every track-tag cell; ``samples avg`` averages per track (its average precision is NaN). The
     average rows' ``support`` and ``predicted`` are totals."""

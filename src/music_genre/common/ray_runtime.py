@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from music_genre.errors import ExpectedError
+from music_genre.common.errors import ExpectedError
 
 log = logging.getLogger(__name__)
 

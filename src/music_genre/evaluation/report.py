@@ -324,7 +324,7 @@ def out_of_fold_probabilities(
     ``train_table`` holds the training split's rows only (``model_input_table`` rows with
     ``split == "training"``; validation and test tracks must stay out of label cleaning). The rows
     are cut into ``k`` stratified folds; for each fold a model is trained with
-    :func:`music_genre.training.train_classifier` on the other ``k - 1`` folds and predicts the fold.
+    :func:`music_genre.modeling.training.train_classifier` on the other ``k - 1`` folds and predicts the fold.
     ``train_classifier`` needs a validation split (LightGBM stops early on it), so a stratified
     ``early_stopping_fraction`` (10%) of the other folds is set aside as that fold's validation
     part for every model type: the held-out fold itself never guides training, which would leak its
@@ -333,7 +333,7 @@ def out_of_fold_probabilities(
     ``classes``)."""
     from sklearn.model_selection import StratifiedKFold, train_test_split  # noqa: PLC0415
 
-    from music_genre.training import train_classifier  # noqa: PLC0415
+    from music_genre.modeling.training import train_classifier  # noqa: PLC0415
 
     if "split" in train_table.columns:
         other = sorted(set(train_table["split"].astype(str)) - {"training"})
@@ -664,7 +664,7 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
 
     - ``title``: heading (default "Evaluation report"); ``model_type``: e.g. "lightgbm";
       ``split``: the split the per-class tables describe (default "test").
-    - ``metrics``: ``{split: {metric: value}}`` as :func:`music_genre.training.evaluate_classifier`
+    - ``metrics``: ``{split: {metric: value}}`` as :func:`music_genre.modeling.training.evaluate_classifier`
       returns (headline metrics per split).
     - ``per_class``: :func:`per_class_report`; ``top_confused``: :func:`top_confused_pairs`.
     - ``feature_importance``: :func:`feature_importance_table`.

@@ -3,7 +3,7 @@
 Why: the real FMA archives are gigabytes away and not reachable from every machine, yet ingestion, features,
 training and serving all need an archive with FMA's exact layout and quirks to run end to end. This module
 writes one from a seed: ``fma_metadata/tracks.csv`` and ``genres.csv`` in FMA's formats (via
-:mod:`music_genre.fma`), ``fma_sample/NNN/NNNNNN.mp3`` clips (stereo MP3, 44.1 kHz), multi-genre tracks,
+:mod:`music_genre.data.fma`), ``fma_sample/NNN/NNNNNN.mp3`` clips (stereo MP3, 44.1 kHz), multi-genre tracks,
 and a few planted faults (empty, truncated, too-short and missing files) that ingestion must catch. Genres
 are synthetic sound distributions (tempo, rhythm, timbre, harmony, noise) that overlap, so a classifier
 learns them well above chance but not perfectly.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from music_genre import fma
+from music_genre.data import fma
 
 FORMAT_VERSION = 2  # 2: multi-genre tracks in every split (multi_genre_share)
 DEFAULT_GENRES = (
@@ -317,7 +317,7 @@ def encode_mp3(stereo: np.ndarray, sample_rate: int = 44100, bit_rate_kbps: int 
 
 def _truncate_mid_frame(data: bytes, fraction: float) -> bytes:
     """Cut MP3 bytes at ``fraction`` of their length, nudged so the cut never falls on a frame boundary."""
-    from music_genre.audio import _mpeg_frame_length  # noqa: PLC0415
+    from music_genre.data.audio import _mpeg_frame_length  # noqa: PLC0415
 
     cut = int(len(data) * fraction)
     boundaries, pos = set(), 0

@@ -1,14 +1,14 @@
 """The served model: kedro-mlflow's pipeline_ml_factory binds a training pipeline to the serving pipeline,
 so the MLflow model logged at the end of every training run is the whole inference pipeline (audio content,
 or paths under ``serving.allowed_roots``, in; genre probabilities out; the training extractor inside) and
-``mlflow models serve`` answers with it (:mod:`music_genre.served_inputs` decides what it may read).
+``mlflow models serve`` answers with it (:mod:`music_genre.serving.served_inputs` decides what it may read).
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from music_genre.tracking import PACKAGE_DIR, PIPELINE_ARTIFACT, pinned_requirements
+from music_genre.modeling.registry import PACKAGE_DIR, PIPELINE_ARTIFACT, pinned_requirements
 
 INPUT_NAME = "audio_paths"
 _REQUIREMENTS = (

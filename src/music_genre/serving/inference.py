@@ -10,16 +10,21 @@ it could not be scored. No Kedro, no Ray in here.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from music_genre import audio
-from music_genre.errors import ExpectedError
+from music_genre.common.errors import ExpectedError
+from music_genre.data import audio
+from music_genre.data.inputs import (  # noqa: F401 - part of this module's interface too
+    NO_AUDIO,
+    NOT_FOUND,
+    InputError,
+    collect_audio_paths,
+    expand_inputs,
+    track_id_for,
+)
 
 DEFAULT_WINDOWING = {
     "window_seconds": 30.0,
@@ -27,48 +32,6 @@ DEFAULT_WINDOWING = {
     "max_windows": 8,
     "min_seconds": 10.0,
 }
-NOT_FOUND = audio.MISSING_FILE  # one vocabulary of reasons: the CLI, the pipelines and serving
-NO_AUDIO = "no_audio_files"
-_FMA_NAME = re.compile(r"^\d{6}$")
-
-
-@dataclass
-class InputError:
-    """A command-line input that is not a file to score (a missing path, a folder without audio)."""
-
-    path: str
-    reason: str
-    message: str
-
-
-def collect_audio_paths(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list[InputError]]:
-    """Files as given (any extension: a non-audio file fails later with its own reason), folders expanded
-    to the audio files under them. Missing paths and folders without audio are errors, not exceptions."""
-    files: list[Path] = []
-    errors: list[InputError] = []
-    for item in expand_inputs(inputs):
-        (errors if isinstance(item, InputError) else files).append(item)
-    return files, errors
-
-
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path | InputError]:
-    """Each input in the order given: a file as it is, a folder as its audio files (sorted), or the
-    InputError that says why it yields nothing."""
-    out: list[Path | InputError] = []
-    for raw in inputs:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            found = audio.find_audio_files(path)
-            out.extend(found)
-            if not found:
-                looked = ", ".join(audio.AUDIO_EXTENSIONS)
-                message = f"no audio files in this folder (looked for {looked})"
-                out.append(InputError(str(path), NO_AUDIO, message))
-        elif path.exists():
-            out.append(path)
-        else:
-            out.append(InputError(str(path), NOT_FOUND, "no such file or folder"))
-    return out
 
 
 def windowing_settings(params: Mapping | None) -> dict:
@@ -130,12 +93,6 @@ def window_timeline(path: str | os.PathLike, classifier, windowing: Mapping | No
             }
         )
     return pd.DataFrame(rows)
-
-
-def track_id_for(path: str | os.PathLike) -> str | None:
-    """FMA's track id when the file is named like FMA's (``000002.mp3`` -> ``"2"``), else None."""
-    stem = Path(path).stem
-    return str(int(stem)) if _FMA_NAME.match(stem) else None
 
 
 def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Mapping | None = None):

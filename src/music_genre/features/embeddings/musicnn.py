@@ -4,7 +4,7 @@ Why our own forward pass: musicnn's ``extractor()`` needs TensorFlow 1-style gra
 every call (~2 s a clip) and its preprocessing overflows float16 under numpy 2 (NaN embeddings). The network
 is small (about 2.7 GFLOP a 3 s patch), so a few matrix products per layer run it at well under 0.5 s a 30 s
 clip on one core, with nothing heavier than numpy in the extraction workers. The weights are musicnn's own,
-converted once from its checkpoint (:mod:`music_genre.embeddings.weights`); the layer order and arithmetic
+converted once from its checkpoint (:mod:`music_genre.features.embeddings.weights`); the layer order and arithmetic
 below are those of musicnn's ``models.build_musicnn`` (frontend '7774timbraltemporal', midend with two
 residual convolutions, backend max+mean pooling and a dense layer whose batch-normalised output is the
 'penultimate' embedding).

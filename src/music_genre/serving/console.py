@@ -43,8 +43,8 @@ def _print_version(value: bool) -> None:
     if not value:
         return
     from music_genre import __version__  # noqa: PLC0415
-    from music_genre.model_store import find_project  # noqa: PLC0415
-    from music_genre.stack import version_report  # noqa: PLC0415
+    from music_genre.common.stack import version_report  # noqa: PLC0415
+    from music_genre.modeling.store import find_project  # noqa: PLC0415
 
     typer.echo(version_report(__version__, find_project()))
     raise typer.Exit(EXIT_OK)
@@ -101,8 +101,9 @@ def predict(
     _quiet_libraries()
     from rich.console import Console  # noqa: PLC0415
 
-    from music_genre import inference, model_store  # noqa: PLC0415
-    from music_genre.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.modeling import store as model_store  # noqa: PLC0415
+    from music_genre.serving import inference  # noqa: PLC0415
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
@@ -112,7 +113,7 @@ def predict(
         err.print(f"error: {project} is not a Kedro project folder", markup=False)
         raise typer.Exit(EXIT_USAGE)
     if project_dir is not None:
-        from music_genre.cli import unknown_environment  # noqa: PLC0415
+        from music_genre.common.errors import unknown_environment  # noqa: PLC0415
 
         problem = unknown_environment(env, project_dir)
         if problem:
@@ -199,9 +200,9 @@ def daily(
     """The daily job (for cron or Airflow): score the next batch, monitor it, re-score it with the
     fallback model on drift, retrain when monitoring says so and promote the challenger only if it beats
     the champion. Rerunning a day does nothing."""
-    from music_genre.cli import expected_message  # noqa: PLC0415
+    from music_genre.common.errors import expected_message  # noqa: PLC0415
     from music_genre.monitoring.daily import run_daily  # noqa: PLC0415
-    from music_genre.run_summary import render  # noqa: PLC0415
+    from music_genre.serving.run_summary import render  # noqa: PLC0415
 
     project_dir = _project_or_exit(project, env)
     try:
@@ -254,8 +255,8 @@ def app_command(
     import os  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
-    from music_genre import page  # noqa: PLC0415
-    from music_genre import served_inputs as guard  # noqa: PLC0415
+    from music_genre.serving import page  # noqa: PLC0415
+    from music_genre.serving import served_inputs as guard  # noqa: PLC0415
 
     project_dir = _project_or_exit(project, env)
     files = page.project_files(project_dir, env)
@@ -277,8 +278,8 @@ def app_command(
 
 def _project_or_exit(project: Path | None, env: str | None) -> Path:
     """The Kedro project to work in, or a usage error (exit 2) naming what is wrong."""
-    from music_genre import model_store  # noqa: PLC0415
-    from music_genre.cli import unknown_environment  # noqa: PLC0415
+    from music_genre.common.errors import unknown_environment  # noqa: PLC0415
+    from music_genre.modeling import store as model_store  # noqa: PLC0415
 
     project_dir = model_store.find_project(project)
     if project_dir is None:
@@ -330,7 +331,7 @@ def _parse_params(text: str | None) -> dict:
     """``a.b=1,c=x`` -> ``{"a.b": 1, "c": "x"}`` (values read as YAML, as Kedro does)."""
     import yaml  # noqa: PLC0415
 
-    from music_genre.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
 
     parsed = {}
     for item in filter(None, (text or "").split(",")):
@@ -359,14 +360,17 @@ def _quiet_libraries() -> None:
     import warnings  # noqa: PLC0415
 
     # stdout carries predictions only (one JSON object per line with --json): Kedro logs nothing there.
-    os.environ["KEDRO_LOGGING_CONFIG"] = str(Path(__file__).with_name("quiet_logging.yml"))
+    os.environ["KEDRO_LOGGING_CONFIG"] = str(
+        Path(__file__).resolve().parents[1] / "quiet_logging.yml"
+    )
     warnings.filterwarnings("ignore", category=UserWarning, module="kedro")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def _windowing(project_dir: Path | None, env: str | None) -> dict:
     """``inference`` parameters of the project (window length, hop, count, minimum length)."""
-    from music_genre import inference, model_store  # noqa: PLC0415
+    from music_genre.modeling import store as model_store  # noqa: PLC0415
+    from music_genre.serving import inference  # noqa: PLC0415
 
     if project_dir is None:
         return inference.windowing_settings(None)
@@ -398,7 +402,7 @@ def _json_row(row, classes, ranked, loaded) -> dict:
 
 def _json_tags(row, classifier) -> dict:
     """A multi-label model's ``tags``: the genres over their thresholds, with probability and threshold."""
-    from music_genre.inference import is_multi_label, row_tags  # noqa: PLC0415
+    from music_genre.serving.inference import is_multi_label, row_tags  # noqa: PLC0415
 
     if not is_multi_label(classifier):
         return {}
@@ -421,7 +425,7 @@ def _print_prediction(out, row, ranked, width: int = 30) -> None:
         f"{'s' if row['windows'] != 1 else ''}, {row['duration']:.0f} s)[/dim]",
         soft_wrap=True,
     )
-    from music_genre.inference import row_tags  # noqa: PLC0415
+    from music_genre.serving.inference import row_tags  # noqa: PLC0415
 
     tags = row_tags(row)
     if tags:

@@ -12,7 +12,7 @@ import pandas as pd
 
 
 class GenreClassifierModel(mlflow.pyfunc.PythonModel):
-    """Wraps the pickled :class:`music_genre.model.GenreClassifier` bundle."""
+    """Wraps the pickled :class:`music_genre.modeling.artifact.GenreClassifier` bundle."""
 
     def load_context(self, context) -> None:
         with open(context.artifacts["classifier"], "rb") as handle:

@@ -205,7 +205,7 @@ def _train_trial(config: dict, *, data: dict, settings: dict) -> None:
     """One Tune trial: boost up to ``num_boost_round`` rounds, reporting as it goes, until ASHA stops it."""
     import lightgbm as lgb  # noqa: PLC0415
 
-    from music_genre.training import lightgbm_params  # noqa: PLC0415
+    from music_genre.modeling.training import lightgbm_params  # noqa: PLC0415
 
     hyperparameters = _trial_hyperparameters(settings["base_hyperparameters"], config)
     params = lightgbm_params(hyperparameters, settings["n_classes"], settings["seed"])
@@ -257,7 +257,7 @@ def _tuning_settings(tuning: Mapping) -> dict:
 
 def _trial_data(table: pd.DataFrame, class_weight: str | None) -> tuple[dict, list[str]]:
     """Training and validation arrays (labels as class indices) exactly as train_classifier builds them."""
-    from music_genre.training import _check_splits, feature_columns, sample_weights  # noqa: PLC0415
+    from music_genre.modeling.training import _check_splits, feature_columns, sample_weights  # noqa: PLC0415
 
     _check_splits(table)
     columns = feature_columns(table)
@@ -409,7 +409,7 @@ def tune_lightgbm(
     if not ray.is_initialized():
         raise RuntimeError(
             "Ray is not running: tag the node `ray` (the project's hook starts Ray for it) or call "
-            "music_genre.ray_runtime.start_ray first"
+            "music_genre.common.ray_runtime.start_ray first"
         )
     settings = _tuning_settings(tuning)
     metric, mode = settings["metric"], settings["mode"]

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from music_genre.model import GenreClassifier
-from music_genre.training import evaluate_classifier
+from music_genre.modeling.artifact import GenreClassifier
+from music_genre.modeling.training import evaluate_classifier
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"

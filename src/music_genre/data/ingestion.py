@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from music_genre import audio, fma
-from music_genre.errors import ExpectedError
-from music_genre.splits import SPLIT_NAMES, stratified_group_split
-from music_genre.tags.labels import MULTI_LABEL, check_task
+from music_genre.common.errors import ExpectedError
+from music_genre.data import audio, fma
+from music_genre.data.splits import SPLIT_NAMES, stratified_group_split
+from music_genre.modeling.tags.labels import MULTI_LABEL, check_task
 
 log = logging.getLogger(__name__)
 

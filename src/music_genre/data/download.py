@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from music_genre.errors import ExpectedError
+from music_genre.common.errors import ExpectedError
 
 log = logging.getLogger(__name__)
 

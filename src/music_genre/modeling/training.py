@@ -15,9 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from music_genre.errors import TooFewTracksError
-from music_genre.metrics import classification_metrics
-from music_genre.model import GenreClassifier
+from music_genre.common.errors import TooFewTracksError
+from music_genre.modeling.artifact import GenreClassifier
+from music_genre.modeling.metrics import classification_metrics
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ AUTO = "auto"  # modeling.model.type: the best of selection.candidates, by cross
 NEEDS_SCALING = {"logistic_regression", "svm", "knn"}
 SPLITS = ("training", "validation", "test")
 ID_COLUMNS = ["track_id", "genre", "split"]
-TAGS_COLUMN = "genres_all"  # the multi-label task's tags (music_genre.tags.labels)
+TAGS_COLUMN = "genres_all"  # the multi-label task's tags (music_genre.modeling.tags.labels)
 NOT_FEATURES = {*ID_COLUMNS, TAGS_COLUMN}
 
 
@@ -37,7 +37,7 @@ def model_input_table(
     track's ``genres_all``), then the feature columns."""
     keep = [*ID_COLUMNS, TAGS_COLUMN] if task == "multi_label" else ID_COLUMNS
     if task == "multi_label":
-        from music_genre.tags.labels import check_has_tags  # noqa: PLC0415
+        from music_genre.modeling.tags.labels import check_has_tags  # noqa: PLC0415
 
         check_has_tags(manifest)
     labels = manifest[keep].drop_duplicates("track_id")
@@ -107,7 +107,7 @@ def build_estimator(model_type: str, hyperparameters: Mapping, seed: int, class_
 
         return LogisticRegression(random_state=seed, class_weight=class_weight, **params)
     if model_type == "svm":
-        from music_genre.estimators import TemperatureSVC  # noqa: PLC0415
+        from music_genre.modeling.estimators import TemperatureSVC  # noqa: PLC0415
 
         params.pop("probability", None)  # Platt scaling disagrees with the SVM's decision: not used
         return TemperatureSVC(random_state=seed, class_weight=class_weight, **params)
@@ -300,7 +300,7 @@ def evaluate_classifier(classifier: GenreClassifier, table: pd.DataFrame) -> dic
     """Every metric for every split present: ``{"test": {"accuracy": ..., ...}, ...}`` (a multi-label
     model: the tag metrics, ``{"test": {"jaccard": ..., ...}}``)."""
     if getattr(classifier, "task", "single_label") == "multi_label":
-        from music_genre.tags.training import evaluate_tag_classifier  # noqa: PLC0415
+        from music_genre.modeling.tags.training import evaluate_tag_classifier  # noqa: PLC0415
 
         return evaluate_tag_classifier(classifier, table)
     results: dict[str, dict] = {}
@@ -337,7 +337,7 @@ def better_than_chance(table: pd.DataFrame, per_split: Mapping[str, Mapping]) ->
     that does not is reported loudly and never registered. Multi-label metrics: whether it beats the
     label-frequency baseline's Jaccard and Hamming loss."""
     if any("jaccard" in values for values in per_split.values()):
-        from music_genre.tags.training import beats_baseline  # noqa: PLC0415
+        from music_genre.modeling.tags.training import beats_baseline  # noqa: PLC0415
 
         return beats_baseline(per_split)
     verdicts = {}

@@ -40,7 +40,7 @@ def _catalog_path(project: Path, catalog: dict, name: str) -> Path:
 
 def project_files(project: Path, env: str | None) -> dict:
     """Where the catalog keeps what the page shows, from the project's own configuration."""
-    from music_genre import model_store  # noqa: PLC0415
+    from music_genre.modeling import store as model_store  # noqa: PLC0415
 
     loader = model_store.project_config(project, env)
     catalog = loader["catalog"]
@@ -111,8 +111,9 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     import pandas as pd  # noqa: PLC0415
     import streamlit as st  # noqa: PLC0415
 
-    from music_genre import inference, model_store  # noqa: PLC0415
-    from music_genre import served_inputs as guard  # noqa: PLC0415
+    from music_genre.modeling import store as model_store  # noqa: PLC0415
+    from music_genre.serving import inference  # noqa: PLC0415
+    from music_genre.serving import served_inputs as guard  # noqa: PLC0415
 
     args = _arguments()
     project = Path(args.project)
