@@ -6,7 +6,7 @@
 On the run's ``model_input_table`` (training, validation and test tracks pooled; the new releases stay
 out), repeated k-fold cross-validation stratified by each track's main genre. In every fold 15% of the
 training part is set aside as the validation part (LightGBM's early stopping, the thresholds), exactly as
-``music_genre.modeling.tags.training.train_tag_classifier`` uses the validation split. For each model type it
+``music_genre.modeling.tasks.multi_label.training.train_tag_classifier`` uses the validation split. For each model type it
 prints, mean +- std over folds, Jaccard (samples), Hamming loss, micro F1, macro average precision and
 the predicted genres per track, for:
 
@@ -47,9 +47,9 @@ def main() -> int:
 
     from music_genre.modeling import training
     from music_genre.modeling.artifact import TagClassifier
-    from music_genre.modeling.tags.labels import choose_labels, tag_matrix
-    from music_genre.modeling.tags.metrics import frequency_baseline, tag_metrics
-    from music_genre.modeling.tags.training import fit_label_models, tune_thresholds
+    from music_genre.modeling.tasks.multi_label.labels import choose_labels, tag_matrix
+    from music_genre.modeling.tasks.multi_label.metrics import frequency_baseline, tag_metrics
+    from music_genre.modeling.tasks.multi_label.training import fit_label_models, tune_thresholds
 
     table_path = REPO_ROOT / f"data/05_model_input/{args.dataset}/model_input_table.parquet"
     table = pd.read_parquet(table_path)

@@ -279,7 +279,7 @@ def test_verified_archive_is_never_fetched_or_hashed_again(mirror, tmp_path, mon
     download_file(url, dest, SHA1["fma_small"], **FAST)
     assert mirror.hits("fma_small") == 1
 
-    import music_genre.data.download as download_module
+    import music_genre.data.download.transfer as download_module
 
     def no_hashing(*args, **kwargs):
         raise AssertionError("a verified archive was hashed again")

@@ -152,9 +152,8 @@ class ModelRegistrationHook:
 
 
 def is_new_champion(champion_info: dict | None, registration: dict) -> bool:
-    """Whether the local champion copy is another model than this registration's champion: another
-    version, or another registered model (a multi-label ``-tags`` model's version 1 is not the
-    single-label model's version 1)."""
+    """Whether the local champion copy (of the run's task: each task keeps its own) is another model
+    than this registration's champion: another version, or another registered model."""
     info = champion_info or {}
     return (info.get("name"), str(info.get("version"))) != (
         registration["model_name"],
@@ -163,14 +162,18 @@ def is_new_champion(champion_info: dict | None, registration: dict) -> bool:
 
 
 def publish_champion(catalog, registration: dict) -> None:
-    """Write the local copies the CLI, the batch job and serving load: the new champion, and the one it
-    replaced as the fallback model."""
+    """Write the local copies of the run's task (``modeling.task``) that the CLI, the batch job and
+    serving load where that task is served: the new champion, and the one it replaced as the fallback
+    model. Another task's copies, and so what an environment serves, are never touched."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
+    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
+
     previous = catalog.load("champion_genre_classifier")
-    if previous is not None:
-        catalog.save("fallback_model", previous)
     classifier = catalog.load("genre_classifier")
+    # (a copy of another task's model is left from before each task kept its own: no fallback)
+    if previous is not None and task_of(previous) is task_of(classifier):
+        catalog.save("previous_champion", previous)
     classifier.info["registry"] = {
         "name": registration["model_name"],
         "version": registration["registered_version"],
@@ -261,5 +264,6 @@ class RunSummaryHook:
             model_metrics=catalog.load("model_metrics"),
             registration=optional("model_registration"),
             report_path=f"data/08_reporting/{dataset}/evaluation/summary.md",
+            serving_task=(optional("params:serving") or {}).get("task"),
         )
         return render(f"music-genre run: {dataset}", rows)

@@ -11,16 +11,20 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from music_genre.common.errors import ExpectedError
 from music_genre.data import audio, fma
 from music_genre.data.splits import SPLIT_NAMES, stratified_group_split
-from music_genre.modeling.tags.labels import MULTI_LABEL, check_task
 
 log = logging.getLogger(__name__)
 
 NO_TOP_GENRE = "no_top_genre"
+# Until the manifest is written: whether a track is one of FMA's tracks of several top-level genres, kept
+# (with a stand-in genre) only where the task learns every genre of a track. Never held out, so the
+# new-release batches are the same whatever the task.
+MULTI_GENRE = "multi_genre"
 
 TRACK_COLUMNS = [
     "track_id",
@@ -32,6 +36,7 @@ TRACK_COLUMNS = [
     "subset",
     "date_created",
     "genres_all",
+    MULTI_GENRE,
 ]
 MANIFEST_COLUMNS = [
     "track_id",
@@ -48,6 +53,8 @@ MANIFEST_COLUMNS = [
     "genres_all",
     "fingerprint",
 ]
+# The usable tracks before the new releases are held out: manifest rows and the multi-genre mark.
+USABLE_COLUMNS = [*MANIFEST_COLUMNS, MULTI_GENRE]
 # The held-out new releases: manifest rows plus the batch (the first day of its window) they arrive in.
 NEW_RELEASE_COLUMNS = [*MANIFEST_COLUMNS, "batch"]
 EXCLUSION_COLUMNS = ["track_id", "path", "genre", "reason", "detail"]
@@ -96,12 +103,13 @@ def locate_dataset(dataset: Mapping) -> dict:
 
 
 def list_fma_tracks(
-    location: Mapping, task: str = "single_label"
+    location: Mapping, keep_multi_genre: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tracks of the chosen subset from tracks.csv, with their audio paths and their ``genres_all`` as
     genre titles (``Rock|Punk``). Tracks without a top genre (FMA leaves genre_top empty for tracks of
-    several top genres) go to the exclusions, except for the multi-label task, which keeps them: their
-    ``genre`` (used to stratify and to display) is the first top-level genre of their tags."""
+    several top genres) go to the exclusions, unless ``keep_multi_genre`` (a task that learns every genre
+    of a track): then those of several top-level genres are kept, marked ``multi_genre``, their ``genre``
+    (used to stratify and to display) the first top-level genre of their tags."""
     tracks = fma.read_tracks(location["tracks_csv"])
     tracks = tracks[fma.in_subset(tracks[("set", "subset")], location["subset"])]
     flat = fma.flat_track_table(tracks)
@@ -114,10 +122,12 @@ def list_fma_tracks(
     )
     flat["genres_all"] = [fma.join_tags(ids, titles) for ids in genre_ids]
     has_genre = flat["genre"].notna() & (flat["genre"].astype(str).str.strip() != "")
-    if task == MULTI_LABEL:
+    flat[MULTI_GENRE] = False
+    if keep_multi_genre:
         first_top = [fma.first_top_level(ids) for ids in genre_ids]
         rescued = ~has_genre & pd.Series([g is not None for g in first_top])
         flat.loc[rescued, "genre"] = [g for g, r in zip(first_top, rescued, strict=True) if r]
+        flat.loc[rescued, MULTI_GENRE] = True
         has_genre = has_genre | rescued
         if rescued.any():
             log.info(
@@ -154,6 +164,7 @@ def list_folder_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "subset": None,
                     "date_created": None,
                     "genres_all": None,
+                    MULTI_GENRE: False,
                 }
             )
     if not rows:
@@ -163,16 +174,13 @@ def list_folder_tracks(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows, columns=TRACK_COLUMNS), pd.DataFrame(columns=EXCLUSION_COLUMNS)
 
 
-def list_tracks(location: Mapping, task: str = "single_label") -> tuple[pd.DataFrame, pd.DataFrame]:
-    check_task(task)
+def list_tracks(
+    location: Mapping, keep_multi_genre: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate tracks and the ones their metadata excludes (a folder collection has one genre per
+    track: ``keep_multi_genre`` changes nothing there)."""
     if location["format"] == "fma":
-        return list_fma_tracks(location, task)
-    if task == MULTI_LABEL:
-        raise ExpectedError(
-            f"modeling.task=multi_label needs several genres per track, and a folder-per-genre "
-            f"collection ({location['root']}) gives each track one (its folder): use "
-            "modeling.task=single_label, or an FMA dataset whose tracks.csv lists genres_all"
-        )
+        return list_fma_tracks(location, keep_multi_genre)
     return list_folder_tracks(location)
 
 
@@ -215,33 +223,48 @@ def check_audio_files(tracks: pd.DataFrame, min_duration_s: float) -> pd.DataFra
 
 def assign_splits(checked: pd.DataFrame, split_params: Mapping) -> pd.DataFrame:
     """Keep an official split where the data has one; otherwise a seeded stratified split, grouped by
-    artist when artists are known, computed over the usable files only."""
+    artist when artists are known, computed over the usable files only. Multi-genre tracks are split
+    apart from the others, so that keeping them never moves another track to another split."""
     checked = checked.copy()
     usable = checked["ok"].astype(bool)
     official = checked["split"].isin(SPLIT_NAMES)
     if usable.any() and official[usable].all():
         return checked
-    todo = usable & ~official
-    groups = (
-        checked.loc[todo, "artist"].tolist()
-        if split_params.get("group_by_artist", True)
-        else [None] * int(todo.sum())
+    multi = (
+        checked[MULTI_GENRE].fillna(False).astype(bool)
+        if MULTI_GENRE in checked
+        else pd.Series(False, index=checked.index)
     )
-    checked.loc[todo, "split"] = stratified_group_split(
-        checked.loc[todo, "genre"].tolist(),
-        groups,
-        split_params.get("ratios", {"training": 0.8, "validation": 0.1, "test": 0.1}),
-        int(split_params.get("seed", 42)),
-    )
+    for group in (~multi, multi):
+        todo = usable & ~official & group
+        if not todo.any():
+            continue
+        groups = (
+            checked.loc[todo, "artist"].tolist()
+            if split_params.get("group_by_artist", True)
+            else [None] * int(todo.sum())
+        )
+        checked.loc[todo, "split"] = stratified_group_split(
+            checked.loc[todo, "genre"].tolist(),
+            groups,
+            split_params.get("ratios", {"training": 0.8, "validation": 0.1, "test": 0.1}),
+            int(split_params.get("seed", 42)),
+        )
     return checked
 
 
 def build_manifest(
     checked: pd.DataFrame, metadata_exclusions: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split the checked tracks into the manifest (usable) and the exclusions (one reason each)."""
+    """Split the checked tracks into the usable ones (the manifest's columns and the multi-genre mark)
+    and the exclusions (one reason each)."""
     usable = checked["ok"].astype(bool)
-    manifest = checked.loc[usable, MANIFEST_COLUMNS].reset_index(drop=True)
+    checked = checked.assign(
+        **{MULTI_GENRE: checked[MULTI_GENRE].fillna(False).astype(bool)}
+        if MULTI_GENRE in checked
+        else {MULTI_GENRE: False}
+    )
+    manifest = checked.loc[usable, USABLE_COLUMNS].reset_index(drop=True)
     manifest["sample_rate"] = manifest["sample_rate"].astype("int64")
     manifest["channels"] = manifest["channels"].astype("int64")
     manifest["duration"] = manifest["duration"].astype("float64")
@@ -260,7 +283,17 @@ def hold_out_new_releases(
     ``holdout`` is a fraction of the dated tracks (0 = none) or a date (every track created on or after
     it); tracks created within ``batch_days`` of a batch's first day form that batch, named by the day
     (``2017-03-19``), so a daily job scores one batch after another like a service's new releases.
+
+    The batches are drawn from the tracks of one top-level genre only: multi-genre tracks (kept only
+    where the task learns every genre of a track) are never held out and never counted, so the batches,
+    what the daily job scores, are the same whichever task ran ingestion.
     """
+    multi = (
+        manifest[MULTI_GENRE].fillna(False).astype(bool).to_numpy()
+        if MULTI_GENRE in manifest
+        else np.zeros(len(manifest), dtype=bool)
+    )
+    manifest = manifest[[c for c in manifest.columns if c != MULTI_GENRE]]
     holdout = new_releases.get("holdout") or 0
     empty = pd.DataFrame(columns=NEW_RELEASE_COLUMNS)
     dates = pd.to_datetime(manifest["date_created"], errors="coerce")
@@ -272,14 +305,15 @@ def hold_out_new_releases(
             "(date_created): no new releases held out"
         )
         return manifest, empty
+    candidates = dates.where(~multi)  # a multi-genre track is never a new release
     if isinstance(holdout, (int, float)) and not isinstance(holdout, bool):
         if not 0 < float(holdout) < 1:
             raise ExpectedError(
                 f"data_ingestion.new_releases.holdout {holdout}: give a fraction between 0 and 1 "
                 "or a date such as 2017-03-01"
             )
-        count = int(round(float(holdout) * int(dates.notna().sum())))
-        newest = dates.dropna().sort_values(kind="stable").index[-count:] if count else []
+        count = int(round(float(holdout) * int(candidates.notna().sum())))
+        newest = candidates.dropna().sort_values(kind="stable").index[-count:] if count else []
         held = manifest.index.isin(newest)
     else:
         try:
@@ -288,7 +322,7 @@ def hold_out_new_releases(
             raise ExpectedError(
                 f"data_ingestion.new_releases.holdout {holdout!r} is neither a fraction nor a date"
             ) from err
-        held = (dates >= since).to_numpy()
+        held = (candidates >= since).to_numpy()
     released = manifest.loc[held].copy()
     if released.empty:
         return manifest, empty

@@ -657,6 +657,18 @@ def _metrics_frame(metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     return frame
 
 
+# The summary's task-specific wording (one genre per track's here): a task's ``report_texts`` replace
+# any of them (music_genre.modeling.tasks).
+REPORT_TEXTS = {
+    "warning": "**Warning: this model is no better than always answering the most frequent genre. It "
+    "was not registered. Add tracks (see docs/configuration.md for the smallest useful collection).**",
+    "confusions": "Confusions",
+    "figure": "confusion matrix",
+    "pairs": "Most frequent confusions (rate = share of the true genre's tracks):",
+    "largest": "Surest mistakes (least probability on the true genre):",
+}
+
+
 def summary_markdown(context: Mapping[str, Any]) -> str:
     """A one-page Markdown report of the evaluation, linking the saved PNG figures by file name.
 
@@ -664,6 +676,9 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
 
     - ``title``: heading (default "Evaluation report"); ``model_type``: e.g. "lightgbm";
       ``split``: the split the per-class tables describe (default "test").
+    - ``intro``: lines after the model line (the task's, e.g. what a multi-label report shows);
+      ``texts``: the task's wording, replacing any of :data:`REPORT_TEXTS` (the warning shown when
+      ``better_than_chance`` is False, the confusion section's heading, figure and captions).
     - ``metrics``: ``{split: {metric: value}}`` as :func:`music_genre.modeling.training.evaluate_classifier`
       returns (headline metrics per split).
     - ``per_class``: :func:`per_class_report`; ``top_confused``: :func:`top_confused_pairs`.
@@ -681,24 +696,10 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
     if context.get("model_type"):
         feature_set = f", features `{context['feature_set']}`" if context.get("feature_set") else ""
         lines += [f"Model: `{context['model_type']}`{feature_set}", ""]
-    multi = context.get("task") == "multi_label"
-    if multi:
-        lines += [
-            "Task: **multi-label** (every genre of a track; one model and threshold per genre).",
-            "",
-        ]
-    if context.get("better_than_chance") is False and multi:
-        lines += [
-            "**Warning: this model is no better than the label-frequency baseline (Jaccard and Hamming "
-            "loss). It was not registered.**",
-            "",
-        ]
-    elif context.get("better_than_chance") is False:
-        lines += [
-            "**Warning: this model is no better than always answering the most frequent genre. It was "
-            "not registered. Add tracks (see docs/configuration.md for the smallest useful collection).**",
-            "",
-        ]
+    texts = {**REPORT_TEXTS, **dict(context.get("texts") or {})}
+    lines += list(context.get("intro") or [])
+    if context.get("better_than_chance") is False:
+        lines += [texts["warning"], ""]
 
     lines += ["## Headline metrics", ""]
     metrics = context.get("metrics")
@@ -720,25 +721,18 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
             ]
 
     lines += [
-        f"## {'True vs predicted tags' if multi else 'Confusions'} ({split})",
+        f"## {texts['confusions']} ({split})",
         "",
-        f"![{'tag co-occurrence' if multi else 'confusion matrix'}]({figures['confusion_matrix']})",
+        f"![{texts['figure']}]({figures['confusion_matrix']})",
         "",
     ]
     top_confused = context.get("top_confused")
-    lines += [
-        "Genres most often added to tracks of another genre (rate = share of that genre's tracks):"
-        if multi
-        else "Most frequent confusions (rate = share of the true genre's tracks):",
-        "",
-    ]
+    lines += [texts["pairs"], ""]
     lines += [markdown_table(top_confused) if top_confused is not None else "_not computed_", ""]
     largest = context.get("largest_errors")
     if largest is not None:
         lines += [
-            "Tracks with the most tags wrong:"
-            if multi
-            else "Surest mistakes (least probability on the true genre):",
+            texts["largest"],
             "",
             markdown_table(largest, max_rows=10) if not largest.empty else "_none_",
             "",

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from music_genre.data.labels import SEPARATOR
 from music_genre.evaluation.report import _new_figure, _path_lookup, check_issue_indices
-from music_genre.modeling.tags.labels import SEPARATOR
 
 TAG_REPORT_COLUMNS = [
     "genre",

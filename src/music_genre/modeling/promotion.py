@@ -4,6 +4,9 @@ The comparison is made on the same tracks for both (the test split and, after re
 labelled batch, split ``recent``, which the challenger did not train on), with the metric and margin of
 ``modeling.promotion``. A champion trained on other features (another feature set) cannot be scored on
 these tracks: then the challenger must beat the score the champion had on its own test split.
+
+Each task has its own champion (its own registered model and local copy): a challenger only ever meets
+the champion of its own task, on that task's metric.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from music_genre.modeling.artifact import GenreClassifier
-from music_genre.modeling.training import evaluate_classifier
+from music_genre.modeling.tasks import task_of
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -27,7 +30,7 @@ def score(classifier: GenreClassifier, table: pd.DataFrame, splits, metric: str)
     part = table[table["split"].isin(splits) & table["genre"].isin(classifier.classes)]
     if part.empty:
         return {"value": float("nan"), "n_tracks": 0}
-    values = evaluate_classifier(classifier, part.assign(split="test"))["test"]
+    values = task_of(classifier).evaluate(classifier, part.assign(split="test"))["test"]
     return {"value": float(values[metric]), "n_tracks": int(values["n_tracks"])}
 
 
@@ -41,9 +44,8 @@ def compare(
     """Whether the challenger should replace the champion, with both scores and the reason."""
     splits = promotion.get("splits", ["test", "recent"])
     split = "+".join(splits)
-    metric = promotion.get("metric", "accuracy")
-    if challenger.task == "multi_label":
-        metric = promotion.get("multi_label_metric", "jaccard")
+    task = task_of(challenger)
+    metric = task.promotion_metric(promotion)
     margin = float(promotion.get("margin", 0.0))
     mine = score(challenger, table, splits, metric)
     decision = {
@@ -63,12 +65,12 @@ def compare(
             "promote": True,
             "reason": "no champion yet: the first registered model is",
         }
-    if champion.task != challenger.task:
+    if task_of(champion) is not task:  # a copy from before each task kept its own champion
         return {
             **decision,
             "promote": True,
-            "reason": f"the champion does the other task ({champion.task}): this environment now "
-            f"serves {challenger.task}",
+            "reason": f"the local champion copy is a {task_of(champion).name} model, not comparable: "
+            f"the first {task.name} champion is",
         }
     if champion.feature_digest == challenger.feature_digest:
         theirs = score(champion, table, splits, metric)

@@ -148,31 +148,17 @@ def registration_request(
     better_than_chance: bool = True,
     training_fingerprint: str = "",
     promotion: Mapping | None = None,
-    task: str = "single_label",
+    task: str | None = None,
 ) -> dict:
-    """Whether this run's model deserves the registry, and with which tags (decided from test metrics;
-    a model no better than always answering the most frequent genre never does). A multi-label model
-    must reach ``registration.multi_label``'s test Jaccard and stay under its Hamming loss, both."""
-    if task == "multi_label":
-        gates = dict(registration.get("multi_label") or {"jaccard": 0.3, "hamming_loss": 0.2})
-        test = metrics.get("test", {})
-        jaccard = float(test.get("jaccard", float("nan")))
-        hamming = float(test.get("hamming_loss", float("nan")))
-        passed = jaccard >= float(gates["jaccard"]) and hamming <= float(gates["hamming_loss"])
-        split, metric, value, threshold = "test", "jaccard", jaccard, float(gates["jaccard"])
-        verdict = (
-            f"test.jaccard {jaccard:.4f} {'>=' if jaccard >= gates['jaccard'] else '<'} "
-            f"{gates['jaccard']} and test.hamming_loss {hamming:.4f} "
-            f"{'<=' if hamming <= gates['hamming_loss'] else '>'} {gates['hamming_loss']}"
-        )
-        chance_text = "no better than the label-frequency baseline on validation or test"
-    else:
-        split, _, metric = registration.get("metric", "test.f1_macro").partition(".")
-        value = float(metrics.get(split, {}).get(metric, float("nan")))
-        threshold = float(registration["threshold"])
-        passed = value >= threshold
-        verdict = f"{split}.{metric} {value:.4f} {'>=' if passed else '<'} {threshold}"
-        chance_text = "no better than chance on validation or test"
+    """Whether this run's model deserves the registry, and with which tags (decided from test metrics
+    by the task's gate: :meth:`music_genre.modeling.tasks.base.Task.registration_gate`; a model no better
+    than chance never does). Each task registers under its own name (``music-genre-<dataset>`` plus the
+    task's suffix), so each keeps its own versions and its own champion."""
+    from music_genre.modeling.tasks import get_task  # noqa: PLC0415
+
+    chosen = get_task(task)
+    gate = chosen.registration_gate(metrics, registration)
+    passed = gate["passed"]
     # A test (or a smoke run) that needs a registered model whatever a handful of tracks scored turns
     # the chance gate off with the threshold at 0; users keep it on.
     if not registration.get("require_better_than_chance", True):
@@ -181,19 +167,19 @@ def registration_request(
     if not run_id:
         reason = "no MLflow run (tracking disabled)"
     elif not better_than_chance:
-        reason = chance_text
+        reason = chosen.chance_reason
     else:
-        reason = verdict
+        reason = gate["verdict"]
     return {
         "register": register,
         "reason": reason,
         "model_name": (registration.get("model_name") or f"music-genre-{dataset}")
-        + ("-tags" if task == "multi_label" else ""),
+        + chosen.model_suffix,
         "run_id": run_id,
         "artifact_path": registration.get("artifact_path", PIPELINE_ARTIFACT),
-        "metric": f"{split}.{metric}",
-        "value": value,
-        "threshold": threshold,
+        "metric": gate["metric"],
+        "value": gate["value"],
+        "threshold": gate["threshold"],
         "promotion": dict(promotion or {}),
         "tags": {
             "training_fingerprint": training_fingerprint,
@@ -201,7 +187,7 @@ def registration_request(
             "feature_settings_digest": feature_digest,
             "git_commit": git_commit(),
             "model_type": model_type,
-            "task": task,
+            "task": chosen.name,
         },
     }
 

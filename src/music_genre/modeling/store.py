@@ -15,7 +15,8 @@ from pathlib import Path
 
 from music_genre.common.errors import ExpectedError
 
-MODEL_DATASET = "inference_model"  # the champion, else the newest model
+MODEL_DATASET = "inference_model"  # the served task's champion, else its newest model
+DEFAULT_TASK = "single_label"  # a model saved without a task attribute (music_genre.modeling.tasks)
 
 
 class ModelNotFoundError(ExpectedError, LookupError):
@@ -64,11 +65,18 @@ def _absolute(config: dict, project: Path) -> dict:
 
 
 def load_from_catalog(project: Path, env: str | None) -> LoadedModel:
-    """The environment's serving model: the champion's local copy, else the newest trained model."""
+    """The environment's serving model: the local copy of the champion of the task it serves
+    (``serving.task``), else that task's newest trained model."""
     from kedro.io import DataCatalog  # noqa: PLC0415
     from kedro.io.core import DatasetError  # noqa: PLC0415
 
+    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+
     loader = project_config(project, env)
+    try:
+        task = task_of_params(loader["parameters"].get("serving"), "serving")
+    except ExpectedError as err:
+        raise ModelNotFoundError(str(err)) from err
     catalog = DataCatalog.from_config(
         _absolute({MODEL_DATASET: loader["catalog"][MODEL_DATASET]}, project)
     )
@@ -77,9 +85,11 @@ def load_from_catalog(project: Path, env: str | None) -> LoadedModel:
     try:
         classifier = catalog.load(MODEL_DATASET)
     except (DatasetError, ModelNotFoundError) as err:
+        flags = [*([f"--env={env}"] if env is not None else []), *filter(None, [task.run_params])]
         raise ModelNotFoundError(
-            f"no trained model for environment '{env_name}' in {project}: train one with "
-            f"`kedro run{'' if env is None else f' --env={env}'}` (or pass --model FILE)"
+            f"no trained {'' if task.name == DEFAULT_TASK else task.name + ' '}model for environment "
+            f"'{env_name}' in {project}: train one with `{' '.join(['kedro run', *flags])}` "
+            "(or pass --model FILE)"
         ) from err
     registry = classifier.info.get("registry") or {}
     if classifier.info.get("serving_role") == "champion":
@@ -102,6 +112,21 @@ def load_from_file(path: str | os.PathLike) -> LoadedModel:
         raise ModelNotFoundError(f"model file {path} not found")
     classifier = _unpickle(path)
     return LoadedModel(classifier, str(path), _version(classifier))
+
+
+def load_newest_of_task(path: str | os.PathLike, task: str) -> LoadedModel:
+    """The newest version in Kedro's versioned folder (``genre_classifier.pkl/<version>/...``) whose model
+    does ``task`` (its ``task`` attribute): the newest model of another task is skipped, so an experiment
+    with another task never becomes what an environment serves."""
+    path = Path(path).expanduser()
+    versions = sorted(path.glob(f"*/{path.name}"), reverse=True) if path.is_dir() else [path]
+    for candidate in versions:
+        if not candidate.is_file():
+            continue
+        classifier = _unpickle(candidate)
+        if (getattr(classifier, "task", None) or DEFAULT_TASK) == task:
+            return LoadedModel(classifier, str(candidate), _version(classifier))
+    raise ModelNotFoundError(f"no {task} model in {path}")
 
 
 def load_from_registry(uri: str, project: Path | None) -> LoadedModel:

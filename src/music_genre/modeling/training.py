@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from music_genre.common.errors import TooFewTracksError
+from music_genre.data.labels import TAGS_COLUMN
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.modeling.metrics import classification_metrics
 
@@ -26,20 +27,15 @@ AUTO = "auto"  # modeling.model.type: the best of selection.candidates, by cross
 NEEDS_SCALING = {"logistic_regression", "svm", "knn"}
 SPLITS = ("training", "validation", "test")
 ID_COLUMNS = ["track_id", "genre", "split"]
-TAGS_COLUMN = "genres_all"  # the multi-label task's tags (music_genre.modeling.tags.labels)
-NOT_FEATURES = {*ID_COLUMNS, TAGS_COLUMN}
+NOT_FEATURES = {*ID_COLUMNS, TAGS_COLUMN}  # a track's genre list is a label, never a feature
 
 
 def model_input_table(
-    features: pd.DataFrame, manifest: pd.DataFrame, task: str = "single_label"
+    features: pd.DataFrame, manifest: pd.DataFrame, label_columns: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """One row per track with a feature row: track_id, genre, split (the multi-label task: and the
-    track's ``genres_all``), then the feature columns."""
-    keep = [*ID_COLUMNS, TAGS_COLUMN] if task == "multi_label" else ID_COLUMNS
-    if task == "multi_label":
-        from music_genre.modeling.tags.labels import check_has_tags  # noqa: PLC0415
-
-        check_has_tags(manifest)
+    """One row per track with a feature row: track_id, genre, split (and the manifest's
+    ``label_columns`` a task learns from, such as ``genres_all``), then the feature columns."""
+    keep = [*ID_COLUMNS, *label_columns]
     labels = manifest[keep].drop_duplicates("track_id")
     table = labels.merge(features, on="track_id", how="inner")
     missing = len(labels) - len(table)
@@ -297,12 +293,8 @@ def _train_auto(table, hyperparameters, selection, *, seed, class_weight, featur
 
 
 def evaluate_classifier(classifier: GenreClassifier, table: pd.DataFrame) -> dict[str, dict]:
-    """Every metric for every split present: ``{"test": {"accuracy": ..., ...}, ...}`` (a multi-label
-    model: the tag metrics, ``{"test": {"jaccard": ..., ...}}``)."""
-    if getattr(classifier, "task", "single_label") == "multi_label":
-        from music_genre.modeling.tags.training import evaluate_tag_classifier  # noqa: PLC0415
-
-        return evaluate_tag_classifier(classifier, table)
+    """Every metric of one genre per track for every split present: ``{"test": {"accuracy": ...}, ...}``
+    (a task evaluates its own models: :meth:`music_genre.modeling.tasks.base.Task.evaluate`)."""
     results: dict[str, dict] = {}
     for split in SPLITS:
         part = table[table["split"] == split]
@@ -334,12 +326,7 @@ def chance_level(labels: pd.Series) -> float:
 
 def better_than_chance(table: pd.DataFrame, per_split: Mapping[str, Mapping]) -> dict:
     """Whether the model beats the majority answer on validation and test (each split present): a model
-    that does not is reported loudly and never registered. Multi-label metrics: whether it beats the
-    label-frequency baseline's Jaccard and Hamming loss."""
-    if any("jaccard" in values for values in per_split.values()):
-        from music_genre.modeling.tags.training import beats_baseline  # noqa: PLC0415
-
-        return beats_baseline(per_split)
+    that does not is reported loudly and never registered."""
     verdicts = {}
     for split in ("validation", "test"):
         if split not in per_split:

@@ -17,6 +17,10 @@ arrays. Ray must already run (the project's hook starts it for nodes tagged ``ra
 ``ray.init``. MLflow child runs are written afterwards from the driver (:func:`log_trials_to_mlflow`), so
 trials never write to the tracking store concurrently (SQLite would lock).
 
+This module is the Ray Tune driver and the trial that runs in a Ray worker; the search space and the
+settings live in :mod:`music_genre.modeling.tuning_space`, the result, the trials table and the MLflow
+logging in :mod:`music_genre.modeling.tuning_results` (both re-exported here).
+
 Ray, LightGBM, Optuna and MLflow load inside functions: importing this module costs nothing.
 """
 
@@ -30,56 +34,44 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from music_genre.modeling.tuning_results import (
+    ERROR,
+    TERMINATED,
+    TuningResult,
+    _best_report,
+    _history,
+    _trial_row,
+    log_trials_to_mlflow,
+)
+from music_genre.modeling.tuning_space import (
+    DEFAULT_TUNING,
+    REPORTED_METRICS,
+    SEARCH_ALGORITHMS,
+    SPACE_TYPES,
+    _trial_hyperparameters,
+    _tuning_settings,
+    search_space,
+)
+
+__all__ = [
+    "DEFAULT_TUNING",
+    "ERROR",
+    "REPORTED_METRICS",
+    "SEARCH_ALGORITHMS",
+    "SPACE_TYPES",
+    "TERMINATED",
+    "TuningResult",
+    "log_trials_to_mlflow",
+    "search_space",
+    "tune_lightgbm",
+]
+
 log = logging.getLogger(__name__)
-
-REPORTED_METRICS = {"validation_multi_logloss": "min", "validation_accuracy": "max"}
-SEARCH_ALGORITHMS = ("optuna", "random")
-SPACE_TYPES = ("uniform", "loguniform", "randint", "lograndint", "choice")
-DEFAULT_TUNING = {
-    "num_samples": 20,
-    "max_concurrent_trials": None,
-    "num_boost_round": 500,
-    "metric": "validation_multi_logloss",
-    "mode": None,  # None = the metric's natural direction (min for logloss, max for accuracy)
-    "report_every": 5,
-    "scheduler": {"grace_period": 1, "reduction_factor": 3},
-    "search_alg": "optuna",
-    "search_space": {},
-    "trial_cpus": 1,
-    "verbose": 0,  # Tune's own status tables (hundreds of lines); one log line per finished trial instead
-}
-# Trial statuses (Ray Tune's): TERMINATED covers both trials run to the end and trials ASHA stopped.
-TERMINATED, ERROR = "TERMINATED", "ERROR"
-
-
-@dataclass
-class TuningResult:
-    """Everything a tuning run found, with no reference to Ray left (picklable, loggable)."""
-
-    best_params: dict  # base hyperparameters + the best trial's, ready for train_classifier
-    best_metric: float  # the best trial's best value of ``metric`` over its reports
-    metric: str
-    mode: str
-    best_trial_id: str
-    trials: pd.DataFrame  # one row per trial
-    history: dict[str, list[tuple[int, float, float]]]  # trial_id -> [(round, logloss, accuracy)]
-    scheduler: str
-    search_alg: str  # the one actually used (``random`` when Optuna could not be used)
-    num_boost_round: int
-    report_every: int
-    experiment_path: str | None = None  # Tune's experiment files; None when they went to a temp dir
-    searched_params: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Search space
 
 
 def _trial_logger(tune, metric: str, total: int):
@@ -106,74 +98,6 @@ def _trial_logger(tune, metric: str, total: int):
             self._line(trial, "failed")
 
     return TrialLogger()
-
-
-def search_space(spec: Mapping) -> dict:
-    """Ray Tune sampling objects from a YAML-friendly spec, so parameters files stay plain data.
-
-    ``{name: {type: loguniform|uniform, low, high}}``, ``{type: randint|lograndint, low, high}`` (``high``
-    included, unlike Ray's own randint) or ``{type: choice, values: [...]}``. Fixed values belong in the
-    base hyperparameters, not here.
-    """
-    from ray import tune  # noqa: PLC0415
-
-    space: dict = {}
-    for name, entry in dict(spec or {}).items():
-        if not isinstance(entry, Mapping) or "type" not in entry:
-            raise ValueError(
-                f"search space entry {name!r} must be a mapping with a 'type' ({', '.join(SPACE_TYPES)}), "
-                f"not {entry!r}; fixed values belong in the base hyperparameters"
-            )
-        kind = str(entry["type"]).lower()
-        if kind == "choice":
-            values = list(entry.get("values") or [])
-            if not values:
-                raise ValueError(
-                    f"search space entry {name!r}: choice needs a non-empty 'values' list"
-                )
-            space[name] = tune.choice(values)
-            continue
-        if kind not in SPACE_TYPES:
-            raise ValueError(
-                f"search space entry {name!r}: unknown type {entry['type']!r}; "
-                f"use one of {', '.join(SPACE_TYPES)}"
-            )
-        if "low" not in entry or "high" not in entry:
-            raise ValueError(f"search space entry {name!r}: {kind} needs 'low' and 'high'")
-        low, high = entry["low"], entry["high"]
-        if kind in ("randint", "lograndint"):
-            low, high = int(low), int(high)
-            if low > high:
-                raise ValueError(f"search space entry {name!r}: low {low} > high {high}")
-            if kind == "lograndint" and low <= 0:
-                raise ValueError(f"search space entry {name!r}: lograndint needs low > 0")
-            sampler = tune.randint if kind == "randint" else tune.lograndint
-            space[name] = sampler(low, high + 1)  # Ray's upper bound is exclusive
-        else:
-            low, high = float(low), float(high)
-            if not low < high:
-                raise ValueError(f"search space entry {name!r}: low {low} must be < high {high}")
-            if kind == "loguniform" and low <= 0:
-                raise ValueError(f"search space entry {name!r}: loguniform needs low > 0")
-            space[name] = (tune.uniform if kind == "uniform" else tune.loguniform)(low, high)
-    return space
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars -> Python ones, so params survive YAML, JSON and MLflow unchanged."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _trial_hyperparameters(base: Mapping, sampled: Mapping) -> dict:
-    """The full hyperparameters of one trial: the sampled ones over the base ones.
-
-    Bagging only happens with ``bagging_freq > 0``: when ``bagging_fraction`` is set (searched or not)
-    without a frequency, bag every round, or the searched fraction would change nothing.
-    """
-    params = {**dict(base or {}), **{k: _plain(v) for k, v in dict(sampled).items()}}
-    if params.get("bagging_fraction", 1.0) < 1.0 and not params.get("bagging_freq"):
-        params["bagging_freq"] = 1
-    return params
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -224,35 +148,6 @@ def _train_trial(config: dict, *, data: dict, settings: dict) -> None:
 
 # ---------------------------------------------------------------------------------------------------
 # The driver
-
-
-def _tuning_settings(tuning: Mapping) -> dict:
-    """``tuning`` over the defaults, checked, so a typo fails before any trial starts."""
-    unknown = set(tuning or {}) - set(DEFAULT_TUNING)
-    if unknown:
-        raise ValueError(
-            f"unknown tuning settings {sorted(unknown)}; known: {', '.join(sorted(DEFAULT_TUNING))}"
-        )
-    settings = {**DEFAULT_TUNING, **dict(tuning or {})}
-    settings["scheduler"] = {**DEFAULT_TUNING["scheduler"], **dict(settings["scheduler"] or {})}
-    if settings["metric"] not in REPORTED_METRICS:
-        raise ValueError(
-            f"tuning.metric {settings['metric']!r} is not reported; use one of {', '.join(REPORTED_METRICS)}"
-        )
-    settings["mode"] = settings["mode"] or REPORTED_METRICS[settings["metric"]]
-    if settings["mode"] not in ("min", "max"):
-        raise ValueError(f"tuning.mode must be min or max, not {settings['mode']!r}")
-    if settings["search_alg"] not in SEARCH_ALGORITHMS:
-        raise ValueError(
-            f"tuning.search_alg {settings['search_alg']!r}: use one of {', '.join(SEARCH_ALGORITHMS)}"
-        )
-    if not settings["search_space"]:
-        raise ValueError("tuning.search_space is empty: nothing to tune")
-    for key in ("num_samples", "num_boost_round", "report_every", "trial_cpus"):
-        settings[key] = int(settings[key])
-        if settings[key] < 1:
-            raise ValueError(f"tuning.{key} must be at least 1, not {settings[key]}")
-    return settings
 
 
 def _trial_data(table: pd.DataFrame, class_weight: str | None) -> tuple[dict, list[str]]:
@@ -320,67 +215,6 @@ def _storage_folder(storage_path: str | None) -> tuple[str, str | None]:
     path = Path(storage_path).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return str(path), None
-
-
-def _history(result) -> list[tuple[int, float, float]]:
-    """(round, validation logloss, validation accuracy) per report of one trial."""
-    frame = result.metrics_dataframe
-    if frame is None or frame.empty or "boosting_round" not in frame:
-        return []
-    frame = frame.dropna(subset=["boosting_round"]).sort_values("boosting_round")
-    return [
-        (int(r), float(loss), float(acc))
-        for r, loss, acc in zip(
-            frame["boosting_round"],
-            frame["validation_multi_logloss"],
-            frame["validation_accuracy"],
-            strict=True,
-        )
-    ]
-
-
-def _best_report(
-    history: list[tuple[int, float, float]], metric: str, mode: str
-) -> tuple[int, float]:
-    """(round, value) of the best report of ``metric`` (the first one on ties)."""
-    position = 1 if metric == "validation_multi_logloss" else 2
-    pick = min if mode == "min" else max
-    best = pick(history, key=lambda entry: entry[position])
-    return best[0], best[position]
-
-
-def _error_text(error: BaseException) -> str:
-    """The trial's own exception in one line (Ray wraps it in a RayTaskError with the remote traceback)."""
-    cause = getattr(error, "cause", None) or error
-    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:500]
-
-
-def _trial_row(
-    trial_id: str,
-    config: Mapping,
-    history: list,
-    error,
-    num_boost_round: int,
-    metric: str,
-    mode: str,
-) -> dict:
-    """One line of the trials table; ``best_round`` is where the trial's ``metric`` was best."""
-    row: dict = {"trial_id": trial_id, **{k: _plain(v) for k, v in config.items()}}
-    rounds = history[-1][0] if history else 0
-    row.update(
-        iterations_reported=len(history),
-        rounds_trained=rounds,
-        best_round=_best_report(history, metric, mode)[0] if history else np.nan,
-        final_validation_multi_logloss=history[-1][1] if history else np.nan,
-        best_validation_multi_logloss=min(h[1] for h in history) if history else np.nan,
-        final_validation_accuracy=history[-1][2] if history else np.nan,
-        best_validation_accuracy=max(h[2] for h in history) if history else np.nan,
-        stopped_early=bool(error is None and history and rounds < num_boost_round),
-        status=ERROR if error is not None else TERMINATED,
-        error=None if error is None else _error_text(error),
-    )
-    return row
 
 
 def tune_lightgbm(
@@ -553,102 +387,3 @@ def tune_lightgbm(
         experiment_path=None if temporary else results.experiment_path,
         searched_params=list(space),
     )
-
-
-# ---------------------------------------------------------------------------------------------------
-# MLflow
-
-
-def log_trials_to_mlflow(
-    result: TuningResult, experiment_id: str | None = None, parent_run_id: str | None = None
-) -> list[str]:
-    """One MLflow child run per trial under the parent run, plus the tuning summary on the parent.
-
-    Written from the driver after the search, one run after the other (SQLite stores allow one writer).
-    The parent defaults to the active run (the one kedro-mlflow opens for the Kedro run); without one
-    nothing is logged (a warning says so). Metrics are logged per report with the boosting round as the
-    step, so the trials' curves line up in MLflow's chart view. Trials ASHA stopped are FINISHED runs tagged
-    ``stopped_early=true`` (stopping them is the scheduler working, not a failure); failed trials are FAILED.
-    Returns the child run ids, in the order of ``result.trials``.
-    """
-    import mlflow  # noqa: PLC0415
-    from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
-
-    if parent_run_id is None:
-        active = mlflow.active_run()
-        if active is None:
-            log.warning(
-                "No active MLflow run and no parent_run_id: the tuning trials are not logged"
-            )
-            return []
-        parent_run_id = active.info.run_id
-    client = MlflowClient()
-    if experiment_id is None:
-        experiment_id = client.get_run(parent_run_id).info.experiment_id
-
-    child_ids: list[str] = []
-    for row in result.trials.to_dict("records"):
-        trial_id = row["trial_id"]
-        run = client.create_run(
-            experiment_id,
-            run_name=f"trial-{trial_id}",
-            tags={
-                "mlflow.parentRunId": parent_run_id,
-                "tuning.trial_id": trial_id,
-                "tuning.search_alg": result.search_alg,
-                "tuning.status": row["status"],
-                "tuning.is_best": str(trial_id == result.best_trial_id).lower(),
-                "stopped_early": str(bool(row["stopped_early"])).lower(),
-            },
-        )
-        run_id = run.info.run_id
-        now = int(time.time() * 1000)
-        metrics = []
-        for step, loss, accuracy in result.history.get(trial_id, []):
-            metrics.append(Metric("validation_multi_logloss", loss, now, step))
-            metrics.append(Metric("validation_accuracy", accuracy, now, step))
-        for name in (
-            "final_validation_multi_logloss",
-            "best_validation_multi_logloss",
-            "final_validation_accuracy",
-            "best_validation_accuracy",
-            "rounds_trained",
-            "iterations_reported",
-            "best_round",
-        ):
-            value = row.get(name)
-            if value is not None and not pd.isna(value):
-                metrics.append(Metric(name, float(value), now, 0))
-        params = [Param(name, str(row[name])) for name in result.searched_params if name in row]
-        for start in range(0, max(len(metrics), 1), 1000):  # MLflow's per-batch limit
-            client.log_batch(
-                run_id,
-                metrics=metrics[start : start + 1000],
-                params=params if start == 0 else [],
-            )
-        if row.get("error"):
-            client.set_tag(run_id, "tuning.error", row["error"])
-        client.set_terminated(run_id, "FAILED" if row["status"] == ERROR else "FINISHED")
-        child_ids.append(run_id)
-
-    trials = result.trials
-    now = int(time.time() * 1000)
-    client.log_batch(
-        parent_run_id,
-        metrics=[
-            Metric(f"tuning.best_{result.metric}", result.best_metric, now, 0),
-            Metric("tuning.trials", float(len(trials)), now, 0),
-            Metric("tuning.stopped_early_trials", float(trials["stopped_early"].sum()), now, 0),
-            Metric("tuning.failed_trials", float((trials["status"] == ERROR).sum()), now, 0),
-            Metric(
-                "tuning.best_num_boost_round", float(result.best_params["num_boost_round"]), now, 0
-            ),
-        ],
-        tags=[
-            RunTag("tuning.best_trial_id", result.best_trial_id),
-            RunTag("tuning.search_alg", result.search_alg),
-            RunTag("tuning.scheduler", result.scheduler),
-        ],
-    )
-    return child_ids

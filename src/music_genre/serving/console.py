@@ -157,7 +157,7 @@ def predict(
         if as_json:
             print(json.dumps(_json_row(row, classifier.classes, ranked, loaded)), flush=True)
         else:
-            _print_prediction(out, row, ranked)
+            _print_prediction(out, row, ranked, classifier)
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -207,6 +207,8 @@ def daily(
     project_dir = _project_or_exit(project, env)
     try:
         runner = KedroRunner(project_dir, env, _parse_params(params))
+        parameters = runner.parameters()
+        runner.params["modeling.task"] = _served_task(parameters, runner.params)
         outcome = run_daily(
             runner.run,
             runner.load,
@@ -214,7 +216,7 @@ def daily(
             input_dir=input_dir,
             labels_csv=labels,
             retrain=retrain,
-            monitoring=runner.parameters().get("monitoring"),
+            monitoring=parameters.get("monitoring"),
         )
     except Exception as error:
         message = expected_message(error)
@@ -224,6 +226,22 @@ def daily(
         raise typer.Exit(EXIT_FAILED) from None
     print("\n" + render(f"music-genre daily: {env or 'sample'}", outcome.lines()), flush=True)
     _exit_now(EXIT_OK)
+
+
+def _served_task(parameters: dict, given: dict) -> str:
+    """The task the day works on: the one this environment serves (``serving.task``). Its retraining
+    trains, and promotes within, that task only, whatever ``modeling.task`` the last `kedro run` used."""
+    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+
+    served = task_of_params(parameters.get("serving"), "serving").name
+    asked = given.get("modeling.task")
+    if asked is not None and asked != served:
+        raise ExpectedError(
+            f"music-genre daily works on the task this environment serves (serving.task {served}), "
+            f"not modeling.task {asked}: set serving.task to change what is served"
+        )
+    return served
 
 
 def _exit_now(code: int) -> None:
@@ -401,24 +419,14 @@ def _json_row(row, classes, ranked, loaded) -> dict:
 
 
 def _json_tags(row, classifier) -> dict:
-    """A multi-label model's ``tags``: the genres over their thresholds, with probability and threshold."""
-    from music_genre.serving.inference import is_multi_label, row_tags  # noqa: PLC0415
+    """The task's own keys (a multi-label model's ``tags``: genres over their thresholds, with
+    probability and threshold)."""
+    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
 
-    if not is_multi_label(classifier):
-        return {}
-    return {
-        "tags": [
-            {
-                "genre": genre,
-                "probability": round(p, 6),
-                "threshold": round(float(classifier.thresholds[genre]), 6),
-            }
-            for genre, p in row_tags(row)
-        ]
-    }
+    return task_of(classifier).json_outputs(row, classifier)
 
 
-def _print_prediction(out, row, ranked, width: int = 30) -> None:
+def _print_prediction(out, row, ranked, classifier, width: int = 30) -> None:
     out.print(
         f"[bold]{Path(row['path']).name}[/bold]  [green]{row['genre']}[/green] "
         f"{100 * row['confidence']:.0f}%  [dim]({int(row['windows'])} window"
@@ -427,7 +435,7 @@ def _print_prediction(out, row, ranked, width: int = 30) -> None:
     )
     from music_genre.serving.inference import row_tags  # noqa: PLC0415
 
-    tags = row_tags(row)
+    tags = row_tags(row, classifier)
     if tags:
         out.print(
             "  tags: " + ", ".join(f"[green]{g}[/green] {100 * p:.0f}%" for g, p in tags),

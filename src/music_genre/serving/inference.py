@@ -25,6 +25,7 @@ from music_genre.data.inputs import (  # noqa: F401 - part of this module's inte
     expand_inputs,
     track_id_for,
 )
+from music_genre.modeling.tasks import task_of
 
 DEFAULT_WINDOWING = {
     "window_seconds": 30.0,
@@ -96,9 +97,10 @@ def window_timeline(path: str | os.PathLike, classifier, windowing: Mapping | No
 
 
 def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Mapping | None = None):
-    """One row per file: path, track_id, genre, confidence, windows, duration, error reason and message,
-    then one probability column per genre (a multi-label model: and ``tags``, the genres over their
-    thresholds, most probable first). Bad files get a row with their reason; nothing raises."""
+    """One row per file: path, track_id, genre, confidence (then the task's own columns: a multi-label
+    model's ``tags``, the genres over their thresholds, most probable first), windows, duration, error
+    reason and message, then one probability column per genre. Bad files get a row with their reason;
+    nothing raises."""
     return predict_files_with_features(paths, classifier, windowing)[0]
 
 
@@ -113,6 +115,7 @@ def predict_files_with_features(
 
     windowing = windowing_settings(windowing)
     settings = FeatureSettings.from_dict(classifier.feature_settings)
+    task = task_of(classifier)
     records = []
     feature_rows = []
     for path in paths:
@@ -129,8 +132,7 @@ def predict_files_with_features(
             record.update(error_reason="prediction_error", error=" ".join(str(err).split()))
         else:
             best = int(np.argmax(proba))
-            if is_multi_label(classifier):
-                record["tags"] = tags_text(classifier, proba)
+            record.update(task.row_outputs(classifier, proba))
             record.update(
                 genre=classifier.classes[best],
                 confidence=float(proba[best]),
@@ -145,48 +147,22 @@ def predict_files_with_features(
             feature_rows.append({"path": str(path), **mean.to_dict()})
         record["seconds"] = round(time.perf_counter() - started, 4)
         records.append(record)
-    predictions = pd.DataFrame.from_records(
-        records, columns=prediction_columns(classifier.classes, tags=is_multi_label(classifier))
-    )
+    predictions = pd.DataFrame.from_records(records, columns=prediction_columns(classifier))
     features = pd.DataFrame.from_records(
         feature_rows, columns=["path", *classifier.feature_columns]
     )
     return predictions, features
 
 
-def is_multi_label(classifier) -> bool:
-    return getattr(classifier, "task", "single_label") == "multi_label"
+def row_tags(row: Mapping, classifier) -> list[tuple[str, float]]:
+    """The (genre, probability) pairs a prediction row's task columns name (a multi-label model's
+    ``tags``), most probable first; none for one genre per track."""
+    return task_of(classifier).row_tags(row)
 
 
-def tags_text(classifier, proba: np.ndarray) -> str:
-    """A multi-label model's tags for one probability row: ``Rock|Punk``, most probable first."""
-    chosen = np.flatnonzero(classifier.tags_from_proba(np.asarray(proba)[None, :])[0])
-    order = sorted(chosen, key=lambda j: -float(proba[j]))
-    return "|".join(classifier.classes[j] for j in order)
-
-
-def row_tags(row: Mapping) -> list[tuple[str, float]]:
-    """The (genre, probability) pairs of a prediction row's ``tags``, most probable first."""
-    value = row.get("tags")
-    if not isinstance(value, str) or not value:
-        return []
-    return [(genre, float(row[f"proba_{genre}"])) for genre in value.split("|")]
-
-
-def prediction_columns(classes: Iterable[str], tags: bool = False) -> list[str]:
-    """The columns of a prediction table, in order (``tags`` after confidence, for multi-label)."""
-    fixed = [
-        "path",
-        "track_id",
-        "genre",
-        "confidence",
-        *(["tags"] if tags else []),
-        "windows",
-        "duration",
-        "error_reason",
-        "error",
-    ]
-    return [*fixed, *(f"proba_{genre}" for genre in classes), "seconds"]
+def prediction_columns(classifier) -> list[str]:
+    """The columns of a classifier's prediction table, in order (its task's own after confidence)."""
+    return task_of(classifier).output_columns(classifier.classes)
 
 
 def top_genres(row: Mapping, classes: Iterable[str], n: int) -> list[tuple[str, float]]:

@@ -51,7 +51,7 @@ def project_files(project: Path, env: str | None) -> dict:
         "inference": parameters.get("inference") or {},
         "serving": parameters.get("serving") or {},
         "model_metrics": _catalog_path(project, catalog, "model_metrics"),
-        "champion_info": _catalog_path(project, catalog, "champion_info"),
+        "champion_info": _catalog_path(project, catalog, "served_champion_info"),
         # "{name}_figure" is a dataset factory: its file for name=confusion_matrix
         "confusion_matrix": evaluation / "confusion_matrix.png",
         "per_class_report": _catalog_path(project, catalog, "per_class_report"),
@@ -62,7 +62,11 @@ def project_files(project: Path, env: str | None) -> dict:
 
 
 def model_card(classifier, files: dict) -> list[tuple[str, str]]:
-    """What model is answering: registry name, version and alias, dataset, features, test scores."""
+    """What model is answering: registry name, version and alias, dataset, features, its task, test
+    scores."""
+    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
+
+    task = task_of(classifier)
     registry = classifier.info.get("registry") or {}
     role = classifier.info.get("serving_role", "newest")
     if registry:
@@ -76,8 +80,7 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
         ("Features", classifier.feature_settings.get("feature_set", "handcrafted")),
         ("Type", classifier.model_type),
     ]
-    if getattr(classifier, "task", "single_label") == "multi_label":
-        rows.append(("Task", f"multi-label: {len(classifier.classes)} genres, a threshold each"))
+    rows += task.model_card(classifier)
     champion = files["champion_info"]
     if role == "champion" and champion.is_file():
         info = json.loads(champion.read_text())
@@ -88,22 +91,8 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
         metrics = json.loads(path.read_text())
         if metrics.get("training_fingerprint") == classifier.info.get("training_fingerprint"):
             test = (metrics.get("splits") or {}).get("test") or {}
-            if test and "jaccard" in test:
-                rows.append(
-                    (
-                        "Test",
-                        f"Jaccard {test['jaccard']:.2f}, Hamming loss {test['hamming_loss']:.3f} "
-                        f"on {int(test['n_tracks'])} tracks",
-                    )
-                )
-            elif test:
-                rows.append(
-                    (
-                        "Test",
-                        f"accuracy {test['accuracy']:.2f}, macro F1 {test['f1_macro']:.2f} "
-                        f"on {int(test['n_tracks'])} tracks",
-                    )
-                )
+            if test:
+                rows.append(("Test", f"{task.headline(test)} on {int(test['n_tracks'])} tracks"))
     return rows
 
 
@@ -112,6 +101,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     import streamlit as st  # noqa: PLC0415
 
     from music_genre.modeling import store as model_store  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
     from music_genre.serving import inference  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
 
@@ -160,7 +150,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                     continue
                 if int(row["windows"]) > 1:
                     timeline = inference.window_timeline(path, classifier, windowing)
-            tags = inference.row_tags(row)
+            tags = inference.row_tags(row, classifier)
             answer = (
                 "tags " + ", ".join(f"{g} {100 * p:.2f}%" for g, p in tags)
                 if tags
@@ -193,9 +183,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         if files["confusion_matrix"].is_file():
             st.image(
                 str(files["confusion_matrix"]),
-                caption="True vs predicted tags (test split)"
-                if inference.is_multi_label(classifier)
-                else "Confusion matrix (test split)",
+                caption=task_of(classifier).figure_caption,
             )
         if files["per_class_report"].is_file():
             st.table(pd.read_csv(files["per_class_report"]).round(3))

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from music_genre.modeling.tasks import get_task
+
 
 def _reasons(frame: pd.DataFrame | None) -> str:
     if frame is None or frame.empty or "reason" not in frame:
@@ -30,8 +32,10 @@ def training_summary(
     registration: Mapping | None,
     report_path: str,
     new_releases: pd.DataFrame | None = None,
+    serving_task: str | None = None,
 ) -> list[tuple[str, str]]:
-    """(label, text) rows of a training run's summary."""
+    """(label, text) rows of a training run's summary (``serving_task``: what the environment serves,
+    said when the run trained another task)."""
     rows: list[tuple[str, str]] = []
     used = 0 if manifest is None else len(manifest)
     excluded = 0 if exclusions is None else len(exclusions)
@@ -59,44 +63,22 @@ def training_summary(
         model += (
             f", chosen by {how}: accuracy {best['accuracy_mean']:.2f} +- {best['accuracy_std']:.2f}"
         )
-    rows.append(("Model", model))
-    splits = model_metrics.get("splits", {})
-    test = splits.get("test")
-    chance = (model_metrics.get("chance") or {}).get("test", {}).get("chance")
-    if test and "jaccard" in test:
-        model_line = rows.pop()
+    task = get_task(model_metrics.get("task"))
+    rows.append(("Model", model + task.model_summary(model_metrics)))
+    test = model_metrics.get("splits", {}).get("test")
+    if test:
+        rows.append(("Test", task.test_summary(test, model_metrics)))
+    if model_metrics.get("better_than_chance") is False:
+        rows.append(("WARNING", task.summary_warning))
+    rows.append(("Registry", _registry_line(registration)))
+    if serving_task is not None and serving_task != task.name:
         rows.append(
             (
-                model_line[0],
-                model_line[1]
-                + f", multi-label over {len(model_metrics.get('classes') or [])} genres",
+                "Serving",
+                f"this environment serves {serving_task} (serving.task): predict, the page and the "
+                f"daily job keep that task's champion; this {task.name} model competes with its own",
             )
         )
-        line = (
-            f"Jaccard {test['jaccard']:.2f}, Hamming loss {test['hamming_loss']:.3f}, micro F1 "
-            f"{test['f1_micro']:.2f} on {int(test.get('n_tracks', 0))} test tracks (label-frequency "
-            f"baseline: Jaccard {test['baseline_jaccard']:.2f}, Hamming loss "
-            f"{test['baseline_hamming_loss']:.3f})"
-        )
-        rows.append(("Test", line))
-    elif test:
-        line = (
-            f"accuracy {test['accuracy']:.2f}, macro F1 {test['f1_macro']:.2f} on {int(test.get('n_tracks', 0))} "
-            "test tracks"
-        )
-        if chance is not None:
-            line += f" (always answering the most frequent genre: {chance:.2f})"
-        rows.append(("Test", line))
-    if model_metrics.get("better_than_chance") is False:
-        rows.append(
-            ("WARNING", "no better than the label-frequency baseline: not registered")
-            if model_metrics.get("task") == "multi_label"
-            else (
-                "WARNING",
-                "no better than chance: not registered; add tracks (docs/configuration.md)",
-            )
-        )
-    rows.append(("Registry", _registry_line(registration)))
     rows.append(("Report", report_path))
     env_flag = f" --env {env}" if env and env != "local" else ""
     rows.append(("Next", f"music-genre predict song.mp3{env_flag}"))

@@ -20,9 +20,16 @@ def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
     return ingestion.locate_dataset(dataset)
 
 
-def list_tracks(raw_dataset: dict, task: str = "single_label") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The candidate tracks; the multi-label task also keeps FMA's tracks of several top-level genres."""
-    tracks, exclusions = ingestion.list_tracks(raw_dataset, task)
+def list_tracks(raw_dataset: dict, task: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate tracks; a task that learns every genre of a track (``modeling.task``) also keeps
+    FMA's tracks of several top-level genres, and refuses a collection it cannot learn from."""
+    from music_genre.modeling.tasks import get_task  # noqa: PLC0415
+
+    chosen = get_task(task)
+    chosen.check_collection(raw_dataset)
+    tracks, exclusions = ingestion.list_tracks(
+        raw_dataset, keep_multi_genre=chosen.keeps_multi_genre_tracks
+    )
     log.info(
         "Listed %d tracks in %s: %d candidates, %d excluded by their metadata",
         len(tracks) + len(exclusions),

@@ -235,9 +235,7 @@ def predict_audio_paths(
             row = inference.predict_files([target], served_genre_classifier, windowing)
             row["path"] = shown
             rows.append(row)
-    columns_out = inference.prediction_columns(
-        served_genre_classifier.classes, tags=inference.is_multi_label(served_genre_classifier)
-    )
+    columns_out = inference.prediction_columns(served_genre_classifier)
     # every column, even when every row was refused
     predictions = (
         pd.concat(rows, ignore_index=True).reindex(columns=columns_out)

@@ -20,8 +20,12 @@ import pandas as pd
 
 from music_genre.modeling import training
 from music_genre.modeling.artifact import GenreClassifier, TagClassifier
-from music_genre.modeling.tags.labels import tag_matrix
-from music_genre.modeling.tags.metrics import best_threshold, frequency_baseline, tag_metrics
+from music_genre.modeling.tasks.multi_label.labels import tag_matrix
+from music_genre.modeling.tasks.multi_label.metrics import (
+    best_threshold,
+    frequency_baseline,
+    tag_metrics,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,37 +14,29 @@ import numpy as np
 import pandas as pd
 
 from music_genre.common.errors import ExpectedError
+from music_genre.data.labels import SEPARATOR, TAGS_COLUMN, join_tags, split_tags
+
+__all__ = [
+    "ALL_GENRES",
+    "SEPARATOR",
+    "TAGS_COLUMN",
+    "TOP_LEVEL",
+    "NoTagsError",
+    "check_has_tags",
+    "choose_labels",
+    "join_tags",
+    "split_tags",
+    "tag_lists",
+    "tag_matrix",
+]
 
 log = logging.getLogger(__name__)
 
-SINGLE_LABEL, MULTI_LABEL = "single_label", "multi_label"  # modeling.task
-TASKS = (SINGLE_LABEL, MULTI_LABEL)
-TAGS_COLUMN = "genres_all"
-SEPARATOR = "|"
 TOP_LEVEL, ALL_GENRES = "top_level", "all"
 
 
 class NoTagsError(ExpectedError, ValueError):
     """The multi-label task was asked of tracks that carry no genre lists."""
-
-
-def check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ExpectedError(f"modeling.task {task!r}: choose single_label or multi_label")
-    return task
-
-
-def split_tags(value) -> list[str]:
-    """``"Electronic|Techno"`` -> ``["Electronic", "Techno"]``; empty or missing -> ``[]``."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [str(v) for v in value]
-    return [part for part in str(value).split(SEPARATOR) if part]
-
-
-def join_tags(tags: Sequence[str]) -> str:
-    return SEPARATOR.join(tags)
 
 
 def check_has_tags(table: pd.DataFrame) -> None:
