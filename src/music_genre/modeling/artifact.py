@@ -14,6 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# The artifact's format: 1 = pickled by the flat layout (no number stored), 2 = stage folders, the number
+# stored in every model. Loading maps old module paths (music_genre.common.module_paths); a format above
+# ARTIFACT_FORMAT was written by a newer music-genre and is refused in one line (modeling.store).
+ARTIFACT_FORMAT = 2
+
+
+def artifact_format(model) -> int:
+    """The format a saved model was written in (1 when it predates the number)."""
+    return int(vars(model).get("artifact_format", 1))
+
 
 class MissingFeaturesError(ValueError):
     """The frame lacks columns the model was trained on."""
@@ -40,6 +50,7 @@ class GenreClassifier:
     best_iteration: int | None = None
     params: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    artifact_format: int = ARTIFACT_FORMAT
 
     task = "single_label"  # class attribute: old pickles have it too
 
@@ -107,6 +118,7 @@ class TagClassifier:
     feature_digest: str = ""
     params: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    artifact_format: int = ARTIFACT_FORMAT
 
     task = "multi_label"
     POSITIVE = "yes"

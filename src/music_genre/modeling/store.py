@@ -190,9 +190,25 @@ def _import_lightgbm_without_sklearn() -> None:
 
 
 def _unpickle(path: Path):
+    """The model in ``path``; a file this version cannot read (a class it does not have, a newer format)
+    is one ModelNotFoundError line naming the file."""
+    from music_genre.modeling.artifact import ARTIFACT_FORMAT, artifact_format  # noqa: PLC0415
+
     _import_lightgbm_without_sklearn()
-    with open(path, "rb") as handle:
-        return pickle.load(handle)  # noqa: S301 - the user's own trained model
+    try:
+        with open(path, "rb") as handle:
+            model = pickle.load(handle)  # noqa: S301 - the user's own trained model
+    except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError) as err:
+        raise ModelNotFoundError(
+            f"{path} is not a model this music-genre can read ({type(err).__name__}: "
+            f"{' '.join(str(err).split())}); a newer music-genre may have written it"
+        ) from err
+    if hasattr(model, "predict_proba") and artifact_format(model) > ARTIFACT_FORMAT:
+        raise ModelNotFoundError(
+            f"{path} is a model of format {artifact_format(model)}, written by a newer music-genre; this "
+            f"one reads formats up to {ARTIFACT_FORMAT}: upgrade music-genre"
+        )
+    return model
 
 
 def _version(classifier) -> str:
