@@ -7,7 +7,7 @@
 
 Features come from ``music_genre.features.extract_files`` (the extractor of training, the CLI and serving,
 one decode per clip, the embedding's weights from the models layer or $MUSIC_GENRE_WEIGHTS_DIR), cached in
-``--cache`` so a rerun only trains. Scores come from ``music_genre.training.cross_validate``: repeated
+``--cache`` so a rerun only trains. Scores come from ``music_genre.modeling.training.cross_validate``: repeated
 stratified k-fold over all clips with the configured hyperparameters, each fold trained exactly as the
 ``modeling`` pipeline trains (LightGBM stops early on an inner validation part, never on the scored fold).
 """
@@ -34,7 +34,7 @@ MODELS = ("lightgbm", "logistic_regression", "svm", "knn", "random_forest")
 
 
 def collection(root: Path, fma: bool) -> pd.DataFrame:
-    from music_genre.audio import find_audio_files
+    from music_genre.data.audio import find_audio_files
 
     if fma:
         tracks = pd.read_csv(root / "fma_metadata" / "tracks.csv", index_col=0, header=[0, 1])
@@ -86,7 +86,7 @@ def features(clips: pd.DataFrame, cache: Path, segments: int) -> pd.DataFrame:
 def segment_rows(clip, settings, segments: int) -> list[dict]:
     """The clip cut into ``segments`` equal parts, each extracted as its own clip (the GTZAN community's
     segment-level training)."""
-    from music_genre import audio
+    from music_genre.data import audio
     from music_genre.features import extract_signal
 
     signal, rate = audio.load_with_rate(clip["path"], None)
@@ -116,7 +116,7 @@ def segment_cv(table, columns, model_type, params, folds, repeats, seed) -> dict
     probabilities: splits stay by track (no track's segments on both sides)."""
     from sklearn.model_selection import RepeatedStratifiedKFold
 
-    from music_genre.training import _inner_split, train_classifier
+    from music_genre.modeling.training import _inner_split, train_classifier
 
     tracks = table[table["segment"] >= 0].drop_duplicates("track_id")[["track_id", "genre"]]
     k = min(folds, int(tracks["genre"].value_counts().min()))
@@ -164,7 +164,7 @@ def main() -> None:
     import logging
 
     logging.disable(logging.INFO)
-    from music_genre.training import cross_validate
+    from music_genre.modeling.training import cross_validate
 
     hyper = yaml.safe_load((REPO_ROOT / "conf/base/parameters_modeling.yml").read_text())[
         "modeling"

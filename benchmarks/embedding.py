@@ -38,10 +38,10 @@ def clips(root: Path, n: int) -> list[Path]:
 
 
 def one_core(files: list[Path]) -> None:
-    from music_genre import audio
-    from music_genre.embeddings import load_backend
-    from music_genre.embeddings.musicnn import log_mel_patches
+    from music_genre.data import audio
     from music_genre.features import FeatureSettings, extract_files
+    from music_genre.features.embeddings import load_backend
+    from music_genre.features.embeddings.musicnn import log_mel_patches
 
     settings = FeatureSettings(feature_set="embedding")
     extract_files(files[:1], settings)  # warm-up: numerics, filter bank, weights
@@ -88,9 +88,9 @@ def through_ray(files: list[Path], max_cpus: int) -> None:
     import pandas as pd
     import ray
 
-    from music_genre.extraction import run_extraction
-    from music_genre.feature_cache import FeatureCache
     from music_genre.features import FeatureSettings
+    from music_genre.features.extraction import run_extraction
+    from music_genre.features.feature_cache import FeatureCache
 
     settings = FeatureSettings(feature_set="embedding")
     tracks = pd.DataFrame(
@@ -124,8 +124,8 @@ def through_ray(files: list[Path], max_cpus: int) -> None:
 
 def _network_rate(args) -> float:
     weights, patches, repeats = args
-    from music_genre.embeddings.musicnn import MusicnnNetwork
-    from music_genre.embeddings.weights import load_weights
+    from music_genre.features.embeddings.musicnn import MusicnnNetwork
+    from music_genre.features.embeddings.weights import load_weights
 
     network = MusicnnNetwork(load_weights(weights))
     network.penultimate(patches[:1])
@@ -138,9 +138,9 @@ def _network_rate(args) -> float:
 def on_device(patch_file: Path, weights: Path) -> None:
     import multiprocessing
 
-    from music_genre.embeddings.backend import TorchMusicnn
-    from music_genre.embeddings.musicnn import MusicnnNetwork
-    from music_genre.embeddings.weights import load_weights
+    from music_genre.features.embeddings.backend import TorchMusicnn
+    from music_genre.features.embeddings.musicnn import MusicnnNetwork
+    from music_genre.features.embeddings.weights import load_weights
 
     clips_patches = np.load(patch_file)  # (clips, 10, 187, 96)
     patches = clips_patches.reshape(-1, *clips_patches.shape[2:])

@@ -6,7 +6,7 @@
 
 Measurements (one function each, ``MEASUREMENTS`` below; the Ray and memory sections plug in the same way):
 
-(0) ``decode``: ``music_genre.audio.load`` alone (soundfile decode, channel mean, soxr HQ to 22,050 Hz).
+(0) ``decode``: ``music_genre.data.audio.load`` alone (soundfile decode, channel mean, soxr HQ to 22,050 Hz).
 (a) ``ours``: ``music_genre.features.extract_file`` with default settings: decode included, 518 FMA columns
     + tempo, one STFT, one CQT.
 (b) ``course``: the "course project" recipe (docs/anchors.md: 89 librosa features, ~0.42 s per clip on one
@@ -23,7 +23,7 @@ Measurements (one function each, ``MEASUREMENTS`` below; the Ray and memory sect
     statistics. (``bins_per_octave=12`` is passed to chroma_cqt/chroma_cens: librosa 0.5's default, which
     today's librosa changed to 36.)
 
-Through Ray (``--ray``): the feature_engineering node's own code path (``music_genre.extraction``: batches as
+Through Ray (``--ray``): the feature_engineering node's own code path (``music_genre.features.extraction``: batches as
 Ray tasks, every finished batch written to the Parquet cache) on ``--tracks`` tracks cycled from the clips,
 on a local Ray with 1 worker and then with every core; each run starts from an empty cache, after a
 warm-up run that pays the workers' one-time imports. Prints tracks/s and the speed-up.
@@ -83,7 +83,7 @@ DEFAULT_SOURCES = (
 # ------------------------------------------------------------------------------------- measurements
 def measure_decode(path: Path) -> object:
     """(0) decode + resample alone: the floor every recipe pays."""
-    from music_genre import audio
+    from music_genre.data import audio
 
     return audio.load(path)
 
@@ -275,7 +275,7 @@ def direct_cqt(y: np.ndarray, sample_rate: int, hop_length: int = 512) -> np.nda
 
 def compare_cqt(clips: Sequence[Path], repeat: int) -> None:
     """Time and error (vs the direct CQT) of each CQT alternative: the numbers behind _cqt's choice."""
-    from music_genre import audio
+    from music_genre.data import audio
     from music_genre.features._dsp import stft
 
     sample_rate = 22050
@@ -311,7 +311,7 @@ def compare_cqt(clips: Sequence[Path], repeat: int) -> None:
 def find_clips(sources: Sequence[Path]) -> list[Path]:
     """Audio files under ``sources`` (files or folders), MP3s first, then one per folder in turn, so the
     first N clips mix genres."""
-    from music_genre.audio import find_audio_files, is_audio_path
+    from music_genre.data.audio import find_audio_files, is_audio_path
 
     groups: dict[Path, list[Path]] = {}
     for source in sources:
@@ -331,7 +331,7 @@ def as_fma_mp3(paths: Sequence[Path], folder: Path) -> list[Path]:
     import lameenc
     import soxr
 
-    from music_genre import audio
+    from music_genre.data import audio
 
     out = []
     for path in paths:
@@ -409,7 +409,7 @@ def _track_table(clips: Sequence[Path], n_tracks: int):
     """``n_tracks`` manifest-like rows cycling over ``clips`` (distinct ids, so each is extracted)."""
     import pandas as pd
 
-    from music_genre.audio import fingerprint
+    from music_genre.data.audio import fingerprint
 
     prints = {clip: fingerprint(clip) for clip in clips}
     rows = []
@@ -424,10 +424,10 @@ def run_node_path(
 ) -> tuple[float, float]:
     """Tracks/s of ``run_extraction`` on a local Ray of ``num_cpus`` workers, and the seconds that
     ``collect_features`` then takes to read the table back from the cache (serial, driver-side)."""
-    from music_genre.extraction import collect_features, run_extraction
-    from music_genre.feature_cache import FeatureCache
+    from music_genre.common.ray_runtime import start_ray, stop_ray
     from music_genre.features import FeatureSettings, feature_names
-    from music_genre.ray_runtime import start_ray, stop_ray
+    from music_genre.features.extraction import collect_features, run_extraction
+    from music_genre.features.feature_cache import FeatureCache
 
     settings = FeatureSettings()
     start_ray({"num_cpus": num_cpus})
@@ -454,7 +454,7 @@ def run_node_path(
 def compare_ray(clips: Sequence[Path], n_tracks: int) -> None:
     cores = os.cpu_count() or 1
     print(
-        f"\nThrough Ray (music_genre.extraction, batches of 8, {n_tracks} tracks, fresh cache each)"
+        f"\nThrough Ray (music_genre.features.extraction, batches of 8, {n_tracks} tracks, fresh cache each)"
     )
     with tempfile.TemporaryDirectory(prefix="ray-bench-") as tmp:
         one, collect_one = run_node_path(clips, n_tracks, 1, Path(tmp))

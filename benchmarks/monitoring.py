@@ -27,7 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def batch_frames(paths, classifier):
-    from music_genre import audio, inference
+    from music_genre.data import audio
+    from music_genre.serving import inference
 
     predictions, features = inference.predict_files_with_features(paths, classifier)
     rows = predictions[predictions["error_reason"].isna()].copy()
@@ -41,7 +42,7 @@ def degraded_copies(paths, folder: Path) -> list[str]:
     import soundfile as sf
     from scipy.signal import butter, sosfilt
 
-    from music_genre import audio
+    from music_genre.data import audio
 
     out = []
     for i, path in enumerate(paths):
@@ -60,7 +61,8 @@ def main() -> int:
     parser.add_argument("--gtzan", default=str(REPO_ROOT.parent / "shared/data/gtzan_subset"))
     args = parser.parse_args()
 
-    from music_genre import audio, model_store
+    from music_genre.data import audio
+    from music_genre.modeling import store as model_store
     from music_genre.monitoring import batches, drift
 
     data = REPO_ROOT / "data"

@@ -6,7 +6,7 @@
 On the run's ``model_input_table`` (training, validation and test tracks pooled; the new releases stay
 out), repeated k-fold cross-validation stratified by each track's main genre. In every fold 15% of the
 training part is set aside as the validation part (LightGBM's early stopping, the thresholds), exactly as
-``music_genre.tags.training.train_tag_classifier`` uses the validation split. For each model type it
+``music_genre.modeling.tasks.multi_label.training.train_tag_classifier`` uses the validation split. For each model type it
 prints, mean +- std over folds, Jaccard (samples), Hamming loss, micro F1, macro average precision and
 the predicted genres per track, for:
 
@@ -45,11 +45,11 @@ def main() -> int:
 
     from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
-    from music_genre import training
-    from music_genre.model import TagClassifier
-    from music_genre.tags.labels import choose_labels, tag_matrix
-    from music_genre.tags.metrics import frequency_baseline, tag_metrics
-    from music_genre.tags.training import fit_label_models, tune_thresholds
+    from music_genre.modeling import training
+    from music_genre.modeling.artifact import TagClassifier
+    from music_genre.modeling.tasks.multi_label.labels import choose_labels, tag_matrix
+    from music_genre.modeling.tasks.multi_label.metrics import frequency_baseline, tag_metrics
+    from music_genre.modeling.tasks.multi_label.training import fit_label_models, tune_thresholds
 
     table_path = REPO_ROOT / f"data/05_model_input/{args.dataset}/model_input_table.parquet"
     table = pd.read_parquet(table_path)
@@ -68,9 +68,7 @@ def main() -> int:
         f"{args.dataset}: {len(table)} tracks, {len(labels)} genres, {int(multi.sum())} with 2+ "
         f"genres; {args.folds}-fold x {args.repeats}, stratified by main genre"
     )
-    splitter = RepeatedStratifiedKFold(
-        n_splits=args.folds, n_repeats=args.repeats, random_state=42
-    )
+    splitter = RepeatedStratifiedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=42)
     results: list[dict] = []
     for fold, (fit_rows, held_rows) in enumerate(splitter.split(table, table["genre"])):
         fit_rows, valid_rows = train_test_split(
@@ -85,8 +83,15 @@ def main() -> int:
         true = true_all[held_rows]
         base_proba, base_tags = frequency_baseline(true_all[fit_rows], len(held_rows))
         results.append(
-            _row("-", "label frequency", fold, tag_metrics(true, base_proba, base_tags), true,
-                 base_tags, 0.0)  # fmt: skip
+            _row(
+                "-",
+                "label frequency",
+                fold,
+                tag_metrics(true, base_proba, base_tags),
+                true,
+                base_tags,
+                0.0,
+            )  # fmt: skip
         )
         for model_type in args.models.split(","):
             params = modeling["hyperparameters"][model_type]
@@ -108,7 +113,9 @@ def main() -> int:
                     )  # fmt: skip
                 tags = model.tags_from_proba(proba)
                 results.append(
-                    _row(model_type, name, fold, tag_metrics(true, proba, tags), true, tags, seconds)
+                    _row(
+                        model_type, name, fold, tag_metrics(true, proba, tags), true, tags, seconds
+                    )
                 )
             started = time.perf_counter()
             single = training.train_classifier(fold_table, model_type, params, seed=42)
@@ -124,8 +131,9 @@ def main() -> int:
                 if column >= 0:
                     score[:, column] = single_proba[:, j]
             results.append(
-                _row(model_type, "one genre", fold, tag_metrics(true, score, one), true, one,
-                     seconds)  # fmt: skip
+                _row(
+                    model_type, "one genre", fold, tag_metrics(true, score, one), true, one, seconds
+                )  # fmt: skip
             )
         print(f"fold {fold + 1}/{args.folds * args.repeats} done", file=sys.stderr)
 
@@ -137,9 +145,7 @@ def main() -> int:
     header = f"{'model':<20} {'variant':<16} " + " ".join(f"{c:>17}" for c in columns)
     print(header)
     for (model, variant), row in summary.iterrows():
-        cells = " ".join(
-            f"{row[(c, 'mean')]:>9.3f} +- {row[(c, 'std')]:.3f}" for c in columns
-        )
+        cells = " ".join(f"{row[(c, 'mean')]:>9.3f} +- {row[(c, 'std')]:.3f}" for c in columns)
         print(f"{model:<20} {variant:<16} {cells}")
     print(f"\ntrue genres per track: {true_all.sum(axis=1).mean():.2f}")
     return 0

@@ -7,7 +7,7 @@
 The synthetic table is built to be about as hard as fma_small's (test accuracy around 50-60%, so early
 stopping runs for hundreds of rounds, as it does on the real features): each genre shifts a random subset
 of features by a small amount, the rest is noise with correlated blocks. Training goes through
-``music_genre.training.train_classifier`` with the hyperparameters of ``conf/base/parameters_modeling.yml``,
+``music_genre.modeling.training.train_classifier`` with the hyperparameters of ``conf/base/parameters_modeling.yml``,
 exactly as the ``modeling`` pipeline calls it.
 """
 
@@ -47,7 +47,7 @@ def synthetic_table(n_train=6400, n_valid=800, n_test=800, n_features=519, n_gen
 
 
 def real_table(features: Path, manifest: Path) -> pd.DataFrame:
-    from music_genre.training import model_input_table
+    from music_genre.modeling.training import model_input_table
 
     return model_input_table(pd.read_parquet(features), pd.read_parquet(manifest))
 
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="lightgbm", help="model type (default lightgbm)")
     args = parser.parse_args(argv)
 
-    from music_genre.training import evaluate_classifier, train_classifier
+    from music_genre.modeling.training import evaluate_classifier, train_classifier
 
     params = yaml.safe_load((REPO_ROOT / "conf/base/parameters_modeling.yml").read_text())
     hyperparameters = params["modeling"]["hyperparameters"][args.model]

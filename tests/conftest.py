@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from music_genre.console import nested_params
-from music_genre.embeddings import weights as mw
+from music_genre.features.embeddings import weights as mw
+from music_genre.serving.console import nested_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -212,7 +212,7 @@ def kedro_project(tmp_path) -> KedroProject:
 @pytest.fixture(scope="session")
 def sample_archive(tmp_path_factory) -> Path:
     """One small built-in sample for the whole test session (read-only for tests: copy before changing)."""
-    from music_genre.sample_data import make_sample_archive
+    from music_genre.sample import make_sample_archive
 
     root = tmp_path_factory.mktemp("sample") / "sample"
     make_sample_archive(root, seed=42, tracks_per_genre=20, clip_seconds=12.0)
@@ -291,7 +291,7 @@ def musicnn_weights_dir(musicnn_wheel, tmp_path_factory) -> Path:
 @pytest.fixture
 def weights_env(musicnn_weights_dir, monkeypatch) -> Path:
     monkeypatch.setenv(mw.WEIGHTS_ENV, str(musicnn_weights_dir))
-    from music_genre.embeddings import load_backend
+    from music_genre.features.embeddings import load_backend
 
     load_backend.cache_clear()
     yield musicnn_weights_dir

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from music_genre import audio
+from music_genre.data import audio
 
 
 def _tone(seconds: float, rate: int = 44100, channels: int = 2) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from music_genre.config_loader import anchor_sqlite_uri
-from music_genre.model_store import project_config
+from music_genre.modeling.store import project_config
 from tests.conftest import make_project_copy
 
 

@@ -8,8 +8,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from music_genre import fma
-from music_genre.ingestion import MANIFEST_COLUMNS
+from music_genre.data import fma
+from music_genre.data.ingestion import MANIFEST_COLUMNS
 from tests.conftest import SMALL_SAMPLE, SMALL_SAMPLE_INGESTION
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from music_genre.download import (
+from music_genre.data.download import (
     FMA_ARCHIVES,
     DownloadError,
     download_file,
@@ -280,7 +280,7 @@ def test_verified_archive_is_never_fetched_or_hashed_again(mirror, tmp_path, mon
     download_file(url, dest, SHA1["fma_small"], **FAST)
     assert mirror.hits("fma_small") == 1
 
-    import music_genre.download as download_module
+    import music_genre.data.download.transfer as download_module
 
     def no_hashing(*args, **kwargs):
         raise AssertionError("a verified archive was hashed again")
@@ -313,7 +313,9 @@ def test_connection_refused_fails_fast_and_clearly(tmp_path):
     with pytest.raises(DownloadError) as err:
         download_file(url, tmp_path / "fma_small.zip", SHA1["fma_small"], **{**FAST, "retries": 5})
 
-    assert time.monotonic() - started < 30  # not the 5 retries with their back-off (the count is below)
+    assert (
+        time.monotonic() - started < 30
+    )  # not the 5 retries with their back-off (the count is below)
     message = str(err.value)
     assert url in message and "download.base_url" in message and "after 3 attempts" in message
     assert "\n" not in message

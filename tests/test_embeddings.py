@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.embeddings import weights as musicnn_weights
 from music_genre.features import FeatureSettings, feature_names
+from music_genre.features.embeddings import weights as musicnn_weights
 
 from .conftest import GTZAN_SUBSET, require_shared
 
@@ -92,8 +92,8 @@ def test_weights_match_musicnn_own_graph_on_a_real_clip(weights_env, musicnn_whe
 
 
 def test_a_wrong_or_damaged_weight_file_fails_loudly(weights_env, tmp_path):
-    from music_genre.embeddings.backend import MusicnnBackend
-    from music_genre.embeddings.musicnn import MusicnnNetwork
+    from music_genre.features.embeddings.backend import MusicnnBackend
+    from music_genre.features.embeddings.musicnn import MusicnnNetwork
 
     good = musicnn_weights.load_weights(weights_env / musicnn_weights.WEIGHTS_FILE)
     assert len(good) == 64 and good["dense/kernel"].shape == (1506, 200)
@@ -126,7 +126,7 @@ def test_a_wrong_or_damaged_weight_file_fails_loudly(weights_env, tmp_path):
 
 
 def test_missing_weights_name_the_fix(tmp_path, monkeypatch):
-    from music_genre.embeddings import load_backend
+    from music_genre.features.embeddings import load_backend
 
     monkeypatch.delenv(musicnn_weights.WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.cache copy
@@ -156,7 +156,7 @@ def _without_tensorflow(code: str, cwd: Path, home: Path) -> subprocess.Complete
 def test_without_the_extra_auto_falls_back_and_a_named_embedding_fails_in_one_line(tmp_path):
     result = _without_tensorflow(
         "import logging; logging.basicConfig(level=logging.WARNING)\n"
-        "from music_genre.embeddings import resolve_feature_set\n"
+        "from music_genre.features.embeddings import resolve_feature_set\n"
         "print(resolve_feature_set('auto'))\n"
         "from music_genre.pipelines.feature_engineering.nodes import resolve_feature_settings\n"
         "resolve_feature_settings({'feature_set': 'embedding'})\n",
@@ -165,15 +165,18 @@ def test_without_the_extra_auto_falls_back_and_a_named_embedding_fails_in_one_li
     )
     assert result.stdout.strip() == "handcrafted"
     warnings = [line for line in result.stderr.splitlines() if "feature_set auto" in line]
-    assert len(warnings) == 1 and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in warnings[0]
+    assert (
+        len(warnings) == 1
+        and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in warnings[0]
+    )
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode != 0
-    assert last.startswith("music_genre.embeddings.weights.WeightsError")
+    assert last.startswith("music_genre.features.embeddings.weights.WeightsError")
     assert 'pip install -c requirements-lock.txt -e ".[embeddings]"' in last
 
 
 def test_auto_picks_the_embedding_where_it_can_be_computed(weights_env):
-    from music_genre.embeddings import AUTO_CHOICE, resolve_feature_set
+    from music_genre.features.embeddings import AUTO_CHOICE, resolve_feature_set
 
     assert resolve_feature_set("auto") == AUTO_CHOICE == "handcrafted+embedding"
     assert resolve_feature_set("handcrafted") == "handcrafted"
@@ -181,7 +184,7 @@ def test_auto_picks_the_embedding_where_it_can_be_computed(weights_env):
 
 # ---------------------------------------------------------------------------------------- bad input
 def test_a_clip_shorter_than_one_patch_is_too_short(weights_env):
-    from music_genre.audio import AudioError
+    from music_genre.data.audio import AudioError
     from music_genre.features import extract_signal
 
     settings = FeatureSettings(feature_set="handcrafted+embedding")
@@ -198,8 +201,8 @@ def test_a_clip_shorter_than_one_patch_is_too_short(weights_env):
 def test_a_non_finite_embedding_is_a_failure_row(shared_gtzan):
     """Through the real extraction batch: a backend whose output is NaN (registered like any other
     backend) gives `not_finite` rows, never NaN features; the batch goes on."""
-    from music_genre.embeddings import load_backend, register_backend
-    from music_genre.extraction import extract_batch
+    from music_genre.features.embeddings import load_backend, register_backend
+    from music_genre.features.extraction import extract_batch
     from music_genre.features.settings import EMBEDDING_DIMS
 
     class NaNBackend:
@@ -233,8 +236,8 @@ def test_a_non_finite_embedding_is_a_failure_row(shared_gtzan):
 
 # ------------------------------------------------------------------------------------ cache, batches
 def test_feature_sets_round_trip_through_the_cache_without_mixing(weights_env, tmp_path):
-    from music_genre.extraction import collect_features, extract_batch
-    from music_genre.feature_cache import FeatureCache
+    from music_genre.features.extraction import collect_features, extract_batch
+    from music_genre.features.feature_cache import FeatureCache
 
     clips = [GTZAN_SUBSET / "jazz" / "jazz.00000.wav", GTZAN_SUBSET / "rock" / "rock.00000.wav"]
     for clip in clips:
@@ -274,7 +277,7 @@ def test_extraction_tasks_ask_for_a_gpu_only_when_they_can_use_one():
 
     import ray
 
-    from music_genre.extraction import auto_gpus_per_task
+    from music_genre.features.extraction import auto_gpus_per_task
 
     ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)  # fmt: skip

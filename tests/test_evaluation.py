@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre import evaluation as ev
-from music_genre.training import chance_level, evaluate_classifier, train_classifier
+from music_genre.evaluation import report as ev
+from music_genre.modeling.training import chance_level, evaluate_classifier, train_classifier
 
 from .stats import assert_beats_chance, assert_beats_random_pick
 

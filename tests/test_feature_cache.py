@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from music_genre.feature_cache import STATUS_FAILED, STATUS_OK, Batch, FeatureCache
+from music_genre.features.feature_cache import STATUS_FAILED, STATUS_OK, Batch, FeatureCache
 
 COLUMNS = ["mfcc_mean_01", "zcr_std_01", "tempo"]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre import audio
+from music_genre.data import audio
 from music_genre.features import FeatureSettings, feature_names
 from tests.conftest import SMALL_SAMPLE, SMALL_SAMPLE_INGESTION
 

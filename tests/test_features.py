@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre import audio
+from music_genre.data import audio
 from music_genre.features import (
     FMA_FAMILIES,
     STATISTICS,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from music_genre.embeddings import weights as musicnn_weights
+from music_genre.features.embeddings import weights as musicnn_weights
 
 from .conftest import SAMPLE_RUN_PARAMS, make_project_copy
 
@@ -189,7 +189,10 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, shared_gtzan):
                  "feature_engineering.feature_set": "embedding"}), env=env, timeout=300)  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in last
+    assert (
+        last.startswith("error: ")
+        and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in last
+    )
 
 
 # ---------------------------------------------------------------------------------------------- the CLI

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from music_genre import fma, ingestion
+# tracks.csv as the real file writes it: group row, name row, a track_id row, then tracks. The values of
+from music_genre.data import fma, ingestion
 
 # tracks.csv as the real file writes it: group row, name row, a track_id row, then tracks. The values of
 # tracks 2, 10 and 20 are the ones fma-format.md quotes (bit_rate, duration, genre_top, genres, genres_all,

@@ -167,7 +167,7 @@ def test_help_is_fast_and_imports_nothing_heavy(project):
         [
             sys.executable,
             "-c",
-            "import sys, music_genre.console, music_genre.features, music_genre.inference; "
+            "import sys, music_genre.serving.console, music_genre.features, music_genre.serving.inference; "
             "print(sorted(m for m in ('ray', 'librosa', 'lightgbm', 'mlflow', 'sklearn', 'kedro') "
             "if m in sys.modules))",
         ],
@@ -192,7 +192,7 @@ def test_no_model_says_how_to_train_one(clips, tmp_path):
 
 def test_a_long_song_is_judged_on_averaged_windows(project, clips, tmp_path):
     """A 4-minute file made of clips: 8 windows, probabilities = the mean of the windows' own."""
-    from music_genre import audio
+    from music_genre.data import audio
 
     pieces = [audio.load(path, sample_rate=22050) for path in clips.values()]
     song = np.concatenate([pieces[i % len(pieces)] for i in range(20)])[: 22050 * 240]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from music_genre import __version__
-from music_genre.stack import LOCK_NAME, differences, platform_mismatch, read_pins
+from music_genre.common.stack import LOCK_NAME, differences, platform_mismatch, read_pins
 from tests.conftest import PROJECT_ROOT
 
 UNLOCKED = os.environ.get("MUSIC_GENRE_UNLOCKED") == "1"  # set by `python tools/lock.py newest`

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre import training
-from music_genre.estimators import TemperatureSVC
+from music_genre.modeling import training
+from music_genre.modeling.estimators import TemperatureSVC
 
 from .stats import assert_beats_chance
 
@@ -151,7 +151,7 @@ def test_lightgbm_leaves_fit_a_small_collection():
 
 
 def test_a_model_no_better_than_chance_is_flagged_and_not_registered():
-    from music_genre.tracking import registration_request
+    from music_genre.modeling.registry import registration_request
 
     data = table(per_genre=6, seed=6)
     per_split = {"validation": {"accuracy": 0.2}, "test": {"accuracy": 0.8, "f1_macro": 0.8}}

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.model import GenreClassifier
-from music_genre.training import MODEL_TYPES, chance_level
+from music_genre.modeling.artifact import GenreClassifier
+from music_genre.modeling.training import MODEL_TYPES, chance_level
 from tests.conftest import KedroProject
 from tests.stats import assert_beats_chance
 
@@ -43,7 +43,7 @@ def test_lightgbm_beats_chance_on_held_out_tracks(trained):
     the genre far more often than always answering the most frequent one would."""
     from sklearn.metrics import log_loss
 
-    from music_genre.training import cross_validate
+    from music_genre.modeling.training import cross_validate
 
     report = trained.load("model_metrics")
     table = trained.load("model_input_table")
@@ -242,7 +242,7 @@ def test_class_weighting_changes_the_model(trained, monkeypatch):
     tracks weigh the same in total, Rock's seven-fold copies included) and change what it learns."""
     import lightgbm
 
-    from music_genre.training import train_classifier
+    from music_genre.modeling.training import train_classifier
 
     weights = []
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from music_genre import audio
+from music_genre.data import audio
 from music_genre.monitoring import drift
 
 from .conftest import REGISTER_ALWAYS, KedroProject, make_project_copy, project_on_sample

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from music_genre import audio
+from music_genre.data import audio
 
 from .conftest import CHROMIUM, GTZAN_SUBSET, page_server
 

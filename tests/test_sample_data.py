@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from music_genre import audio, fma
-from music_genre.sample_data import (
+from music_genre.data import audio, fma
+from music_genre.sample import (
     DEFAULT_GENRES,
     FAULT_KINDS,
     ensure_sample_archive,
@@ -121,7 +121,7 @@ def test_split_is_artist_filtered(sample):
 
 def test_split_proportions_at_default_size():
     """80/10/10 per genre with whole artists, computed without writing audio (metadata only)."""
-    from music_genre.sample_data import _build_metadata, _normalise_params
+    from music_genre.sample import _build_metadata, _normalise_params
 
     tracks, faults, _ = _build_metadata(_normalise_params(seed=1))
     with_top = tracks[tracks[("track", "genre_top")].notna()]
@@ -267,7 +267,7 @@ def test_multi_genre_count_splits_and_pairs(tracks_per_genre, share, expected):
     """Metadata only: count = round(share x tracks_per_genre x genres), ~70/15/15, every pair in turn."""
     from itertools import combinations
 
-    from music_genre.sample_data import _build_metadata, _normalise_params
+    from music_genre.sample import _build_metadata, _normalise_params
 
     params = _normalise_params(
         seed=3, tracks_per_genre=tracks_per_genre, multi_genre_share=share, plant_faults=False
@@ -302,7 +302,7 @@ def test_multi_genre_count_splits_and_pairs(tracks_per_genre, share, expected):
 
 
 def test_multi_genre_share_leaves_single_genre_tracks_and_faults_alone():
-    from music_genre.sample_data import _build_metadata, _normalise_params
+    from music_genre.sample import _build_metadata, _normalise_params
 
     with_multi, faults, _ = _build_metadata(_normalise_params(seed=5, tracks_per_genre=8))
     more, faults_more, _ = _build_metadata(

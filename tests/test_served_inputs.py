@@ -1,4 +1,4 @@
-"""What a served request may read (music_genre.served_inputs), on a real file system; the served model
+"""What a served request may read (music_genre.serving.served_inputs), on a real file system; the served model
 itself is tested over HTTP in test_inference.py."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from music_genre import served_inputs as guard
+from music_genre.serving import served_inputs as guard
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from music_genre.embeddings import weights as musicnn_weights
-from music_genre.training import chance_level
+from music_genre.features.embeddings import weights as musicnn_weights
+from music_genre.modeling.training import chance_level
 
 from .conftest import make_project_copy
 from .stats import assert_beats_chance
@@ -104,7 +104,7 @@ def test_gtzan_defaults_train_on_the_embedding_and_predict_uses_it(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     (row,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    from music_genre.model_store import load_from_catalog
+    from music_genre.modeling.store import load_from_catalog
 
     served = load_from_catalog(kedro_project.path, "gtzan").classifier
     assert served.version == kedro_project.load("genre_classifier", env="gtzan").version
@@ -165,7 +165,12 @@ def test_gtzan_defaults_without_the_extra_use_handcrafted_features(shared_gtzan,
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     warnings = [line for line in output.splitlines() if "feature_set auto" in line]
-    assert len(warnings) == 1 and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in warnings[0]
+    assert (
+        len(warnings) == 1
+        and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in warnings[0]
+    )
+    import json
+
     settings = json.loads((project / "data/04_feature/gtzan/feature_settings.json").read_text())
     assert settings["feature_set"] == "handcrafted"
     metrics = json.loads((project / "data/08_reporting/gtzan/model_metrics.json").read_text())
@@ -173,7 +178,9 @@ def test_gtzan_defaults_without_the_extra_use_handcrafted_features(shared_gtzan,
     pool = table[table["split"] != "test"]
     chosen = metrics["model_selection"][0]
     assert chosen["model_type"] == metrics["model_type"] and chosen["n_tracks"] == len(pool)
-    assert chosen["accuracy_mean"] == max(row["accuracy_mean"] for row in metrics["model_selection"])
+    assert chosen["accuracy_mean"] == max(
+        row["accuracy_mean"] for row in metrics["model_selection"]
+    )
     hits = cv_hits(chosen["accuracy_mean"], len(pool), chosen["folds"])
     assert_beats_chance(hits, len(pool), chance_level(pool["genre"]), f"{chosen['model_type']} cv")
     assert_chance_verdict_is_recomputed(metrics, table)

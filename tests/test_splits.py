@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from music_genre import ingestion
-from music_genre.splits import stratified_group_split
+from music_genre.data import ingestion
+from music_genre.data.splits import stratified_group_split
 
 RATIOS = {"training": 0.8, "validation": 0.1, "test": 0.1}
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.tags import evaluation as tev
+from music_genre.evaluation import tags as tev
 
 from .stats import ALPHA, assert_beats_random_pick, beats_random_pick_p
 

@@ -18,8 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.training import chance_level
-from music_genre.tuning import TuningResult, log_trials_to_mlflow, search_space, tune_lightgbm
+from music_genre.modeling.training import chance_level
+from music_genre.modeling.tuning import (
+    TuningResult,
+    log_trials_to_mlflow,
+    search_space,
+    tune_lightgbm,
+)
 
 from .stats import assert_beats_chance
 
@@ -76,7 +81,7 @@ def class_shifted_table(seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def ray_session():
-    from music_genre.ray_runtime import start_ray, stop_ray
+    from music_genre.common.ray_runtime import start_ray, stop_ray
 
     started = start_ray({"num_cpus": 2})
     yield
@@ -274,7 +279,7 @@ def test_best_params_hold_the_best_trial_within_the_searched_ranges(tuned):
 
 
 def test_best_params_train_a_classifier_that_beats_chance(tuned, table):
-    from music_genre.training import evaluate_classifier, train_classifier
+    from music_genre.modeling.training import evaluate_classifier, train_classifier
 
     classifier = train_classifier(table, "lightgbm", tuned.best_params, seed=7)
     test = evaluate_classifier(classifier, table)["test"]
@@ -323,7 +328,7 @@ def test_random_search_with_default_storage_leaves_nothing_behind(
 def test_trials_that_all_fail_raise_with_the_lightgbm_error(ray_session, table, monkeypatch):
     """The message is the project's, carrying the trial's own error (whose wording is LightGBM's: not
     checked); every trial is recorded as failed, with that error."""
-    from music_genre import tuning
+    from music_genre.modeling import tuning
 
     real_row, rows = tuning._trial_row, []
 

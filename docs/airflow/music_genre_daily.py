@@ -18,6 +18,7 @@ from airflow.sdk import dag, task
 PROJECT = Path("/srv/music-genre")  # the Kedro project (its .venv holds music-genre)
 ENV = "fma_small"  # the dataset environment
 DATASET = "fma_small"  # its globals' dataset_name
+TASK = "single_label"  # the task it serves (its serving.task): retraining trains and promotes that task
 KEDRO = str(PROJECT / ".venv" / "bin" / "kedro")
 
 
@@ -74,9 +75,8 @@ def music_genre_daily():
 
     @task
     def retrain() -> None:
-        kedro_run(
-            "retraining"
-        )  # registers the challenger; promotes it only if it beats the champion
+        # registers the challenger; promotes it only if it beats the champion (of the served task)
+        kedro_run("retraining", f"modeling.task={TASK}")
 
     batch = score_next_batch()
     monitored = monitor(batch)

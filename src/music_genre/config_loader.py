@@ -1,19 +1,31 @@
-"""The project's config loader: Kedro's OmegaConfigLoader, with ``mlflow.yml``'s SQLite store anchored.
+"""The project's config loader: Kedro's OmegaConfigLoader, with ``mlflow.yml``'s SQLite store anchored and
+the catalog's task-specific paths resolved from the parameters.
 
 kedro-mlflow makes a relative *file* store absolute against the project root, but passes ``sqlite:///mlflow.db``
 through as it is, so SQLite resolves it against the current directory: a notebook in ``notebooks/`` or a
 ``kedro run`` from a subfolder would open a second, empty store, and MLflow's per-URI store cache would keep
 several project copies in one process (the test suite) writing into the first one's database.
+
+Each modelling task keeps its own champion copies (``champion<suffix>/``, ``fallback<suffix>/``: the task's
+``model_suffix``, empty for the default task). The catalog names them with ``${task_suffix:modeling.task}``
+(what a run trains) or ``${task_suffix:serving.task}`` (what the environment serves), and with
+``${task:serving.task}`` the task itself: both read the parameters this loader resolves, runtime
+``--params`` included, so the paths follow the configuration, never a run's side effects.
 """
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kedro.config import OmegaConfigLoader
+from kedro.config import MissingConfigException, OmegaConfigLoader
+from omegaconf import OmegaConf
 
 SQLITE_PREFIX = "sqlite:///"
+TASK_RESOLVERS = ("task", "task_suffix")
 
 
 def anchor_sqlite_uri(uri: Any, project_root: Path) -> Any:
@@ -26,10 +38,54 @@ def anchor_sqlite_uri(uri: Any, project_root: Path) -> Any:
     return SQLITE_PREFIX + str((project_root / path).resolve())
 
 
+def parameter(parameters: Mapping, dotted: str) -> Any:
+    """``parameter(params, "serving.task")``: the value at a dotted path, None where it is not set."""
+    node: Any = parameters
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+@contextlib.contextmanager
+def task_resolvers(parameters: Mapping) -> Iterator[None]:
+    """``${task:<parameter>}`` (the task's name) and ``${task_suffix:<parameter>}`` (its
+    ``model_suffix``) while the catalog resolves. A name no task has is passed through (as
+    ``-<name>``): the step that loads the dataset says which names exist."""
+    from music_genre.modeling.tasks import DEFAULT_TASK, TASKS  # noqa: PLC0415
+
+    def name(dotted: str) -> str:
+        value = parameter(parameters, dotted)
+        return DEFAULT_TASK if value is None else str(value)
+
+    def suffix(dotted: str) -> str:
+        chosen = name(dotted)
+        return TASKS[chosen].model_suffix if chosen in TASKS else f"-{chosen}"
+
+    with warnings.catch_warnings():  # omegaconf 2.4 renames it; Kedro itself still calls this name
+        warnings.simplefilter("ignore", UserWarning)
+        OmegaConf.register_new_resolver("task", name, replace=True)
+        OmegaConf.register_new_resolver("task_suffix", suffix, replace=True)
+    try:
+        yield
+    finally:
+        for resolver in TASK_RESOLVERS:
+            OmegaConf.clear_resolver(resolver)
+
+
 class ProjectConfigLoader(OmegaConfigLoader):
-    """Resolves relative SQLite MLflow stores in ``mlflow.yml`` against the project root."""
+    """Resolves relative SQLite MLflow stores in ``mlflow.yml`` against the project root, and the
+    catalog's task paths from the parameters."""
 
     def __getitem__(self, key: str) -> Any:
+        if key == "catalog" and key not in self:
+            try:
+                parameters = super().__getitem__("parameters")
+            except MissingConfigException:
+                parameters = {}
+            with task_resolvers(parameters):
+                return super().__getitem__(key)
         config = super().__getitem__(key)
         conf_dir = Path(str(self.conf_source))
         if key != "mlflow" or not conf_dir.is_dir() or not isinstance(config, dict):

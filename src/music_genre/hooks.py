@@ -32,7 +32,7 @@ class RayHook:
     def before_node_run(self, node) -> None:
         if RAY_TAG not in node.tags or self._started_here:
             return
-        from music_genre.ray_runtime import start_ray  # noqa: PLC0415
+        from music_genre.common.ray_runtime import start_ray  # noqa: PLC0415
 
         self._started_here = start_ray(self._config)
 
@@ -46,7 +46,7 @@ class RayHook:
 
     def _stop(self) -> None:
         if self._started_here:
-            from music_genre.ray_runtime import stop_ray  # noqa: PLC0415
+            from music_genre.common.ray_runtime import stop_ray  # noqa: PLC0415
 
             stop_ray()
             self._started_here = False
@@ -58,7 +58,7 @@ class TestedStackHook:
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        from music_genre.stack import platform_mismatch  # noqa: PLC0415
+        from music_genre.common.stack import platform_mismatch  # noqa: PLC0415
 
         mismatch = platform_mismatch(context.project_path)
         if mismatch:
@@ -143,7 +143,7 @@ class ModelRegistrationHook:
         if not request.get("register"):
             log.info("Model not registered: %s", request.get("reason"))
             return
-        from music_genre.tracking import register_model  # noqa: PLC0415
+        from music_genre.modeling.registry import register_model  # noqa: PLC0415
 
         result = register_model(request)
         catalog.save(REGISTRATION_DATASET, result)
@@ -152,9 +152,8 @@ class ModelRegistrationHook:
 
 
 def is_new_champion(champion_info: dict | None, registration: dict) -> bool:
-    """Whether the local champion copy is another model than this registration's champion: another
-    version, or another registered model (a multi-label ``-tags`` model's version 1 is not the
-    single-label model's version 1)."""
+    """Whether the local champion copy (of the run's task: each task keeps its own) is another model
+    than this registration's champion: another version, or another registered model."""
     info = champion_info or {}
     return (info.get("name"), str(info.get("version"))) != (
         registration["model_name"],
@@ -163,14 +162,18 @@ def is_new_champion(champion_info: dict | None, registration: dict) -> bool:
 
 
 def publish_champion(catalog, registration: dict) -> None:
-    """Write the local copies the CLI, the batch job and serving load: the new champion, and the one it
-    replaced as the fallback model."""
+    """Write the local copies of the run's task (``modeling.task``) that the CLI, the batch job and
+    serving load where that task is served: the new champion, and the one it replaced as the fallback
+    model. Another task's copies, and so what an environment serves, are never touched."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
+    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
+
     previous = catalog.load("champion_genre_classifier")
-    if previous is not None:
-        catalog.save("fallback_model", previous)
     classifier = catalog.load("genre_classifier")
+    # (a copy of another task's model is left from before each task kept its own: no fallback)
+    if previous is not None and task_of(previous) is task_of(classifier):
+        catalog.save("previous_champion", previous)
     classifier.info["registry"] = {
         "name": registration["model_name"],
         "version": registration["registered_version"],
@@ -217,7 +220,7 @@ class RunSummaryHook:
             if "model_metrics" in outputs:
                 text = self._training(catalog)
             elif "monitoring_decision" in outputs:
-                from music_genre.run_summary import monitoring_summary, render  # noqa: PLC0415
+                from music_genre.serving.run_summary import monitoring_summary, render  # noqa: PLC0415
 
                 metrics = catalog.load("monitoring_metrics")
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
@@ -227,7 +230,7 @@ class RunSummaryHook:
                     monitoring_summary(metrics, catalog.load("monitoring_decision"), page),
                 )
             elif "inference_report" in outputs:
-                from music_genre.run_summary import inference_summary, render  # noqa: PLC0415
+                from music_genre.serving.run_summary import inference_summary, render  # noqa: PLC0415
 
                 report = dict(catalog.load("inference_report"))
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
@@ -241,7 +244,7 @@ class RunSummaryHook:
         print("\n" + text, flush=True)
 
     def _training(self, catalog) -> str:
-        from music_genre.run_summary import render, training_summary  # noqa: PLC0415
+        from music_genre.serving.run_summary import render, training_summary  # noqa: PLC0415
 
         def optional(name):
             try:
@@ -261,5 +264,6 @@ class RunSummaryHook:
             model_metrics=catalog.load("model_metrics"),
             registration=optional("model_registration"),
             report_path=f"data/08_reporting/{dataset}/evaluation/summary.md",
+            serving_task=(optional("params:serving") or {}).get("task"),
         )
         return render(f"music-genre run: {dataset}", rows)

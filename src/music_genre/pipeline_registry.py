@@ -11,8 +11,8 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from music_genre.pipelines.served_model import with_serving_model
 from music_genre.pipelines.tuning import tuning_if_enabled_pipeline
-from music_genre.serving import with_serving_model
 
 DEFAULT_PIPELINES = ("data_ingestion", "feature_engineering", "modeling", "evaluation")
 

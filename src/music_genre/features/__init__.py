@@ -16,7 +16,7 @@ that same STFT plus a small decimated STFT for the low octaves, feeds chroma_cqt
 the statistics are one vectorised pass over all families stacked. Semantics follow FMA's ``features.py``.
 
 ``settings.feature_set`` picks the columns: ``handcrafted`` (the above), ``embedding`` (a pretrained
-network's, see :mod:`music_genre.embeddings`) or ``handcrafted+embedding``, all from the same decode.
+network's, see :mod:`music_genre.features.embeddings`) or ``handcrafted+embedding``, all from the same decode.
 
 Importing this package is cheap (pure Python): numpy, scipy and pandas load on the first extraction.
 """
@@ -65,9 +65,9 @@ __all__ = [
 def extract_file(
     path: str | os.PathLike, settings: FeatureSettings | dict | None = None, **overrides: Any
 ) -> pd.Series:
-    """Decode ``path`` once with ``music_genre.audio.load`` (mono, ``sample_rate``, ``offset``/``duration``
+    """Decode ``path`` once with ``music_genre.data.audio.load`` (mono, ``sample_rate``, ``offset``/``duration``
     window) and return its features as a float64 Series named ``str(path)``, indexed by
-    :func:`feature_names`. Bad audio raises ``music_genre.audio.AudioError`` (reason from the decoder;
+    :func:`feature_names`. Bad audio raises ``music_genre.data.audio.AudioError`` (reason from the decoder;
     ``too_short`` when the signal is shorter than one STFT frame)."""
     from ._extract import extract_file as _extract_file  # noqa: PLC0415 - heavy stack on first use only
 
@@ -78,7 +78,7 @@ def extract_files(
     paths: list[str | os.PathLike], settings: FeatureSettings | dict | None = None
 ) -> list:
     """Features of several files (one decode each, the embedding in one pass for all): per file its Series
-    or the :class:`music_genre.audio.AudioError` that stopped it."""
+    or the :class:`music_genre.data.audio.AudioError` that stopped it."""
     from ._extract import extract_files as _extract_files  # noqa: PLC0415
 
     return _extract_files(paths, settings)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import audio
+from music_genre.data import audio
+
 from . import _dsp
 from ._cqt import constant_q_magnitude, constant_q_plan
 from .settings import (
@@ -35,9 +36,9 @@ _SPECTRAL_SHAPE = frozenset(
 def extract_file(
     path: str | os.PathLike, settings: FeatureSettings | dict | None = None, **overrides
 ) -> pd.Series:
-    """Decode ``path`` once (music_genre.audio.load: mono, the offset/duration window) and extract its
+    """Decode ``path`` once (music_genre.data.audio.load: mono, the offset/duration window) and extract its
     features. The Series is named after the path; undecodable audio raises
-    :class:`music_genre.audio.AudioError` with the decoder's reason code."""
+    :class:`music_genre.data.audio.AudioError` with the decoder's reason code."""
     result = extract_files([path], resolve_settings(settings, **overrides))[0]
     if isinstance(result, Exception):
         raise result
@@ -129,7 +130,7 @@ def embedding_values(
 ) -> list[np.ndarray | audio.AudioError]:
     """Per signal, the embedding statistics over its patches (mean, std as configured), or why not: a
     signal shorter than one patch is ``too_short``, a non-finite embedding is ``not_finite``."""
-    from music_genre.embeddings import load_backend  # noqa: PLC0415
+    from music_genre.features.embeddings import load_backend  # noqa: PLC0415
 
     backend = load_backend(settings.embedding, settings.embedding_weights)
     resampled = [_resampled(signal, rate, backend.sample_rate) for signal, rate in signals]
@@ -171,7 +172,7 @@ def _decode(path: str | os.PathLike, settings: FeatureSettings) -> tuple[np.ndar
 
 
 def _embedding_rate(settings: FeatureSettings) -> int:
-    from music_genre.embeddings import load_backend  # noqa: PLC0415
+    from music_genre.features.embeddings import load_backend  # noqa: PLC0415
 
     return load_backend(settings.embedding, settings.embedding_weights).sample_rate
 

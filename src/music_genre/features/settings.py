@@ -42,7 +42,7 @@ FEATURE_SETS: tuple[str, ...] = (HANDCRAFTED, EMBEDDING, BOTH)
 EMBEDDING_STATISTICS: tuple[str, ...] = ("mean", "std")  # over a clip's 3 s patches
 
 # Pretrained backends by name: what the column names need, known without importing any numerics.
-# (music_genre.embeddings registers the code that computes them.)
+# (music_genre.features.embeddings registers the code that computes them.)
 EMBEDDING_DIMS: dict[str, int] = {"msd_musicnn": 200}
 
 # Bump when a change in the code changes feature values: it is part of the digest, so feature caches
@@ -109,7 +109,7 @@ class FeatureSettings:
         if self.feature_set == AUTO:
             raise ValueError(
                 "feature_set 'auto' is resolved by the feature_engineering pipeline "
-                "(music_genre.embeddings.resolve_feature_set) before settings are built"
+                "(music_genre.features.embeddings.resolve_feature_set) before settings are built"
             )
         if self.feature_set not in FEATURE_SETS:
             raise ValueError(

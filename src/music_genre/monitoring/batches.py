@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from music_genre import audio, inference
-from music_genre.errors import ExpectedError
+from music_genre.common.errors import ExpectedError
+from music_genre.data import audio, inputs
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,11 @@ def _inputs(paths: Iterable[str], track_ids: Iterable, batch: str) -> pd.DataFra
 
 def folder_inputs(input_dir: str, batch: str | None) -> pd.DataFrame:
     """Every audio file under a folder, as one batch (named by ``batch``, else today's UTC date)."""
-    files, errors = inference.collect_audio_paths([input_dir])
+    files, errors = inputs.collect_audio_paths([input_dir])
     if errors and not files:
         raise NothingToScoreError(f"inference.input_dir {input_dir}: {errors[0].message}")
     name = str(batch) if batch else datetime.now(UTC).strftime("%Y-%m-%d")
-    return _inputs(files, [inference.track_id_for(p) for p in files], name)
+    return _inputs(files, [inputs.track_id_for(p) for p in files], name)
 
 
 def scored_batches(predictions: pd.DataFrame) -> set[str]:

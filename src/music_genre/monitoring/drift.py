@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from music_genre.errors import ExpectedError
-from music_genre.model import GenreClassifier
+from music_genre.common.errors import ExpectedError
+from music_genre.modeling.artifact import GenreClassifier
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import logging
 
 import pandas as pd
 
-from music_genre.errors import ExpectedError
-from music_genre.training import ID_COLUMNS
+from music_genre.common.errors import ExpectedError
+from music_genre.modeling.training import ID_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Thin nodes over :mod:`music_genre.ingestion`."""
+"""Thin nodes over :mod:`music_genre.data.ingestion`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from music_genre import ingestion
+from music_genre.data import ingestion
 
 log = logging.getLogger(__name__)
 
@@ -14,15 +14,22 @@ log = logging.getLogger(__name__)
 def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
     """Find the raw data; on the built-in sample environment, synthesize the sample if it is missing."""
     if dataset.get("make_sample_if_missing"):
-        from music_genre.sample_data import ensure_sample_archive  # noqa: PLC0415
+        from music_genre.sample import ensure_sample_archive  # noqa: PLC0415
 
         ensure_sample_archive(dataset["root"], **sample_data)
     return ingestion.locate_dataset(dataset)
 
 
-def list_tracks(raw_dataset: dict, task: str = "single_label") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The candidate tracks; the multi-label task also keeps FMA's tracks of several top-level genres."""
-    tracks, exclusions = ingestion.list_tracks(raw_dataset, task)
+def list_tracks(raw_dataset: dict, task: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The candidate tracks; a task that learns every genre of a track (``modeling.task``) also keeps
+    FMA's tracks of several top-level genres, and refuses a collection it cannot learn from."""
+    from music_genre.modeling.tasks import get_task  # noqa: PLC0415
+
+    chosen = get_task(task)
+    chosen.check_collection(raw_dataset)
+    tracks, exclusions = ingestion.list_tracks(
+        raw_dataset, keep_multi_genre=chosen.keeps_multi_genre_tracks
+    )
     log.info(
         "Listed %d tracks in %s: %d candidates, %d excluded by their metadata",
         len(tracks) + len(exclusions),

@@ -1,4 +1,4 @@
-"""Thin node over :mod:`music_genre.download`: which archives this environment needs, and where."""
+"""Thin node over :mod:`music_genre.data.download`: which archives this environment needs, and where."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from music_genre.download import DownloadError, fetch_archives
+from music_genre.data.download import DownloadError, fetch_archives
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Thin node over :mod:`music_genre.embeddings.weights`."""
+"""Thin node over :mod:`music_genre.features.embeddings.weights`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def prepare_embedding_weights(feature_params: dict) -> dict:
     """Make msd_musicnn's converted weights ready in the models layer (nothing to do when they are):
     musicnn 0.1.0's wheel from ``embedding.wheel`` or the package index, SHA-256 checked, converted and
     verified against musicnn's own graph. Needs the ``embeddings`` extra the first time."""
-    from music_genre.embeddings.weights import (  # noqa: PLC0415
+    from music_genre.features.embeddings.weights import (  # noqa: PLC0415
         WHEEL_SHA256,
         ensure_weights_from,
         load_weights,

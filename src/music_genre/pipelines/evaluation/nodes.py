@@ -1,14 +1,18 @@
-"""Thin nodes over :mod:`music_genre.evaluation`."""
+"""Thin nodes over :mod:`music_genre.evaluation.report`: the sections that differ by task are the task's
+(:class:`music_genre.modeling.tasks.base.Task`), computed with the evaluation package passed in."""
 
 from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 
-from music_genre import evaluation
-from music_genre.model import GenreClassifier
+import music_genre.evaluation
+from music_genre.evaluation import report as evaluation
+from music_genre.evaluation import tags as _tags  # noqa: F401 - loaded for the tasks' report sections
+from music_genre.modeling.artifact import GenreClassifier
+from music_genre.modeling.tasks import get_task, task_of
+from music_genre.modeling.tasks.base import probabilities
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +20,11 @@ log = logging.getLogger(__name__)
 def predict_split(
     genre_classifier: GenreClassifier, model_input_table: pd.DataFrame, evaluation_params: dict
 ) -> pd.DataFrame:
-    """The evaluated split's predictions: track, true and predicted genre, confidence, probabilities."""
+    """The evaluated split's predictions: track, true and predicted genre, confidence (the task's own
+    columns, e.g. true and predicted tags), probabilities."""
     part = model_input_table[model_input_table["split"] == evaluation_params["split"]]
     if part.empty:
-        from music_genre.errors import TooFewTracksError  # noqa: PLC0415
+        from music_genre.common.errors import TooFewTracksError  # noqa: PLC0415
 
         raise TooFewTracksError(
             f"the {evaluation_params['split']!r} split has no tracks to evaluate (too few tracks; "
@@ -34,89 +39,36 @@ def predict_split(
             "confidence": proba.max(axis=1),
         }
     )
-    if genre_classifier.task == "multi_label":
-        from music_genre.tags.labels import join_tags, tag_lists, tag_matrix  # noqa: PLC0415
-
-        labels = genre_classifier.classes
-        predictions["true_tags"] = [
-            join_tags(t) for t in tag_lists(tag_matrix(part, labels), labels)
-        ]
-        predictions["predicted_tags"] = [
-            join_tags(t) for t in tag_lists(genre_classifier.tags_from_proba(proba), labels)
-        ]
+    for name, values in (
+        task_of(genre_classifier).evaluation_columns(genre_classifier, part, proba).items()
+    ):
+        predictions[name] = values
     for i, genre in enumerate(genre_classifier.classes):
         predictions[f"proba_{genre}"] = proba[:, i]
     return predictions
 
 
-def _tag_matrices(predictions: pd.DataFrame, classifier):
-    """True and predicted tags of the evaluated tracks, as boolean (tracks, genres) matrices."""
-    from music_genre.tags.labels import split_tags  # noqa: PLC0415
-
-    index = {label: j for j, label in enumerate(classifier.classes)}
-
-    def matrix(column):
-        out = np.zeros((len(predictions), len(index)), dtype=bool)
-        for i, tags in enumerate(predictions[column].map(split_tags)):
-            out[i, [index[t] for t in tags if t in index]] = True
-        return out
-
-    return matrix("true_tags"), matrix("predicted_tags")
-
-
-def _proba(predictions: pd.DataFrame, classes: list[str]):
-    return predictions[[f"proba_{genre}" for genre in classes]].to_numpy()
-
-
 def report_genres(predictions: pd.DataFrame, genre_classifier: GenreClassifier, evaluation_params):
-    """Per-genre precision/recall/F1, the confusion matrix figure and the most confused pairs; for a
-    multi-label model, per-genre precision/recall/F1 and average precision with each threshold, the
-    heatmap of true against predicted tags, and the genres most often added to another's tracks."""
-    classes = genre_classifier.classes
-    if genre_classifier.task == "multi_label":
-        from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
-
-        true, predicted = _tag_matrices(predictions, genre_classifier)
-        proba = _proba(predictions, classes)
-        per_tag = tag_evaluation.per_tag_report(
-            true, predicted, proba, classes, genre_classifier.thresholds
-        )
-        counts = tag_evaluation.cooccurrence_table(true, predicted, classes)
-        figure = tag_evaluation.cooccurrence_figure(
-            counts, title=f"True vs predicted tags ({evaluation_params['split']} split)"
-        )
-        extra = tag_evaluation.cooccurrence_table(true, predicted & ~true, classes)
-        totals = true.sum(axis=0)
-        rates = extra.div(np.where(totals > 0, totals, 1), axis=0)
-        pairs = evaluation.top_confused_pairs(rates, extra, n=evaluation_params["top_confused"])
-        return per_tag, figure, pairs
-    per_class = evaluation.per_class_report(predictions["genre"], predictions["predicted"], classes)
-    counts, normalized = evaluation.confusion_tables(
-        predictions["genre"], predictions["predicted"], classes
+    """The task's per-genre table, figure and most confused pairs: per-genre precision/recall/F1, the
+    confusion matrix and the most confused pairs; for a multi-label model, per-genre scores and
+    average precision with each threshold, the heatmap of true against predicted tags, and the genres
+    most often added to another's tracks."""
+    return task_of(genre_classifier).genre_report(
+        predictions, genre_classifier, evaluation_params, music_genre.evaluation
     )
-    figure = evaluation.confusion_figure(
-        counts, normalized, title=f"Confusion matrix ({evaluation_params['split']} split)"
-    )
-    pairs = evaluation.top_confused_pairs(normalized, counts, n=evaluation_params["top_confused"])
-    return per_class, figure, pairs
 
 
 def report_largest_errors(
     predictions: pd.DataFrame, genre_classifier: GenreClassifier, evaluation_params: dict
 ) -> pd.DataFrame:
-    """The tracks the model judged worst, to listen to first: most tags wrong (multi-label), or the
-    lowest probability given to the true genre."""
-    n = int(evaluation_params.get("largest_errors", 20))
-    classes = genre_classifier.classes
-    proba = _proba(predictions, classes)
-    if genre_classifier.task == "multi_label":
-        from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
-
-        true, predicted = _tag_matrices(predictions, genre_classifier)
-        return tag_evaluation.largest_tag_errors(
-            predictions["track_id"].to_numpy(), true, predicted, proba, classes, n=n
-        )
-    return evaluation.largest_errors(predictions, proba, classes, n=n)
+    """The tracks the model judged worst, to listen to first: the lowest probability given to the true
+    genre, or (multi-label) most tags wrong."""
+    return task_of(genre_classifier).largest_errors(
+        predictions,
+        genre_classifier,
+        int(evaluation_params.get("largest_errors", 20)),
+        music_genre.evaluation,
+    )
 
 
 def report_feature_importance(genre_classifier: GenreClassifier, evaluation_params: dict):
@@ -164,23 +116,9 @@ def find_label_issues(
             settings["k"],
             smallest,
         )
-    if genre_classifier.task == "multi_label":
-        issues, summary = _tag_label_issues(train, manifest, genre_classifier, k, settings)
-    else:
-        proba = evaluation.out_of_fold_probabilities(
-            train,
-            genre_classifier.model_type,
-            genre_classifier.params,
-            k=k,
-            seed=int(settings.get("seed", 42)),
-        )
-        issues, summary = evaluation.label_issues(
-            train,
-            proba,
-            genre_classifier.classes,
-            paths=manifest[["track_id", "path"]],
-            k=k,
-        )
+    issues, summary = task_of(genre_classifier).label_issues(
+        train, manifest, genre_classifier, k, settings, music_genre.evaluation
+    )
     log.info(
         "Label quality: %d suspect labels in %d training tracks (%.1f%%)",
         summary["count"],
@@ -190,46 +128,13 @@ def find_label_issues(
     return issues, summary
 
 
-def _tag_label_issues(train, manifest, classifier, k: int, settings: dict):
-    """cleanlab's multi-label finder on out-of-fold tag probabilities of the training split: tracks
-    whose genre list looks incomplete (a genre the audio carries is missing) or wrong."""
-    from music_genre.tags import evaluation as tag_evaluation  # noqa: PLC0415
-    from music_genre.tags.labels import tag_matrix  # noqa: PLC0415
-    from music_genre.tags.training import out_of_fold_tag_probabilities  # noqa: PLC0415
-
-    labels = classifier.classes
-    proba = out_of_fold_tag_probabilities(
-        train, labels, classifier.model_type, classifier.params, k=k,
-        seed=int(settings.get("seed", 42)),
-    )  # fmt: skip
-    return tag_evaluation.tag_label_issues(
-        train["track_id"].to_numpy(),
-        tag_matrix(train, labels),
-        proba,
-        labels,
-        paths=manifest[["track_id", "path"]],
-        k=k,
-    )
-
-
-def _truth_for_confidence(predictions: pd.DataFrame, classifier) -> pd.Series:
-    """Multi-label: the genre a track counts as right for, in the confidence report: its most likely
-    genre when that is one of its tags (so "right" means the top genre is one of the track's)."""
-    if classifier.task != "multi_label":
-        return predictions["genre"]
-    true, _ = _tag_matrices(predictions, classifier)
-    top = _proba(predictions, classifier.classes).argmax(axis=1)
-    hit = true[np.arange(len(true)), top]
-    return predictions["genre"].where(~hit, predictions["predicted"])
-
-
 def report_confidence(
     predictions: pd.DataFrame, genre_classifier: GenreClassifier, evaluation_params: dict
 ):
     """Scores above and below the confidence threshold, and a reliability diagram with its ECE."""
     classes = genre_classifier.classes
-    proba = _proba(predictions, classes)
-    truth = _truth_for_confidence(predictions, genre_classifier)
+    proba = probabilities(predictions, classes)
+    truth = task_of(genre_classifier).confidence_truth(predictions, genre_classifier)
     slices = evaluation.confidence_slices(
         truth, proba, classes, threshold=evaluation_params["confidence_threshold"]
     )
@@ -269,6 +174,7 @@ def write_summary(
     evaluation_params: dict,
     dataset: dict,
 ) -> str:
+    task = get_task(model_metrics.get("task"))
     return evaluation.summary_markdown(
         {
             "title": f"Evaluation report: {dataset.get('name')}",
@@ -280,7 +186,8 @@ def write_summary(
             "per_class": per_class,
             "top_confused": top_confused,
             "largest_errors": largest_errors,
-            "task": model_metrics.get("task", "single_label"),
+            "intro": task.report_intro,
+            "texts": task.report_texts,
             "feature_importance": feature_importance,
             "label_issues": label_issues,
             "label_issue_summary": label_issue_summary,

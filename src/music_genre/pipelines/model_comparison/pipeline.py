@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from music_genre.training import MODEL_TYPES
+from music_genre.modeling.training import MODEL_TYPES
 
 from ..modeling.pipeline import model_input_pipeline, training_pipeline
 from .nodes import compare_models, cross_validate_models

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from music_genre.errors import ExpectedError
-from music_genre.model import GenreClassifier
+from music_genre.common.errors import ExpectedError
+from music_genre.modeling.artifact import GenreClassifier
 from music_genre.monitoring import batches, drift
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def report_drift(
         entries, reference, current, columns, inference_model.classes, params
     )
     metrics = {**base, **metrics, "drift_measured_on": how, "empty": False}
-    from music_genre.tracking import log_text_artifact  # noqa: PLC0415
+    from music_genre.modeling.registry import log_text_artifact  # noqa: PLC0415
 
     # the page opens from the MLflow run's artifacts too
     log_text_artifact(html, f"monitoring/report_{batch}.html")
@@ -140,7 +140,7 @@ def report_drift(
 
 def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
     """Retrain? Drift? Why, and with which thresholds; also logged to the MLflow run."""
-    from music_genre.tracking import log_metrics_at, tag_active_run  # noqa: PLC0415
+    from music_genre.modeling.registry import log_metrics_at, tag_active_run  # noqa: PLC0415
 
     batch = monitoring_metrics["batch"]
     if monitoring_metrics.get("empty"):

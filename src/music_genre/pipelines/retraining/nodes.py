@@ -13,8 +13,14 @@ def build_retraining_input(
     batch_features: pd.DataFrame,
     feature_settings: dict,
     retraining: dict,
+    modeling: dict | None = None,
 ) -> pd.DataFrame:
+    """The training table (the last `kedro run`'s, so checked to be ``modeling.task``'s: the daily job
+    retrains the task the environment serves) grown by the labelled batches."""
     from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+
+    task_of_params(modeling).check_model_input(model_input_table)
 
     return retraining_table(
         model_input_table,

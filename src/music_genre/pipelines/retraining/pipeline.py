@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "batch_features",
                     "feature_settings",
                     "params:retraining",
+                    "params:modeling",
                 ],
                 outputs="retraining_input_table",
                 name="build_retraining_input_node",

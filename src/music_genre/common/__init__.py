@@ -1,0 +1,1 @@
+"""Lowest layer: errors a user can fix, the tested stack, Ray's start and stop."""

@@ -1,0 +1,1 @@
+"""Data: FMA's formats, folder collections, splits, downloads, audio decoding, Kedro datasets."""

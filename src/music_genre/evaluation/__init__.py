@@ -1,0 +1,1 @@
+"""Evaluation: the report a researcher reads."""

@@ -1,0 +1,1 @@
+"""Modeling: estimators, training, model choice, tuning, metrics, the saved artifact, the registry and promotion."""

@@ -1,0 +1,473 @@
+"""Train and evaluate genre models on the feature table and the manifest's split.
+
+LightGBM (early stopping on the validation split) and the FMA paper's baselines (logistic regression, SVM,
+k-NN, random forest, scaled where the model needs it) share one entry point, so the ``modeling`` pipeline
+and the ``model_comparison`` namespaces train them the same way. Heavy libraries load inside functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from music_genre.common.errors import TooFewTracksError
+from music_genre.data.labels import TAGS_COLUMN
+from music_genre.modeling.artifact import GenreClassifier
+from music_genre.modeling.metrics import classification_metrics
+
+log = logging.getLogger(__name__)
+
+MODEL_TYPES = ("lightgbm", "logistic_regression", "svm", "knn", "random_forest")
+AUTO = "auto"  # modeling.model.type: the best of selection.candidates, by cross-validation
+NEEDS_SCALING = {"logistic_regression", "svm", "knn"}
+SPLITS = ("training", "validation", "test")
+ID_COLUMNS = ["track_id", "genre", "split"]
+NOT_FEATURES = {*ID_COLUMNS, TAGS_COLUMN}  # a track's genre list is a label, never a feature
+
+
+def model_input_table(
+    features: pd.DataFrame, manifest: pd.DataFrame, label_columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """One row per track with a feature row: track_id, genre, split (and the manifest's
+    ``label_columns`` a task learns from, such as ``genres_all``), then the feature columns."""
+    keep = [*ID_COLUMNS, *label_columns]
+    labels = manifest[keep].drop_duplicates("track_id")
+    table = labels.merge(features, on="track_id", how="inner")
+    missing = len(labels) - len(table)
+    if missing:
+        log.info(
+            "%d manifest tracks have no features (extraction failures) and are left out", missing
+        )
+    return table.reset_index(drop=True)
+
+
+def training_fingerprint(table: pd.DataFrame, config: Mapping) -> str:
+    """What a model is a function of: its rows (track, genre, split, every feature value) and its
+    configuration. Two runs with the same fingerprint train the same model, so the registry keeps one."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    ordered = table.sort_values("track_id", kind="stable").reset_index(drop=True)
+    rows = pd.util.hash_pandas_object(ordered[sorted(ordered.columns)], index=False).to_numpy()
+    digest = hashlib.sha256(rows.tobytes())
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if c not in NOT_FEATURES]
+
+
+def _check_splits(table: pd.DataFrame) -> None:
+    counts = table["split"].value_counts()
+    for split in ("training", "validation"):
+        if counts.get(split, 0) == 0:
+            raise TooFewTracksError(
+                f"the {split} split is empty: {counts.to_dict()}; a model needs training and validation "
+                "tracks (check data_ingestion.split ratios or the dataset's official split)"
+            )
+    trained = set(table.loc[table["split"] == "training", "genre"])
+    unseen = sorted(set(table["genre"]) - trained)
+    if unseen:
+        raise TooFewTracksError(
+            f"genres {unseen} have no training tracks: a model cannot learn them (add tracks, or "
+            "change the split)"
+        )
+
+
+def _check_class_weight(class_weight: str | None) -> None:
+    if class_weight not in (None, "balanced"):
+        raise ValueError(f"class_weight must be null or 'balanced', not {class_weight!r}")
+
+
+def sample_weights(labels: pd.Series, class_weight: str | None) -> np.ndarray | None:
+    """``balanced``: each genre weighs the same in total (for unbalanced sets such as fma_medium)."""
+    _check_class_weight(class_weight)
+    if not class_weight:
+        return None
+    from sklearn.utils.class_weight import compute_sample_weight  # noqa: PLC0415
+
+    return compute_sample_weight("balanced", labels)
+
+
+def build_estimator(model_type: str, hyperparameters: Mapping, seed: int, class_weight):
+    """A scikit-learn estimator for the baseline model types."""
+    params = dict(hyperparameters or {})
+    if model_type == "logistic_regression":
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+
+        return LogisticRegression(random_state=seed, class_weight=class_weight, **params)
+    if model_type == "svm":
+        from music_genre.modeling.estimators import TemperatureSVC  # noqa: PLC0415
+
+        params.pop("probability", None)  # Platt scaling disagrees with the SVM's decision: not used
+        return TemperatureSVC(random_state=seed, class_weight=class_weight, **params)
+    if model_type == "knn":
+        from sklearn.neighbors import KNeighborsClassifier  # noqa: PLC0415
+
+        return KNeighborsClassifier(**params)
+    if model_type == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier  # noqa: PLC0415
+
+        params.setdefault("n_jobs", -1)
+        return RandomForestClassifier(random_state=seed, class_weight=class_weight, **params)
+    raise ValueError(f"unknown model type {model_type!r}: choose one of {', '.join(MODEL_TYPES)}")
+
+
+def lightgbm_params(hyperparameters: Mapping, n_classes: int, seed: int) -> dict:
+    """LightGBM's training parameters (the booster's, without rounds and patience)."""
+    params = {
+        k: v
+        for k, v in dict(hyperparameters).items()
+        if k not in ("num_boost_round", "early_stopping_rounds")
+    }
+    params.update(objective="multiclass", num_class=n_classes, seed=seed, verbosity=-1)
+    params.setdefault("metric", "multi_logloss")
+    return params
+
+
+def fit_lightgbm_to_size(params: dict, labels: pd.Series) -> dict:
+    """Leaf sizes that a small collection can fill. With 3 training tracks a genre (30 in all) LightGBM's
+    ``min_child_samples`` 20 allows no split at all: training stops at iteration 1 with every genre at 1/n.
+    Where the training split holds fewer than 4 leaves' worth of tracks, the minimum drops to half the
+    smallest genre (at least 2); larger collections keep the configured value."""
+    configured = int(params.get("min_child_samples", 20))
+    if len(labels) >= 4 * configured:
+        return params
+    smallest = int(labels.value_counts().min()) if len(labels) else 0
+    fitted = max(2, smallest // 2)
+    if fitted >= configured:
+        return params
+    log.debug(
+        "Small collection: LightGBM min_child_samples %d -> %d (%d training tracks, smallest genre %d)",
+        configured,
+        fitted,
+        len(labels),
+        smallest,
+    )
+    return {**params, "min_child_samples": fitted, "min_data_in_bin": 1}
+
+
+def train_classifier(
+    table: pd.DataFrame,
+    model_type: str,
+    hyperparameters: Mapping,
+    *,
+    seed: int = 42,
+    class_weight: str | None = None,
+    feature_settings: Mapping | None = None,
+    feature_digest: str = "",
+    selection: Mapping | None = None,
+) -> GenreClassifier:
+    """Fit ``model_type`` on the training split (LightGBM stops early on the validation split, so its
+    validation metrics are optimistic; the test split is the honest one).
+
+    ``auto``: ``hyperparameters`` is the whole ``modeling.hyperparameters`` map; the type is chosen among
+    ``selection["candidates"]`` by :func:`choose_model` on the training and validation tracks (never the
+    test split), then trained as above; the scores are kept in ``info["model_selection"]``."""
+    if model_type == AUTO:
+        return _train_auto(table, hyperparameters, selection or {}, seed=seed,
+                           class_weight=class_weight, feature_settings=feature_settings,
+                           feature_digest=feature_digest)  # fmt: skip
+    _check_splits(table)
+    _check_class_weight(class_weight)
+    hyperparameters = dict(hyperparameters or {})
+    columns = feature_columns(table)
+    classes = sorted(table["genre"].unique())
+    train = table[table["split"] == "training"]
+    valid = table[table["split"] == "validation"]
+    weights = sample_weights(train["genre"], class_weight)
+    started = time.perf_counter()
+    scaler = None
+    best_iteration = None
+    info: dict = {}
+    if model_type == "lightgbm":
+        import lightgbm as lgb  # noqa: PLC0415
+
+        index = {genre: i for i, genre in enumerate(classes)}
+        params = lightgbm_params(hyperparameters, len(classes), seed)
+        params = fit_lightgbm_to_size(params, train["genre"])
+        train_set = lgb.Dataset(
+            train[columns].to_numpy(np.float64),
+            label=train["genre"].map(index).to_numpy(),
+            weight=weights,
+            feature_name=columns,
+            free_raw_data=True,
+        )
+        valid_set = lgb.Dataset(
+            valid[columns].to_numpy(np.float64),
+            label=valid["genre"].map(index).to_numpy(),
+            reference=train_set,
+        )
+        history: dict = {}
+        rounds = int(hyperparameters.get("num_boost_round", 1000))
+        patience = int(hyperparameters.get("early_stopping_rounds", 50))
+        estimator = lgb.train(
+            params,
+            train_set,
+            num_boost_round=rounds,
+            valid_sets=[valid_set],
+            valid_names=["validation"],
+            callbacks=[
+                lgb.early_stopping(patience, verbose=False),
+                lgb.record_evaluation(history),
+            ],
+        )
+        best_iteration = int(estimator.best_iteration or estimator.current_iteration())
+        info["validation_curve"] = [float(v) for v in history["validation"][params["metric"]]]
+        stored_params = {**params, "num_boost_round": rounds, "early_stopping_rounds": patience}
+    else:
+        from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+        values = train[columns].to_numpy(np.float64)
+        if model_type in NEEDS_SCALING:
+            scaler = StandardScaler().fit(values)
+            values = scaler.transform(values)
+        estimator = build_estimator(
+            model_type, hyperparameters, seed, "balanced" if class_weight else None
+        )
+        estimator.fit(values, train["genre"].to_numpy())  # balanced via class_weight (k-NN: none)
+        if list(estimator.classes_) != classes:
+            raise RuntimeError(f"estimator classes {estimator.classes_} differ from {classes}")
+        stored_params = dict(hyperparameters or {})
+    info["training_seconds"] = round(time.perf_counter() - started, 3)
+    info["version"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    info["n_training"] = len(train)
+    info["n_validation"] = len(valid)
+    return GenreClassifier(
+        model_type=model_type,
+        estimator=estimator,
+        feature_columns=columns,
+        classes=classes,
+        scaler=scaler,
+        feature_settings=dict(feature_settings or {}),
+        feature_digest=feature_digest,
+        best_iteration=best_iteration,
+        params=stored_params,
+        info=info,
+    )
+
+
+def _train_auto(table, hyperparameters, selection, *, seed, class_weight, feature_settings,
+                feature_digest) -> GenreClassifier:  # fmt: skip
+    candidates = list(selection.get("candidates") or MODEL_TYPES)
+    missing = [c for c in candidates if c not in hyperparameters]
+    if missing:
+        raise ValueError(
+            f"model type auto needs the hyperparameters of every candidate (modeling.hyperparameters); "
+            f"missing: {', '.join(missing)}"
+        )
+    metric = str(selection.get("metric", "accuracy"))
+    pool = table[table["split"].isin(("training", "validation"))].reset_index(drop=True)
+    chosen, scores = choose_model(
+        pool,
+        candidates,
+        hyperparameters,
+        cv_below_tracks=int(selection.get("cv_below_tracks", 2000)),
+        folds=int(selection.get("folds", 5)),
+        repeats=int(selection.get("repeats", 1)),
+        seed=seed,
+        class_weight=class_weight,
+        metric=metric,
+    )
+    best = scores.iloc[0]
+    log.info(
+        "Model type auto -> %s (%s %.3f +- %.3f, %s on the %d training and validation tracks)",
+        chosen,
+        metric,
+        best[f"{metric}_mean"],
+        best[f"{metric}_std"],
+        f"{int(best['folds'])}-fold cross-validation" if best["folds"] else "validation split",
+        len(pool),
+    )
+    model = train_classifier(table, chosen, hyperparameters[chosen], seed=seed,
+                             class_weight=class_weight, feature_settings=feature_settings,
+                             feature_digest=feature_digest)  # fmt: skip
+    model.info["model_selection"] = scores.to_dict("records")
+    return model
+
+
+def evaluate_classifier(classifier: GenreClassifier, table: pd.DataFrame) -> dict[str, dict]:
+    """Every metric of one genre per track for every split present: ``{"test": {"accuracy": ...}, ...}``
+    (a task evaluates its own models: :meth:`music_genre.modeling.tasks.base.Task.evaluate`)."""
+    results: dict[str, dict] = {}
+    for split in SPLITS:
+        part = table[table["split"] == split]
+        if part.empty:
+            continue
+        proba = classifier.predict_proba(part)
+        results[split] = classification_metrics(part["genre"], proba, classifier.classes)
+        results[split]["n_tracks"] = len(part)
+    return results
+
+
+def flat_metrics(classifier: GenreClassifier, per_split: Mapping[str, Mapping]) -> dict[str, float]:
+    """``{"test.accuracy": ..., "best_iteration": ..., "training_seconds": ...}``: one level, for MLflow."""
+    flat = {
+        f"{split}.{name}": float(value)
+        for split, values in per_split.items()
+        for name, value in values.items()
+    }
+    if classifier.best_iteration is not None:
+        flat["best_iteration"] = float(classifier.best_iteration)
+    flat["training_seconds"] = float(classifier.info.get("training_seconds", 0.0))
+    return flat
+
+
+def chance_level(labels: pd.Series) -> float:
+    """Accuracy of always answering the most frequent genre: what a model must beat to mean anything."""
+    return float(labels.value_counts(normalize=True).max()) if len(labels) else float("nan")
+
+
+def better_than_chance(table: pd.DataFrame, per_split: Mapping[str, Mapping]) -> dict:
+    """Whether the model beats the majority answer on validation and test (each split present): a model
+    that does not is reported loudly and never registered."""
+    verdicts = {}
+    for split in ("validation", "test"):
+        if split not in per_split:
+            continue
+        chance = chance_level(table.loc[table["split"] == split, "genre"])
+        accuracy = float(per_split[split]["accuracy"])
+        verdicts[split] = {
+            "accuracy": accuracy,
+            "chance": chance,
+            "better": accuracy > chance + 1e-9,
+        }
+    return {"better_than_chance": all(v["better"] for v in verdicts.values()), "splits": verdicts}
+
+
+def cross_validate(
+    table: pd.DataFrame,
+    model_type: str,
+    hyperparameters: Mapping,
+    *,
+    folds: int = 5,
+    repeats: int = 1,
+    seed: int = 42,
+    class_weight: str | None = None,
+) -> dict:
+    """Stratified k-fold cross-validation over every track (the splits pooled), ``repeats`` times: the
+    honest score on a small collection, where one test split holds a handful of tracks. ``k`` shrinks to
+    the smallest genre's size. Each fold trains exactly as :func:`train_classifier` does (LightGBM stops
+    early on an inner validation part of the training folds, never on the scored fold)."""
+    from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: PLC0415
+
+    labels = table["genre"].to_numpy()
+    smallest = int(table["genre"].value_counts().min())
+    k = min(int(folds), smallest)
+    if k < 2:
+        raise TooFewTracksError(
+            f"cross-validation needs at least 2 tracks in every genre; the smallest has {smallest} "
+            "(add tracks, or drop that genre's folder)"
+        )
+    splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=int(repeats), random_state=seed)
+    scores = []
+    for fold, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        fold_table = table.copy()
+        fold_table["split"] = "test"
+        fold_table.iloc[train_index, fold_table.columns.get_loc("split")] = _inner_split(
+            labels[train_index], seed + fold
+        )
+        model = train_classifier(
+            fold_table, model_type, hyperparameters, seed=seed, class_weight=class_weight
+        )
+        test = fold_table.iloc[test_index]
+        proba = model.predict_proba(test)
+        metrics = classification_metrics(test["genre"], proba, model.classes)
+        scores.append(
+            {"fold": fold, "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
+        )
+    frame = pd.DataFrame(scores)
+    return {
+        "model_type": model_type,
+        "folds": k,
+        "repeats": int(repeats),
+        "n_tracks": len(table),
+        "accuracy_mean": float(frame["accuracy"].mean()),
+        "accuracy_std": float(frame["accuracy"].std(ddof=0)),
+        "f1_macro_mean": float(frame["f1_macro"].mean()),
+        "f1_macro_std": float(frame["f1_macro"].std(ddof=0)),
+    }
+
+
+def _inner_split(labels: np.ndarray, seed: int) -> np.ndarray:
+    """training/validation for the training folds: about one track in ten of each genre (at least one
+    where a genre has three or more) validates, so LightGBM can stop early without seeing the scored fold."""
+    rng = np.random.default_rng(seed)
+    out = np.full(len(labels), "training", dtype=object)
+    for genre in np.unique(labels):
+        where = np.flatnonzero(labels == genre)
+        take = int(round(0.1 * len(where))) or (1 if len(where) >= 3 else 0)
+        out[rng.choice(where, size=take, replace=False)] = "validation"
+    if not (out == "validation").any():
+        out[rng.integers(len(out))] = "validation"
+    return out
+
+
+def cross_validate_all(
+    table: pd.DataFrame, model_types: list[str], hyperparameters: Mapping[str, Mapping], **cv
+) -> pd.DataFrame:
+    """:func:`cross_validate` of each model type (``cv``: its keyword arguments), one row each, in order."""
+    return pd.DataFrame([cross_validate(table, t, hyperparameters[t], **cv) for t in model_types])
+
+
+def _validation_score(table, model_type, params, seed, class_weight) -> dict:
+    """A large collection's score for ``auto``: one fit on the training split, scored on validation."""
+    model = train_classifier(table, model_type, params, seed=seed, class_weight=class_weight)
+    valid = table[table["split"] == "validation"]
+    metrics = classification_metrics(valid["genre"], model.predict_proba(valid), model.classes)
+    return {
+        "model_type": model_type,
+        "folds": 0,
+        "repeats": 0,
+        "n_tracks": len(table),
+        "accuracy_mean": metrics["accuracy"],
+        "accuracy_std": 0.0,
+        "f1_macro_mean": metrics["f1_macro"],
+        "f1_macro_std": 0.0,
+    }
+
+
+def choose_model(
+    table: pd.DataFrame,
+    candidates: list[str],
+    hyperparameters: Mapping[str, Mapping],
+    *,
+    cv_below_tracks: int = 2000,
+    folds: int = 5,
+    repeats: int = 1,
+    seed: int = 42,
+    class_weight: str | None = None,
+    metric: str = "accuracy",
+) -> tuple[str, pd.DataFrame]:
+    """``modeling.model.type: auto``: the candidate with the best score, and the table of scores. Below
+    ``cv_below_tracks`` tracks the score is cross-validated (mean over folds); above, each candidate trains
+    once on the training split and is scored on validation (LightGBM's is optimistic there: it stopped on
+    it, which favours it slightly on large collections, where it is usually best anyway)."""
+    if len(table) < cv_below_tracks:
+        scores = cross_validate_all(
+            table, candidates, hyperparameters, folds=folds, repeats=repeats, seed=seed,
+            class_weight=class_weight,
+        )  # fmt: skip
+    else:
+        scores = pd.DataFrame(
+            [
+                _validation_score(table, t, hyperparameters[t], seed, class_weight)
+                for t in candidates
+            ]
+        )
+    for row in scores.to_dict("records"):
+        log.info(
+            "auto model choice: %-20s %s %.3f +- %.3f",
+            row["model_type"],
+            metric,
+            row[f"{metric}_mean"],
+            row[f"{metric}_std"],
+        )
+    scores = scores.sort_values(f"{metric}_mean", ascending=False, kind="stable")
+    return str(scores.iloc[0]["model_type"]), scores.reset_index(drop=True)

@@ -1,0 +1,1 @@
+"""Serving: inference, the command line, the page, the served model's input rules, the run summary."""

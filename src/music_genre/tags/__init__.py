@@ -1,1 +1,0 @@
-"""Multi-label genre tags: label sets, the tag model's training and its evaluation."""
