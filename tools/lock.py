@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,9 @@ except ImportError:  # Python 3.10: pip's own copy of the same parser
     from pip._vendor import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))  # the project's own reading of a lock, installed or not
+from music_genre.common.stack import PIN, canonical  # noqa: E402
+
 LOCK = ROOT / "requirements-lock.txt"
 PROJECT = "music-genre"
 EXTRAS = ("dev", "embeddings")
@@ -60,12 +62,6 @@ HEADER = f"""\
 # bounds: an untested stack (docs/install.md). Made by `python tools/lock.py upgrade`; do not edit.
 """
 
-PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;]+)")
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
 
 # ---- reading the two files -------------------------------------------------------------------------
 def read_lock(path: Path = LOCK) -> dict[str, dict]:
@@ -77,9 +73,6 @@ def read_lock(path: Path = LOCK) -> dict[str, dict]:
         if match:
             current = canonical(match["name"])
             pins[current] = {"version": match["version"], "via": []}
-            via = line.partition("# via ")[2].strip()
-            if via:
-                pins[current]["via"].append(canonical(via))
         elif current and line.startswith("    #   "):
             pins[current]["via"].append(canonical(line.strip("# ").split(" ")[0]))
         elif current and line.startswith("    # via ") and line.strip() != "# via":

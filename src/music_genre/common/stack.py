@@ -18,7 +18,8 @@ LOCK_NAME = "requirements-lock.txt"
 # because an extra (TensorFlow) asks for it; not part of what a run computes.
 VENV_TOOLS = ("pip", "setuptools", "wheel")
 NUMERIC_PACKAGES = ("numpy", "scipy", "scikit-learn", "lightgbm", "librosa", "soxr", "soundfile")
-_PIN = re.compile(
+# One pinned line of a lock: ``name==version`` and its environment marker (also read by tools/lock.py).
+PIN = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;]+)\s*(?:;\s*(?P<marker>.+))?$"
 )
 
@@ -47,7 +48,7 @@ def read_pins(lock: Path) -> tuple[dict[str, str], str | None]:
     """({package: version}, the platform marker of the pins) from a lock file."""
     pins, marker = {}, None
     for line in lock.read_text().splitlines():
-        match = _PIN.match(line.strip())
+        match = PIN.match(line.strip())
         if match:
             pins[canonical(match["name"])] = match["version"]
             marker = marker or match["marker"]
