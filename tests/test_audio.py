@@ -122,3 +122,30 @@ def test_real_clips_probe_and_decode(shared_gtzan, shared_fma_excerpt):
     signal = audio.load(fma_clip, sample_rate=22050)
     assert 29.5 * 22050 < len(signal) < 30.5 * 22050
     assert 0.01 < float(np.sqrt(np.mean(signal**2))) < 1.0
+
+
+def test_an_mp3_without_a_frame_count_is_whole_though_its_length_is_estimated(tmp_path):
+    """A 64 kb/s mono MP3 from LAME without a Xing/Info frame: libsndfile estimates its length from the
+    file size and overshoots by ~0.14 s. That is not a truncated file (a new recording's usual format)."""
+    import lameenc
+
+    rate = 22050
+    signal = np.clip(_tone(30.0, rate, 1), -1, 1)
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(64)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_channels(1)
+    encoder.set_quality(2)
+    data = encoder.encode((signal * 32767).astype(np.int16).tobytes()) + encoder.flush()
+    path = tmp_path / "low_bitrate.mp3"
+    path.write_bytes(data)
+    announced = sf.info(path).frames / rate
+    decoded = len(audio.load(path, sample_rate=None))
+    assert 0.05 < announced - decoded / rate < audio.LENGTH_SLACK_SECONDS  # the estimate overshoots
+    info = audio.probe(path, min_duration=20.0)
+    assert info.duration == pytest.approx(announced, abs=1e-3)
+    # a real cut is still one: the same file missing its last third
+    path.write_bytes(data[: 2 * len(data) // 3])
+    with pytest.raises(audio.AudioError) as caught:
+        audio.probe(path)
+    assert caught.value.reason == audio.TRUNCATED

@@ -24,6 +24,7 @@ TRUNCATED = "truncated"
 TOO_SHORT = "too_short"
 DECODE_ERROR = "decode_error"
 NOT_FINITE = "not_finite"  # features (an embedding) that came out NaN or infinite
+SILENT = "silent"  # nothing above the silence floor: no music to classify (serving only)
 
 
 class AudioError(Exception):
@@ -131,8 +132,16 @@ def probe(path: str | os.PathLike, min_duration: float = 0.0) -> AudioInfo:
     )
 
 
+# How far the audio may stop short of the length its header announces and still count as whole. An MP3
+# without a Xing/Info frame has no frame count: libsndfile estimates the length from the file's size and
+# bit rate, which overshoots by a few frames (0.1 s on 64 kb/s mono files from lameenc, measured); a file
+# cut off in transfer misses far more (and a cut mid-frame is caught by mp3_truncated_bytes).
+LENGTH_SLACK_SECONDS = 0.25
+
+
 def _tail_readable_seconds(path: Path, frames: int, sample_rate: int) -> float | None:
-    """Seek near the announced end and read: ``None`` if the tail is there, else how much is missing."""
+    """Seek near the announced end and read: ``None`` if the tail is there (within
+    :data:`LENGTH_SLACK_SECONDS`), else how much is missing."""
     sf = _soundfile()
     want = min(frames, sample_rate // 2)
     try:
@@ -141,9 +150,10 @@ def _tail_readable_seconds(path: Path, frames: int, sample_rate: int) -> float |
             got = handle.read(want, dtype="float32", always_2d=True).shape[0]
     except Exception:
         got = 0
-    if got >= want * 0.9:
+    missing = (want - got) / sample_rate
+    if missing <= LENGTH_SLACK_SECONDS:
         return None
-    return (want - got) / sample_rate
+    return missing
 
 
 # MPEG audio frame header tables (ISO 11172-3 / 13818-3), used to spot a file cut off mid-frame.
@@ -259,6 +269,43 @@ def load_with_rate(
         signal = soxr.resample(signal, native_rate, sample_rate, quality="HQ")
         rate = sample_rate
     return np.ascontiguousarray(signal, dtype=np.float32), int(rate)
+
+
+def loudest_dbfs(signal: np.ndarray, sample_rate: int, window_seconds: float = 0.05) -> float:
+    """The RMS level of the loudest ``window_seconds`` of a signal, in dB relative to full scale (a
+    full-scale sine reads -3; digital silence -inf). A short-window RMS rather than the peak: one click in
+    silence stays silence, and a quiet but real recording is judged by its loudest moment."""
+    signal = np.asarray(signal, dtype=np.float64)
+    if signal.size == 0:
+        return float("-inf")
+    size = max(1, int(round(window_seconds * sample_rate)))
+    padded = np.pad(signal, (0, (-signal.size) % size))
+    power = float((padded.reshape(-1, size) ** 2).mean(axis=1).max())
+    return 10.0 * float(np.log10(power)) if power > 0 else float("-inf")
+
+
+def check_not_silent(
+    signals: list[np.ndarray],
+    sample_rate: int,
+    floor_dbfs: float | None,
+    window_seconds: float = 0.05,
+) -> float:
+    """Raise :class:`AudioError` ``silent`` when no window of ``signals`` (the decoded parts of one file)
+    rises above ``floor_dbfs`` (None: no check); else return the loudest level."""
+    level = max(
+        (loudest_dbfs(s, sample_rate, window_seconds) for s in signals), default=float("-inf")
+    )
+    if floor_dbfs is not None and level < float(floor_dbfs):
+        heard = (
+            "digital silence"
+            if level == float("-inf")
+            else f"its loudest moment is {level:.0f} dBFS"
+        )
+        raise AudioError(
+            SILENT,
+            f"silent: {heard}, under the {float(floor_dbfs):g} dBFS floor: no music to classify",
+        )
+    return level
 
 
 def _one_line(err: BaseException) -> str:

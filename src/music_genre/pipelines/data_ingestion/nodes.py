@@ -54,6 +54,16 @@ def build_manifest(
     manifest, exclusions = ingestion.build_manifest(split_tracks, metadata_exclusions)
     for row in exclusions.itertuples(index=False):
         log.info("Excluded %s (%s): %s", row.track_id, row.reason, row.detail)
+    if manifest.empty and not exclusions.empty:  # nothing left to learn from: say why, in one line
+        from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+
+        counts = exclusions["reason"].value_counts()
+        first = exclusions.iloc[0]
+        raise ExpectedError(
+            f"none of the {len(exclusions)} tracks is usable: "
+            + ", ".join(f"{n} {reason}" for reason, n in counts.items())
+            + f" (e.g. {first['track_id']}: {first['detail']})"
+        )
     return manifest, exclusions
 
 
