@@ -28,6 +28,7 @@ SETS = {
     "handcrafted": ["handcrafted"],
     "embedding (mean)": ["msd_musicnn_mean"],
     "embedding (mean+std)": ["msd_musicnn_mean", "msd_musicnn_std"],
+    "mid-end (mean+std)": ["msd_musicnn_midend_mean", "msd_musicnn_midend_std"],
     "handcrafted+embedding": ["handcrafted", "msd_musicnn_mean"],
 }
 MODELS = ("lightgbm", "logistic_regression", "svm", "knn", "random_forest")
@@ -60,7 +61,11 @@ def features(clips: pd.DataFrame, cache: Path, segments: int) -> pd.DataFrame:
 
     if cache.is_file():
         return pd.read_parquet(cache)
-    settings = FeatureSettings(feature_set="handcrafted+embedding", embedding_stats=("mean", "std"))
+    settings = FeatureSettings(
+        feature_set="handcrafted+embedding",
+        embedding_stats=("mean", "std"),
+        embedding_layers=("penultimate", "midend"),
+    )
     started = time.perf_counter()
     rows = []
     for start in range(0, len(clips), 8):
@@ -176,7 +181,7 @@ def main() -> None:
         / "data"
         / "04_feature"
         / "benchmarks"
-        / f"{args.root.name}-s{args.segments}.parquet"
+        / f"{args.root.name}-s{args.segments}-layers.parquet"
     )
     table = features(clips, cache, args.segments)
     whole = table[table["segment"] < 0].reset_index(drop=True)

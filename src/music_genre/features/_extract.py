@@ -17,6 +17,7 @@ from . import _dsp
 from ._cqt import constant_q_magnitude, constant_q_plan
 from .settings import (
     CQT_FAMILIES,
+    PENULTIMATE,
     STATISTICS,
     TEMPO,
     FeatureSettings,
@@ -134,10 +135,13 @@ def embedding_values(
 
     backend = load_backend(settings.embedding, settings.embedding_weights)
     resampled = [_resampled(signal, rate, backend.sample_rate) for signal, rate in signals]
-    patches = backend.embed(resampled)
+    if settings.embedding_layers == (PENULTIMATE,):
+        per_signal = [{PENULTIMATE: vectors} for vectors in backend.embed(resampled)]
+    else:  # every layer from one pass (a backend offering more than its embedding has embed_layers)
+        per_signal = backend.embed_layers(resampled)
     out: list[np.ndarray | audio.AudioError] = []
-    for signal, vectors in zip(resampled, patches, strict=True):
-        if len(vectors) == 0:
+    for signal, layers in zip(resampled, per_signal, strict=True):
+        if len(layers[PENULTIMATE]) == 0:
             out.append(
                 audio.AudioError(
                     audio.TOO_SHORT,
@@ -147,8 +151,13 @@ def embedding_values(
                 )
             )
             continue
-        stats = {"mean": vectors.mean(axis=0), "std": vectors.std(axis=0)}
-        values = np.concatenate([stats[name] for name in settings.embedding_stats])
+        values = np.concatenate(
+            [
+                layers[layer].mean(axis=0) if name == "mean" else layers[layer].std(axis=0)
+                for layer in settings.embedding_layers
+                for name in settings.embedding_stats
+            ]
+        )
         if not np.all(np.isfinite(values)):
             out.append(
                 audio.AudioError(

@@ -40,10 +40,16 @@ BOTH = "handcrafted+embedding"
 AUTO = "auto"
 FEATURE_SETS: tuple[str, ...] = (HANDCRAFTED, EMBEDDING, BOTH)
 EMBEDDING_STATISTICS: tuple[str, ...] = ("mean", "std")  # over a clip's 3 s patches
+# Which layer of the network a column comes from: the penultimate (dense) layer, the backend's embedding,
+# or the mid-end's pooled channels under it (musicnn's 753 'mean_pool' channels, one network pass for both).
+PENULTIMATE = "penultimate"
+EMBEDDING_LAYERS: tuple[str, ...] = (PENULTIMATE, "midend")
 
 # Pretrained backends by name: what the column names need, known without importing any numerics.
 # (music_genre.features.embeddings registers the code that computes them.)
 EMBEDDING_DIMS: dict[str, int] = {"msd_musicnn": 200}
+# Layers other than the penultimate one, per backend (a backend without any offers the penultimate only).
+EMBEDDING_LAYER_DIMS: dict[str, dict[str, int]] = {"msd_musicnn": {"midend": 753}}
 
 # Bump when a change in the code changes feature values: it is part of the digest, so feature caches
 # written by older code are never served as if they were current.
@@ -79,6 +85,7 @@ class FeatureSettings:
     feature_set: str = HANDCRAFTED
     embedding: str = "msd_musicnn"
     embedding_stats: tuple[str, ...] = ("mean",)
+    embedding_layers: tuple[str, ...] = (PENULTIMATE,)
     embedding_weights: str | None = None  # where the converted weights are; not part of the digest
 
     def __post_init__(self) -> None:
@@ -130,6 +137,19 @@ class FeatureSettings:
                 f"embedding_stats must name some of {', '.join(EMBEDDING_STATISTICS)}, got {list(stats)}"
             )
         set_(self, "embedding_stats", tuple(s for s in EMBEDDING_STATISTICS if s in set(stats)))
+        layers = (
+            [self.embedding_layers]
+            if isinstance(self.embedding_layers, str)
+            else list(self.embedding_layers)
+        )
+        offered = (PENULTIMATE, *EMBEDDING_LAYER_DIMS.get(self.embedding, {}))
+        unknown_layers = sorted(set(layers) - set(offered))
+        if unknown_layers or not layers:
+            raise ValueError(
+                f"embedding_layers must name some of {', '.join(offered)} for {self.embedding}, "
+                f"got {layers}"
+            )
+        set_(self, "embedding_layers", tuple(name for name in EMBEDDING_LAYERS if name in layers))
         if self.embedding_weights is not None:
             set_(self, "embedding_weights", str(self.embedding_weights))
         if self.offset < 0:
@@ -173,6 +193,7 @@ class FeatureSettings:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         out["families"] = list(self.families)
         out["embedding_stats"] = list(self.embedding_stats)
+        out["embedding_layers"] = list(self.embedding_layers)
         return out
 
     @property
@@ -203,12 +224,27 @@ class FeatureSettings:
         if not self.uses_embedding:
             for name in ("feature_set", "embedding", "embedding_stats"):
                 del values[name]
+        if not self.uses_embedding or self.embedding_layers == (PENULTIMATE,):
+            del values[
+                "embedding_layers"
+            ]  # the penultimate layer alone: the key it had before layers
         payload = json.dumps(
             {"algorithm": ALGORITHM_VERSION, **values},
             sort_keys=True,
             separators=(",", ":"),
         )
         return hashlib.blake2b(payload.encode(), digest_size=6).hexdigest()
+
+    def values_digest(self) -> str:
+        """A key of what decides a column's values, not which columns there are: settings with equal keys
+        give equal values in every column both have. A model trained on one candidate set of ``feature_set:
+        auto`` reads its columns from the run's wider table, and monitoring and retraining check this key."""
+        return self.replace(
+            feature_set=BOTH,
+            embedding_stats=EMBEDDING_STATISTICS,
+            embedding_layers=(PENULTIMATE, *EMBEDDING_LAYER_DIMS.get(self.embedding, {})),
+            embedding_weights=None,
+        ).digest()
 
     def family_sizes(self) -> dict[str, int]:
         """How many rows (coefficients) each selected family has, in column order."""
@@ -248,7 +284,8 @@ def feature_names(
     (kurtosis, max, mean, median, min, skew, std), then the 01-based coefficient number, e.g.
     ``chroma_cens_kurtosis_01`` ... ``zcr_std_01``; ``tempo`` (BPM) comes last when selected.
     519 names with the defaults (518 FMA columns + tempo). With an embedding, its columns follow (or stand
-    alone): ``msd_musicnn_mean_001`` ... ``msd_musicnn_mean_200`` (then ``_std_`` when asked for)."""
+    alone): ``msd_musicnn_mean_001`` ... ``msd_musicnn_mean_200`` (then ``_std_`` when asked for), then the
+    mid-end's when its layer is asked for: ``msd_musicnn_midend_mean_001`` ... ``_753``."""
     settings = resolve_settings(settings, **overrides)
     names: list[str] = []
     if settings.uses_handcrafted:
@@ -266,12 +303,21 @@ def feature_names(
 
 
 def embedding_names(settings: FeatureSettings) -> list[str]:
-    dim = EMBEDDING_DIMS[settings.embedding]
-    return [
-        f"{settings.embedding}_{statistic}_{number:03d}"
-        for statistic in settings.embedding_stats
-        for number in range(1, dim + 1)
-    ]
+    names = []
+    for layer in settings.embedding_layers:
+        prefix = settings.embedding if layer == PENULTIMATE else f"{settings.embedding}_{layer}"
+        names += [
+            f"{prefix}_{statistic}_{number:03d}"
+            for statistic in settings.embedding_stats
+            for number in range(1, embedding_layer_dim(settings.embedding, layer) + 1)
+        ]
+    return names
+
+
+def embedding_layer_dim(embedding: str, layer: str) -> int:
+    if layer == PENULTIMATE:
+        return EMBEDDING_DIMS[embedding]
+    return EMBEDDING_LAYER_DIMS[embedding][layer]
 
 
 def _positive_int(name: str, value: Any) -> int:

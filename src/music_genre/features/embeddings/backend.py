@@ -10,7 +10,14 @@ import logging
 
 import numpy as np
 
-from .musicnn import EMBEDDING_DIM, PATCH_SECONDS, SAMPLE_RATE, MusicnnNetwork, log_mel_patches
+from .musicnn import (
+    EMBEDDING_DIM,
+    MIDEND_DIM,
+    PATCH_SECONDS,
+    SAMPLE_RATE,
+    MusicnnNetwork,
+    log_mel_patches,
+)
 from .weights import WeightsError, find_weights, load_weights, search_dirs
 
 log = logging.getLogger(__name__)
@@ -21,6 +28,7 @@ class MusicnnBackend:
     dim = EMBEDDING_DIM
     sample_rate = SAMPLE_RATE
     min_seconds = PATCH_SECONDS
+    layer_dims = {"penultimate": EMBEDDING_DIM, "midend": MIDEND_DIM}
 
     def __init__(self, weights: str | None = None, device: str = "auto"):
         from pathlib import Path  # noqa: PLC0415
@@ -41,16 +49,23 @@ class MusicnnBackend:
         log.debug("msd_musicnn loaded from %s on %s", path, self.device)
 
     def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
+        return [layers["penultimate"] for layers in self.embed_layers(signals)]
+
+    def embed_layers(self, signals: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """Per signal, every layer's patch vectors from one pass: ``penultimate`` (patches, 200) and
+        ``midend`` (patches, 753)."""
         patches = [log_mel_patches(signal) for signal in signals]
         counts = [len(p) for p in patches]
         if not sum(counts):
-            return [np.empty((0, self.dim), np.float32) for _ in signals]
+            return [
+                {name: np.empty((0, dim), np.float32) for name, dim in self.layer_dims.items()}
+                for _ in signals
+            ]
         stacked = np.concatenate([p for p in patches if len(p)])
-        if self._torch_network is not None:
-            vectors = self._torch_network.penultimate(stacked)
-        else:
-            vectors = self.network.penultimate(stacked)
-        return np.split(vectors, np.cumsum(counts)[:-1])
+        network = self._torch_network if self._torch_network is not None else self.network
+        outputs = network.layers(stacked)
+        split = {name: np.split(values, np.cumsum(counts)[:-1]) for name, values in outputs.items()}
+        return [{name: split[name][i] for name in outputs} for i in range(len(signals))]
 
 
 def _pick_device(device: str) -> str:
@@ -109,15 +124,23 @@ class TorchMusicnn:
         self.device = dev
 
     def penultimate(self, patches: np.ndarray) -> np.ndarray:
+        return self.layers(patches)["penultimate"]
+
+    def layers(self, patches: np.ndarray) -> dict[str, np.ndarray]:
         torch = self.torch
-        outputs = []
+        dense, midend = [], []
         with torch.inference_mode():
             for start in range(0, len(patches), self.PATCHES_PER_PASS):
                 chunk = torch.from_numpy(patches[start : start + self.PATCHES_PER_PASS]).to(
                     self.device
                 )
-                outputs.append(self._forward(chunk).cpu().numpy())
-        return np.concatenate(outputs).astype(np.float32)
+                out, pooled = self._forward(chunk)
+                dense.append(out.cpu().numpy())
+                midend.append(pooled.cpu().numpy())
+        return {
+            "penultimate": np.concatenate(dense).astype(np.float32),
+            "midend": np.concatenate(midend).astype(np.float32),
+        }
 
     def _bn(self, x, index: int, dim: int = 1):
         scale, shift = self.bn[index]
@@ -153,4 +176,4 @@ class TorchMusicnn:
         pooled = torch.stack([stacked.amax(dim=2), stacked.mean(dim=2)], dim=2).flatten(1)
         kernel, bias = self.dense
         dense = torch.relu(self._bn(pooled, 9) @ kernel + bias)
-        return self._bn(dense, 10)
+        return self._bn(dense, 10), stacked.mean(dim=2)

@@ -25,6 +25,7 @@ PATCH_FRAMES = (
 PATCH_SECONDS = (PATCH_FRAMES - 1) * HOP / SAMPLE_RATE
 BN_EPSILON = 1e-3  # tf.compat.v1.layers.batch_normalization's default
 EMBEDDING_DIM = 200
+MIDEND_DIM = 753  # the front end's 561 channels and the mid-end's three 64-channel layers, stacked
 # Patches per matrix product on the CPU: small buffers stay in the allocator (measured fastest).
 PATCHES_PER_CHUNK = 1
 
@@ -47,7 +48,8 @@ def log_mel_patches(signal: np.ndarray) -> np.ndarray:
 
 
 class MusicnnNetwork:
-    """The network with its weights, built once per process. ``penultimate(patches)`` -> (patches, 200)."""
+    """The network with its weights, built once per process. ``penultimate(patches)`` -> (patches, 200);
+    ``layers(patches)`` -> that and the mid-end's pooled channels, from the same pass."""
 
     def __init__(self, weights: dict[str, np.ndarray]):
         self.w = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
@@ -112,12 +114,20 @@ class MusicnnNetwork:
         return scale.astype(np.float32), shift.astype(np.float32)
 
     def penultimate(self, patches: np.ndarray) -> np.ndarray:
+        return self.layers(patches)["penultimate"]
+
+    def layers(self, patches: np.ndarray) -> dict[str, np.ndarray]:
+        """Both outputs of one pass: ``penultimate`` (patches, 200) and ``midend`` (patches, 753), the
+        mid-end's channels averaged over the patch's frames (musicnn's 'mean_pool')."""
         patches = np.asarray(patches, dtype=np.float32)
-        out = np.empty((len(patches), EMBEDDING_DIM), dtype=np.float32)
+        out = {
+            "penultimate": np.empty((len(patches), EMBEDDING_DIM), dtype=np.float32),
+            "midend": np.empty((len(patches), MIDEND_DIM), dtype=np.float32),
+        }
         for start in range(0, len(patches), PATCHES_PER_CHUNK):
-            out[start : start + PATCHES_PER_CHUNK] = self._forward(
-                patches[start : start + PATCHES_PER_CHUNK]
-            )
+            dense, midend = self._forward(patches[start : start + PATCHES_PER_CHUNK])
+            out["penultimate"][start : start + PATCHES_PER_CHUNK] = dense
+            out["midend"][start : start + PATCHES_PER_CHUNK] = midend
         return out
 
     def _pooled_over_mel(self, conv: np.ndarray, bias, bn_index: int) -> np.ndarray:
@@ -169,4 +179,4 @@ class MusicnnNetwork:
             (pooled * scale + shift) @ self.w["dense/kernel"] + self.w["dense/bias"], 0.0
         )
         scale, shift = self.bn[10]
-        return dense * scale + shift
+        return dense * scale + shift, stacked.mean(axis=1)
