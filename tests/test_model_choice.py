@@ -146,8 +146,16 @@ def test_lightgbm_leaves_fit_a_small_collection():
     assert proba.max(axis=1).min() > 1.5 / len(GENRES)  # not every genre at 1/n
     big = pd.Series(GENRES * 40)
     assert training.fit_lightgbm_to_size({"min_child_samples": 20}, big) == {
+        "min_child_samples": 20,
+        "num_threads": 1,  # a few hundred tracks: one thread (threads only wait on such small trees)
+    }
+    large = pd.Series(GENRES * 400)
+    assert training.fit_lightgbm_to_size({"min_child_samples": 20}, large) == {
         "min_child_samples": 20
     }
+    assert (
+        training.fit_lightgbm_to_size({"num_threads": 4}, big)["num_threads"] == 4
+    )  # as configured
 
 
 def test_a_model_no_better_than_chance_is_flagged_and_not_registered():

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from music_genre.features import feature_names
 from music_genre.features.embeddings import weights as musicnn_weights
 from music_genre.modeling.training import chance_level
 
@@ -49,6 +50,26 @@ def assert_chance_verdict_is_recomputed(metrics: dict, table) -> None:
     assert metrics["better_than_chance"] is all(verdicts)
 
 
+def assert_choice_follows_the_rule(selection: list[dict]) -> dict:
+    """The one row marked chosen is the documented rule's pick: the best mean accuracy, or a row with
+    fewer columns within one standard error (spread over the folds / sqrt(folds x repeats)) of it."""
+    (chosen,) = [row for row in selection if row["chosen"]]
+    best = max(selection, key=lambda row: row["accuracy_mean"])
+    runs = best["folds"] * best["repeats"]
+    tolerance = best["accuracy_std"] / math.sqrt(runs)
+    tied = [
+        row
+        for row in selection
+        if row["accuracy_mean"] >= best["accuracy_mean"] - tolerance - 1e-12
+    ]
+    expected = min(tied, key=lambda row: (row["n_columns"], -row["accuracy_mean"]))
+    assert (chosen["feature_set"], chosen["model_type"]) == (
+        expected["feature_set"],
+        expected["model_type"],
+    )
+    return chosen
+
+
 def test_gtzan_defaults_train_on_the_embedding_and_predict_uses_it(
     weights_env, shared_gtzan, kedro_project, tmp_path
 ):
@@ -56,34 +77,65 @@ def test_gtzan_defaults_train_on_the_embedding_and_predict_uses_it(
     is the sample's luck: the test checks the choice follows the run's own scores, and the scores' evidence
     against chance (the clips of every fold pooled), not fixed accuracies."""
     kedro_project.run(env="gtzan", params=gtzan_params(shared_gtzan))
+    # feature_set auto: every candidate set is extracted once, as one table (their columns' union)
     settings = kedro_project.load("feature_settings", env="gtzan")
     assert settings["feature_set"] == "handcrafted+embedding"
-    metrics = kedro_project.load("model_metrics", env="gtzan")
-    assert metrics["feature_set"] == "handcrafted+embedding"
-    selection = metrics["model_selection"]
-    candidates = kedro_project.load("params:modeling", env="gtzan")["selection"]["candidates"]
-    assert sorted(row["model_type"] for row in selection) == sorted(candidates)
-    best = max(row["accuracy_mean"] for row in selection)
-    assert metrics["model_type"] == selection[0]["model_type"]
-    assert selection[0]["accuracy_mean"] == best
-    # k-fold over the training and validation clips (never the test split): k = the smallest genre's
+    candidates = kedro_project.load("feature_set_candidates", env="gtzan")
+    configured = kedro_project.load("params:feature_engineering", env="gtzan")["auto"]
+    assert list(candidates["sets"]) == [c["name"] for c in configured["candidates"]]
+    assert set(feature_names(settings)) == {
+        name for values in candidates["sets"].values() for name in feature_names(values)
+    }
     table = kedro_project.load("model_input_table", env="gtzan")
-    assert len(table) == 40 and selection[0]["folds"] in (3, 4)
+    assert len(table) == 40 and set(feature_names(settings)) <= set(table.columns)
+
+    # ...and modeling chose the set with the model type, on the same folds, by the documented rule
+    metrics = kedro_project.load("model_metrics", env="gtzan")
+    selection = metrics["model_selection"]
+    modeling = kedro_project.load("params:modeling", env="gtzan")
+    types = [*modeling["selection"]["candidates"], "ensemble"]
+    assert sorted((r["feature_set"], r["model_type"]) for r in selection) == sorted(
+        (name, model_type) for name in candidates["sets"] for model_type in types
+    )
+    chosen = assert_choice_follows_the_rule(selection)
+    assert (metrics["feature_set"], metrics["model_type"]) == (
+        chosen["feature_set"],
+        chosen["model_type"],
+    )
+    model = kedro_project.load("genre_classifier", env="gtzan")
+    chosen_settings = candidates["sets"][chosen["feature_set"]]
+    assert model.feature_columns == feature_names(
+        chosen_settings
+    )  # it reads its set's columns only
+    assert model.feature_settings["feature_set"] == chosen_settings["feature_set"]
+    assert metrics["n_features"] == chosen["n_columns"] == len(model.feature_columns)
+    if chosen["model_type"] == "ensemble":
+        assert model.info["ensemble_members"] == chosen["members"]
+    # refit on training + validation (all but LightGBM), once chosen: a small collection
+    assert model.info["fitted_on"] == (
+        "training" if chosen["model_type"] == "lightgbm" else "training+validation"
+    )
+    cv_table = kedro_project.load("model_cv_table", env="gtzan")
+    assert len(cv_table) == len(selection) and int(cv_table["chosen"].sum()) == 1
+    row = cv_table[cv_table["chosen"]].iloc[0]
+    assert (row["feature_set"], row["model_type"]) == (chosen["feature_set"], chosen["model_type"])
+    # k-fold over the training and validation clips (never the test split): k = the smallest genre's
     pool = table[table["split"] != "test"]
-    assert selection[0]["n_tracks"] == len(pool) and selection[0]["repeats"] == 1
-    hits = cv_hits(best, len(pool), selection[0]["folds"])
-    assert_beats_chance(hits, len(pool), chance_level(pool["genre"]), f"{metrics['model_type']} cv")
+    assert chosen["folds"] in (3, 4) and chosen["n_tracks"] == len(pool) and chosen["repeats"] == 1
+    hits = cv_hits(chosen["accuracy_mean"], len(pool), chosen["folds"])
+    assert_beats_chance(hits, len(pool), chance_level(pool["genre"]), f"{chosen['model_type']} cv")
     assert_chance_verdict_is_recomputed(metrics, table)
     summary = kedro_project.path / "data/08_reporting/gtzan/evaluation/summary.md"
-    assert "features `handcrafted+embedding`" in summary.read_text()
+    assert f"features `{chosen['feature_set']}`" in summary.read_text()
 
     # model_comparison on the same features: every model type cross-validated, one row each.
     kedro_project.run(
         pipelines=["model_comparison"], env="gtzan", params=gtzan_params(shared_gtzan)
     )
     cv = kedro_project.load("model_cv_table", env="gtzan")
-    assert sorted(cv["model_type"]) == sorted(
-        ["lightgbm", "logistic_regression", "svm", "knn", "random_forest"]
+    every_type = ["lightgbm", "logistic_regression", "svm", "knn", "random_forest", "ensemble"]
+    assert sorted(zip(cv["feature_set"], cv["model_type"], strict=True)) == sorted(
+        (name, model_type) for name in candidates["sets"] for model_type in every_type
     )
     assert (
         cv["cv_accuracy_mean"].between(0, 1).all() and cv["cv_accuracy_std"].between(0, 0.5).all()
@@ -127,9 +179,13 @@ def test_gtzan_defaults_train_on_the_embedding_and_predict_uses_it(
     assert result.returncode == 0
     assert "no better than chance" in result.stderr
 
-    # The embedding's weights gone (another machine, a cleaned cache): one line naming the fix.
+    # The embedding's weights gone (another machine, a cleaned cache): one line naming the fix. (The
+    # model's settings widened to the run's extraction, which holds the embedding whichever set won.)
     classifier.info["better_than_chance"] = True
-    classifier.feature_settings["embedding_weights"] = str(tmp_path / "gone" / "msd_musicnn.npz")
+    classifier.feature_settings = {
+        **settings,
+        "embedding_weights": str(tmp_path / "gone" / "msd_musicnn.npz"),
+    }
     moved = tmp_path / "moved.pkl"
     moved.write_bytes(pickle.dumps(classifier))
     no_weights = {k: v for k, v in env.items() if k != musicnn_weights.WEIGHTS_ENV}
@@ -176,11 +232,9 @@ def test_gtzan_defaults_without_the_extra_use_handcrafted_features(shared_gtzan,
     metrics = json.loads((project / "data/08_reporting/gtzan/model_metrics.json").read_text())
     table = pd.read_parquet(project / "data/05_model_input/gtzan/model_input_table.parquet")
     pool = table[table["split"] != "test"]
-    chosen = metrics["model_selection"][0]
+    assert {row["feature_set"] for row in metrics["model_selection"]} == {"handcrafted"}
+    chosen = assert_choice_follows_the_rule(metrics["model_selection"])
     assert chosen["model_type"] == metrics["model_type"] and chosen["n_tracks"] == len(pool)
-    assert chosen["accuracy_mean"] == max(
-        row["accuracy_mean"] for row in metrics["model_selection"]
-    )
     hits = cv_hits(chosen["accuracy_mean"], len(pool), chosen["folds"])
     assert_beats_chance(hits, len(pool), chance_level(pool["genre"]), f"{chosen['model_type']} cv")
     assert_chance_verdict_is_recomputed(metrics, table)

@@ -84,3 +84,32 @@ def _fit_temperature(scores: np.ndarray, y: np.ndarray, classes: np.ndarray) -> 
 
     result = minimize_scalar(loss, bounds=(np.log(1e-2), np.log(1e3)), method="bounded")
     return float(np.exp(result.x))
+
+
+class SoftVote:
+    """The ``ensemble`` model type: the mean of its members' probabilities (a soft vote).
+
+    Each member is ``(model_type, estimator, scaler, best_iteration)`` fitted on the same columns in the
+    same order, with the classes in the same (sorted) order; a scaled member keeps its own scaler, so a
+    random forest beside an SVM sees the raw values. Averaging probabilities of members that are each
+    roughly calibrated keeps the mean roughly calibrated (it tends to pull extremes in, not push them
+    out: docs/benchmarks.md measures the reliability of both)."""
+
+    def __init__(self, members: list[tuple]):
+        self.members = list(members)
+
+    @property
+    def member_types(self) -> list[str]:
+        return [member[0] for member in self.members]
+
+    def predict_proba(self, values: np.ndarray) -> np.ndarray:
+        total = None
+        for model_type, estimator, scaler, best_iteration in self.members:
+            x = values if scaler is None else scaler.transform(values)
+            if model_type == "lightgbm":
+                proba = estimator.predict(x, num_iteration=best_iteration)
+            else:
+                proba = estimator.predict_proba(x)
+            proba = np.asarray(proba, dtype=np.float64).reshape(len(values), -1)
+            total = proba if total is None else total + proba
+        return total / len(self.members)

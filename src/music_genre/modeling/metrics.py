@@ -58,3 +58,24 @@ def classification_metrics(
         if np.all(recalls > 0)
         else 0.0,
     }
+
+
+def expected_calibration_error(
+    y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], n_bins: int = 10
+) -> float:
+    """ECE of the top-class confidence over ``n_bins`` equal-width bins: 0 means "80% sure" is right 80%
+    of the time (the evaluation report's reliability diagram bins the same way)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    truth = np.asarray(y_true, dtype=object)
+    confidence = proba.max(axis=1)
+    correct = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] == truth
+    which = np.digitize(confidence, np.linspace(0.0, 1.0, n_bins + 1)[1:-1], right=True)
+    return float(
+        sum(
+            (which == b).sum()
+            / len(truth)
+            * abs(correct[which == b].mean() - confidence[which == b].mean())
+            for b in range(n_bins)
+            if (which == b).any()
+        )
+    )

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MODEL_TYPES = ("lightgbm", "logistic_regression", "svm", "knn", "random_forest")
 AUTO = "auto"  # modeling.model.type: the best of selection.candidates, by cross-validation
+ENSEMBLE = "ensemble"  # a soft vote of several model types (modeling.model.members)
+SMALL_FOR_THREADS = 2000  # LightGBM trains on one thread below this many training tracks
 NEEDS_SCALING = {"logistic_regression", "svm", "knn"}
 SPLITS = ("training", "validation", "test")
 ID_COLUMNS = ["track_id", "genre", "split"]
@@ -136,6 +138,10 @@ def fit_lightgbm_to_size(params: dict, labels: pd.Series) -> dict:
     ``min_child_samples`` 20 allows no split at all: training stops at iteration 1 with every genre at 1/n.
     Where the training split holds fewer than 4 leaves' worth of tracks, the minimum drops to half the
     smallest genre (at least 2); larger collections keep the configured value."""
+    if int(params.get("num_threads", 0)) <= 0 and len(labels) < SMALL_FOR_THREADS:
+        # A few hundred rows make trees too small to share among threads: the threads only wait for each
+        # other (30 tracks, 10 genres: 6 s on one thread, 155 s on all of a busy 2-core machine).
+        params = {**params, "num_threads": 1}
     configured = int(params.get("min_child_samples", 20))
     if len(labels) >= 4 * configured:
         return params
@@ -163,9 +169,18 @@ def train_classifier(
     feature_settings: Mapping | None = None,
     feature_digest: str = "",
     selection: Mapping | None = None,
+    refit_on_validation: bool = False,
+    members: Sequence[str] = (),
 ) -> GenreClassifier:
     """Fit ``model_type`` on the training split (LightGBM stops early on the validation split, so its
     validation metrics are optimistic; the test split is the honest one).
+
+    ``refit_on_validation``: a model that does not stop early fits the training and validation tracks
+    together (a small collection's 10% is a point or two of accuracy); its validation metrics are then
+    in-sample (``info["fitted_on"]`` says so). LightGBM keeps validation for early stopping either way.
+
+    ``ensemble``: ``hyperparameters`` is the whole map and ``members`` the model types whose probabilities
+    are averaged (:class:`~music_genre.modeling.estimators.SoftVote`), each trained as above.
 
     ``auto``: ``hyperparameters`` is the whole ``modeling.hyperparameters`` map; the type is chosen among
     ``selection["candidates"]`` by :func:`choose_model` on the training and validation tracks (never the
@@ -173,7 +188,13 @@ def train_classifier(
     if model_type == AUTO:
         return _train_auto(table, hyperparameters, selection or {}, seed=seed,
                            class_weight=class_weight, feature_settings=feature_settings,
-                           feature_digest=feature_digest)  # fmt: skip
+                           feature_digest=feature_digest,
+                           refit_on_validation=refit_on_validation)  # fmt: skip
+    if model_type == ENSEMBLE:
+        return _train_ensemble(table, hyperparameters, members, seed=seed,
+                               class_weight=class_weight, feature_settings=feature_settings,
+                               feature_digest=feature_digest,
+                               refit_on_validation=refit_on_validation)  # fmt: skip
     _check_splits(table)
     _check_class_weight(class_weight)
     hyperparameters = dict(hyperparameters or {})
@@ -181,6 +202,10 @@ def train_classifier(
     classes = sorted(table["genre"].unique())
     train = table[table["split"] == "training"]
     valid = table[table["split"] == "validation"]
+    fitted_on = "training"
+    if refit_on_validation and model_type != "lightgbm" and len(valid):
+        train = table[table["split"].isin(("training", "validation"))]
+        fitted_on = "training+validation"
     weights = sample_weights(train["genre"], class_weight)
     started = time.perf_counter()
     scaler = None
@@ -239,6 +264,7 @@ def train_classifier(
     info["version"] = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     info["n_training"] = len(train)
     info["n_validation"] = len(valid)
+    info["fitted_on"] = fitted_on
     return GenreClassifier(
         model_type=model_type,
         estimator=estimator,
@@ -253,8 +279,47 @@ def train_classifier(
     )
 
 
+def _train_ensemble(table, hyperparameters, members, *, seed, class_weight, feature_settings,
+                    feature_digest, refit_on_validation) -> GenreClassifier:  # fmt: skip
+    """Each member trained as :func:`train_classifier` trains it alone, their probabilities averaged."""
+    from music_genre.modeling.estimators import SoftVote  # noqa: PLC0415
+
+    members = list(members)
+    if len(members) < 2 or ENSEMBLE in members or AUTO in members:
+        raise ValueError(
+            f"an ensemble needs at least two plain model types as members, got {members}"
+        )
+    started = time.perf_counter()
+    fitted = [
+        train_classifier(table, member, hyperparameters[member], seed=seed,
+                         class_weight=class_weight, refit_on_validation=refit_on_validation)
+        for member in members
+    ]  # fmt: skip
+    first = fitted[0]
+    info = {
+        **first.info,
+        "training_seconds": round(time.perf_counter() - started, 3),
+        "ensemble_members": members,
+        "fitted_on": ", ".join(sorted({m.info["fitted_on"] for m in fitted})),
+    }
+    return GenreClassifier(
+        model_type=ENSEMBLE,
+        estimator=SoftVote(
+            [(m.model_type, m.estimator, m.scaler, m.best_iteration) for m in fitted]
+        ),
+        feature_columns=first.feature_columns,
+        classes=first.classes,
+        scaler=None,
+        feature_settings=dict(feature_settings or {}),
+        feature_digest=feature_digest,
+        best_iteration=None,
+        params={m.model_type: m.params for m in fitted},
+        info=info,
+    )
+
+
 def _train_auto(table, hyperparameters, selection, *, seed, class_weight, feature_settings,
-                feature_digest) -> GenreClassifier:  # fmt: skip
+                feature_digest, refit_on_validation=False) -> GenreClassifier:  # fmt: skip
     candidates = list(selection.get("candidates") or MODEL_TYPES)
     missing = [c for c in candidates if c not in hyperparameters]
     if missing:
@@ -287,7 +352,8 @@ def _train_auto(table, hyperparameters, selection, *, seed, class_weight, featur
     )
     model = train_classifier(table, chosen, hyperparameters[chosen], seed=seed,
                              class_weight=class_weight, feature_settings=feature_settings,
-                             feature_digest=feature_digest)  # fmt: skip
+                             feature_digest=feature_digest,
+                             refit_on_validation=refit_on_validation)  # fmt: skip
     model.info["model_selection"] = scores.to_dict("records")
     return model
 
@@ -355,6 +421,16 @@ def cross_validate(
     honest score on a small collection, where one test split holds a handful of tracks. ``k`` shrinks to
     the smallest genre's size. Each fold trains exactly as :func:`train_classifier` does (LightGBM stops
     early on an inner validation part of the training folds, never on the scored fold)."""
+    plan = fold_plan(table, folds=folds, repeats=repeats, seed=seed)
+    predictions = fold_predictions(table, plan, model_type, hyperparameters, seed=seed,
+                                   class_weight=class_weight)  # fmt: skip
+    return {"model_type": model_type, **fold_scores(table, plan, predictions)}
+
+
+def fold_plan(table: pd.DataFrame, *, folds: int = 5, repeats: int = 1, seed: int = 42) -> list:
+    """The folds every candidate is scored on, the same for all (paired comparisons): one
+    ``(fold table, scored row positions)`` each, the fold table's ``split`` training/validation on the
+    training folds and ``test`` on the scored one."""
     from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: PLC0415
 
     labels = table["genre"].to_numpy()
@@ -366,33 +442,66 @@ def cross_validate(
             "(add tracks, or drop that genre's folder)"
         )
     splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=int(repeats), random_state=seed)
-    scores = []
+    plan = []
     for fold, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
-        fold_table = table.copy()
-        fold_table["split"] = "test"
-        fold_table.iloc[train_index, fold_table.columns.get_loc("split")] = _inner_split(
-            labels[train_index], seed + fold
-        )
-        model = train_classifier(
-            fold_table, model_type, hyperparameters, seed=seed, class_weight=class_weight
-        )
-        test = fold_table.iloc[test_index]
-        proba = model.predict_proba(test)
-        metrics = classification_metrics(test["genre"], proba, model.classes)
-        scores.append(
-            {"fold": fold, "accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
-        )
+        split = np.full(len(labels), "test", dtype=object)
+        split[train_index] = _inner_split(labels[train_index], seed + fold)
+        plan.append((split, test_index))
+    return plan
+
+
+def fold_predictions(
+    table: pd.DataFrame, plan: list, model_type: str, hyperparameters: Mapping, *, seed: int = 42,
+    class_weight: str | None = None, members: Sequence[str] = (),
+) -> list[np.ndarray]:  # fmt: skip
+    """Each fold's probabilities for its scored rows (classes sorted), training as :func:`train_classifier`
+    does on that fold's training part."""
+    out = []
+    for split, test_index in plan:
+        fold_table = table.assign(split=split)
+        model = train_classifier(fold_table, model_type, hyperparameters, seed=seed,
+                                 class_weight=class_weight, members=members)  # fmt: skip
+        out.append(model.predict_proba(fold_table.iloc[test_index]))
+    return out
+
+
+def fold_scores(
+    table: pd.DataFrame, plan: list, predictions: list[np.ndarray], classes: Sequence[str] = ()
+) -> dict:
+    """Accuracy and macro F1, mean and spread over the folds, of one candidate's fold predictions
+    (``classes``: the probabilities' columns; by default every genre of ``table``, sorted)."""
+    from music_genre.modeling.metrics import expected_calibration_error  # noqa: PLC0415
+
+    classes = list(classes) or sorted(table["genre"].unique())
+    scores = []
+    for (_, test_index), proba in zip(plan, predictions, strict=True):
+        truth = table["genre"].iloc[test_index]
+        metrics = classification_metrics(truth, proba, classes)
+        scores.append({"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]})
     frame = pd.DataFrame(scores)
+    truth = np.concatenate([table["genre"].to_numpy()[index] for _, index in plan])
+    ece = expected_calibration_error(truth, np.concatenate(predictions), classes)
+    repeats = max(1, len(plan) // max(1, _folds_per_repeat(plan)))
     return {
-        "model_type": model_type,
-        "folds": k,
-        "repeats": int(repeats),
+        "folds": _folds_per_repeat(plan),
+        "repeats": repeats,
         "n_tracks": len(table),
         "accuracy_mean": float(frame["accuracy"].mean()),
         "accuracy_std": float(frame["accuracy"].std(ddof=0)),
         "f1_macro_mean": float(frame["f1_macro"].mean()),
         "f1_macro_std": float(frame["f1_macro"].std(ddof=0)),
+        "ece": ece,  # of the scored rows' pooled probabilities: are the confidences honest?
     }
+
+
+def _folds_per_repeat(plan: list) -> int:
+    """k: the number of folds until every row has been scored once."""
+    seen = 0
+    for count, (split, test_index) in enumerate(plan, start=1):
+        seen += len(test_index)
+        if seen >= len(split):
+            return count
+    return len(plan)
 
 
 def _inner_split(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import logging
 import pandas as pd
 
 from music_genre.common.errors import ExpectedError
-from music_genre.modeling.training import ID_COLUMNS
+from music_genre.modeling.training import ID_COLUMNS, NOT_FEATURES
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +24,31 @@ def retraining_table(
     model_input_table: pd.DataFrame,
     batch_labels: pd.DataFrame,
     batch_features: pd.DataFrame,
-    feature_digest: str,
+    feature_digest: str | list[str],
     hold_out_newest: bool = True,
 ) -> pd.DataFrame:
-    columns = [c for c in model_input_table.columns if c not in ID_COLUMNS]
+    """``feature_digest``: the training table's settings, or several (feature_set auto: the table's and
+    each candidate set's). Batches featurized under the most used of them join, in their columns; the
+    table keeps those columns only (the challenger then trains on the set the batches were scored with)."""
+    digests = [feature_digest] if isinstance(feature_digest, str) else list(feature_digest)
     if batch_labels.empty:
         log.warning("No labelled batch yet: the challenger trains on the training data alone")
         return model_input_table
-    features = batch_features[batch_features["feature_digest"] == feature_digest]
+    features = batch_features[batch_features["feature_digest"].isin(digests)]
+    if not features.empty:
+        features = features[features["feature_digest"] == features["feature_digest"].mode().iloc[0]]
+        features = features.dropna(axis=1, how="all")
     features = features.drop_duplicates("path", keep="last")
-    missing = [c for c in columns if c not in features.columns]
-    if features.empty or missing:
+    labels = [c for c in model_input_table.columns if c in NOT_FEATURES and c not in ID_COLUMNS]
+    columns = [
+        c for c in model_input_table.columns if c not in NOT_FEATURES and c in features.columns
+    ]
+    if features.empty or not columns:
         raise ExpectedError(
             f"the labelled batches were featurized with other settings than the training data "
-            f"({feature_digest}): score them again with the current model first"
+            f"({digests[0]}): score them again with the current model first"
         )
+    model_input_table = model_input_table[[*ID_COLUMNS, *labels, *columns]]
     rows = batch_labels.drop_duplicates("path", keep="last").merge(
         features[["path", *columns]], on="path", how="inner"
     )

@@ -48,21 +48,33 @@ def training_summary(
         )
     rows.append(("Data", data))
     failed = 0 if extraction_failures is None else len(extraction_failures)
-    feature_set = (feature_settings or {}).get("feature_set") or model_metrics.get(
-        "feature_set", "handcrafted"
-    )
-    features = f"{feature_set}"
+    selection = model_metrics.get("model_selection") or []
+    sets = sorted({row["feature_set"] for row in selection if row.get("feature_set")})
+    if len(sets) > 1:  # feature_set auto: the set the model reads, and among what
+        features = (
+            f"{model_metrics.get('feature_set')} ({model_metrics.get('n_features')} columns), "
+            f"chosen among {', '.join(sets)}"
+        )
+    else:
+        features = str(
+            model_metrics.get("feature_set")
+            or (feature_settings or {}).get("feature_set")
+            or "handcrafted"
+        )
     if failed:
         features += f"; {failed} tracks failed extraction ({_reasons(extraction_failures)})"
     rows.append(("Features", features))
     model = str(model_metrics.get("model_type"))
-    selection = model_metrics.get("model_selection") or []
     if selection and "accuracy_mean" in selection[0]:
-        best = selection[0]
+        best = next((row for row in selection if row.get("chosen")), selection[0])
+        if best.get("members"):
+            model += f" of {', '.join(best['members'])}"
         how = f"{int(best['folds'])}-fold cross-validation" if best.get("folds") else "validation"
         model += (
             f", chosen by {how}: accuracy {best['accuracy_mean']:.2f} +- {best['accuracy_std']:.2f}"
         )
+    if model_metrics.get("fitted_on") == "training+validation":
+        model += "; refit on training + validation"
     task = get_task(model_metrics.get("task"))
     rows.append(("Model", model + task.model_summary(model_metrics)))
     test = model_metrics.get("splits", {}).get("test")

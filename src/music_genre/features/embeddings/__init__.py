@@ -34,6 +34,8 @@ from .weights import EXTRA_HINT, WeightsError, extra_installed, find_weights
 if TYPE_CHECKING:
     import numpy as np
 
+    from music_genre.features.settings import FeatureSettings
+
 log = logging.getLogger(__name__)
 
 # The set `auto` picks when the embedding can be used: the best measured on real clips (0.86 with logistic
@@ -102,6 +104,50 @@ def resolve_feature_set(requested: str, weights_dir: str | None = None) -> str:
     return HANDCRAFTED
 
 
+def auto_candidates(
+    base: dict, candidates: dict | list, weights_dir: str | None = None
+) -> tuple[FeatureSettings, dict[str, dict]]:
+    """``feature_set: auto``: the candidate sets this install can compute (those with an embedding need
+    its weights or the ``embeddings`` extra; without, handcrafted only, with one warning naming the extra),
+    each as full settings, and the settings that extract all of them at once (the union of their columns).
+    """
+    from music_genre.features.settings import BOTH, EMBEDDING, FeatureSettings  # noqa: PLC0415
+
+    if isinstance(candidates, list):  # [{name: ..., <settings>}, ...], as parameters give them
+        candidates = {
+            str(item["name"]): {k: v for k, v in item.items() if k != "name"} for item in candidates
+        }
+    can_embed = embedding_available(weights_dir)
+    built = {}
+    for name, overrides in (candidates or {HANDCRAFTED: {"feature_set": HANDCRAFTED}}).items():
+        settings = FeatureSettings.from_dict({**base, **dict(overrides or {})})
+        if settings.uses_embedding and not can_embed:
+            continue
+        built[name] = settings
+    if not can_embed:
+        log.warning(
+            "feature_set auto: handcrafted features only; %s adds the pretrained embedding "
+            "(~+15 points on real music)",
+            EXTRA_HINT,
+            extra={"markup": False},
+        )
+    if not built:
+        built = {HANDCRAFTED: FeatureSettings.from_dict({**base, "feature_set": HANDCRAFTED})}
+    handcrafted = any(s.uses_handcrafted for s in built.values())
+    embedded = [s for s in built.values() if s.uses_embedding]
+    union = next(iter(built.values()))
+    if embedded:
+        stats = sorted({stat for s in embedded for stat in s.embedding_stats})
+        layers = sorted({layer for s in embedded for layer in s.embedding_layers})
+        union = FeatureSettings.from_dict(
+            {**base, "feature_set": BOTH if handcrafted else EMBEDDING,
+             "embedding_stats": stats, "embedding_layers": layers}
+        )  # fmt: skip
+    else:
+        union = FeatureSettings.from_dict({**base, "feature_set": HANDCRAFTED})
+    return union, {name: settings.to_dict() for name, settings in built.items()}
+
+
 def embedding_available(weights_dir: str | None = None) -> bool:
     return find_weights(weights_dir) is not None or extra_installed()
 
@@ -111,6 +157,7 @@ __all__ = [
     "EXTRA_HINT",
     "EmbeddingBackend",
     "WeightsError",
+    "auto_candidates",
     "embedding_available",
     "load_backend",
     "register_backend",

@@ -27,7 +27,15 @@ class SingleLabelTask(Task):
     # ---- training --------------------------------------------------------------------------------------
 
     def train(self, table: pd.DataFrame, modeling: Mapping, arguments: Mapping):
-        classifier = training.train_classifier(table, **arguments)
+        arguments = dict(arguments)
+        feature_sets = arguments.pop("feature_sets", None) or {}
+        default_set = arguments.pop("default_feature_set", None)
+        if feature_sets:  # feature_set auto: the set is chosen with the model, on the user's tracks
+            from music_genre.modeling import selection  # noqa: PLC0415
+
+            classifier = selection.train_chosen(table, feature_sets, default_set, arguments)
+        else:
+            classifier = training.train_classifier(table, **arguments)
         configured = (
             (modeling.get("hyperparameters") or {}).get("lightgbm", {}).get("min_child_samples")
         )

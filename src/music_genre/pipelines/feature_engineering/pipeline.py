@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=resolve_feature_settings,
                 inputs="params:feature_engineering",
-                outputs="feature_settings",
+                outputs=["feature_settings", "feature_set_candidates"],
                 name="resolve_feature_settings_node",
             ),
             Node(

@@ -21,10 +21,13 @@ CV_COLUMNS = [
 ]
 
 
-def cross_validate_models(model_input_table: pd.DataFrame, modeling: dict) -> pd.DataFrame:
+def cross_validate_models(
+    model_input_table: pd.DataFrame, modeling: dict, feature_set_candidates: dict | None = None
+) -> pd.DataFrame:
     """Stratified k-fold accuracy and macro F1 (mean and std over folds) of every model type, when the
     collection is under ``modeling.selection.cv_below_tracks`` tracks: there one test split holds a
-    handful of tracks and says little. Empty for a larger collection (its test split is reported)."""
+    handful of tracks and says little. Empty for a larger collection (its test split is reported). With
+    ``feature_set: auto``, every candidate feature set x model type, as modeling scores them."""
     from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
 
     task_of_params(modeling).check_model_comparison()
@@ -35,6 +38,21 @@ def cross_validate_models(model_input_table: pd.DataFrame, modeling: dict) -> pd
             len(model_input_table),
         )
         return pd.DataFrame(columns=CV_COLUMNS)
+    sets = (feature_set_candidates or {}).get("sets") or {}
+    if sets:
+        from music_genre.modeling import selection as choice  # noqa: PLC0415
+
+        usable = choice.usable_feature_sets(sets, model_input_table.columns)
+        scores = choice.choose(
+            model_input_table.assign(split="training"),  # every track, as below
+            usable,
+            list(training.MODEL_TYPES),
+            modeling["hyperparameters"],
+            selection={**selection, "cv_below_tracks": len(model_input_table) + 1},
+            seed=int(modeling["model"].get("seed", 42)),
+            class_weight=modeling["model"].get("class_weight"),
+        )[3]
+        return choice.selection_table(scores)
     scores = training.cross_validate_all(
         model_input_table,
         list(training.MODEL_TYPES),
@@ -79,7 +97,10 @@ def compare_models(cv_table: pd.DataFrame, *reports: dict) -> pd.DataFrame:
             )
     table = pd.DataFrame(rows)
     if len(cv_table):
-        table = table.merge(cv_table, on="model_type", how="left")
+        # with feature sets: each model type's best set (the one its namespace chose, bar a tie)
+        best = cv_table.sort_values("cv_accuracy_mean", ascending=False, kind="stable")
+        best = best.drop_duplicates("model_type")
+        table = table.merge(best, on="model_type", how="left")
     test = table[table["split"] == "test"].sort_values("f1_macro", ascending=False)
     for row in test.itertuples(index=False):
         log.info(

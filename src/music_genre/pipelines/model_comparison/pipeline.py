@@ -12,7 +12,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         Pipeline(
             training_pipeline(),
             namespace=model_type,
-            inputs={"model_input_table", "tuned_lightgbm_params", "feature_settings"},
+            inputs={
+                "model_input_table",
+                "tuned_lightgbm_params",
+                "feature_settings",
+                "feature_set_candidates",
+            },
             # A plain name for what leaves the namespace: the table node then reads no dotted names
             # (Kedro reserves the dot for namespaces and warns about nodes that read across them).
             outputs={"model_metrics": f"comparison_{model_type}_metrics"},
@@ -30,7 +35,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             *per_model,
             Node(
                 func=cross_validate_models,
-                inputs=["model_input_table", "params:modeling"],
+                inputs=["model_input_table", "params:modeling", "feature_set_candidates"],
                 outputs="model_cv_table",
                 name="cross_validate_models_node",
             ),

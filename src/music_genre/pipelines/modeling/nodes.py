@@ -29,6 +29,7 @@ def train_model(
     feature_settings: dict,
     tuned_lightgbm_params: dict,
     model_choice: dict | None = None,
+    feature_set_candidates: dict | None = None,
 ) -> GenreClassifier:
     """Train the model type of ``modeling.model`` (or ``model_choice`` in a comparison namespace) for
     ``modeling.task``; ``auto`` first picks the type by cross-validation (small collections) or
@@ -49,18 +50,28 @@ def train_model(
     classifier = task.train(
         model_input_table,
         {**modeling, "hyperparameters": by_type},
-        _training_arguments(modeling, choice, by_type, settings),
+        _training_arguments(
+            modeling, choice, by_type, settings, len(model_input_table), feature_set_candidates
+        ),
     )
     config = {
         "model": choice,
         "hyperparameters": by_type,
         "selection": modeling.get("selection"),
         "feature_digest": settings.digest(),
+        "feature_sets": {  # digests: where the weights lie is no part of what a model is
+            name: FeatureSettings.from_dict(values).digest()
+            for name, values in ((feature_set_candidates or {}).get("sets") or {}).items()
+        },
         **task.fingerprint_config(modeling),
     }
     classifier.info["training_fingerprint"] = training.training_fingerprint(
         model_input_table, config
     )
+    # How far a file lies from the training tracks ("is this music the model knows?"): plain data.
+    from music_genre.modeling.familiarity import fit_for_model  # noqa: PLC0415
+
+    classifier.info["familiarity"] = fit_for_model(classifier, model_input_table, modeling, choice)
     # The versions that shape the numbers, in the model and on the MLflow run: a result is reproducible
     # only on the same stack (requirements-lock.txt).
     from music_genre.common.stack import numeric_versions  # noqa: PLC0415
@@ -85,17 +96,29 @@ def train_model(
     return classifier
 
 
-def _training_arguments(modeling, choice, by_type, settings) -> dict:
-    """What every task's training takes from the configuration (``auto``: every type's parameters)."""
+def _training_arguments(modeling, choice, by_type, settings, table_size, candidates) -> dict:
+    """What every task's training takes from the configuration (``auto`` and ``ensemble``: every type's
+    parameters; ``feature_sets``: the candidate sets of ``feature_set: auto``, chosen by CV)."""
     model_type = choice["type"]
+    selection = dict(modeling.get("selection") or {})
+    refit = choice.get("refit_on_validation", "auto")
+    if refit == "auto":  # small collections: every labelled track counts
+        refit = table_size < int(selection.get("cv_below_tracks", 2000))
+    candidates = dict(candidates or {})
     return {
         "model_type": model_type,
-        "hyperparameters": by_type if model_type == training.AUTO else by_type[model_type],
+        "hyperparameters": by_type
+        if model_type in (training.AUTO, training.ENSEMBLE)
+        else by_type[model_type],
         "seed": int(choice.get("seed", 42)),
         "class_weight": choice.get("class_weight"),
         "feature_settings": settings.to_dict(),
         "feature_digest": settings.digest(),
-        "selection": modeling.get("selection"),
+        "selection": selection,
+        "refit_on_validation": bool(refit),
+        "members": list(choice.get("members") or []),
+        "feature_sets": candidates.get("sets") or {},
+        "default_feature_set": candidates.get("default"),
     }
 
 
@@ -117,7 +140,11 @@ def evaluate_model(
         "params": genre_classifier.params,
         "feature_digest": genre_classifier.feature_digest,
         "training_fingerprint": genre_classifier.info.get("training_fingerprint", ""),
-        "feature_set": genre_classifier.feature_settings.get("feature_set", "handcrafted"),
+        "feature_set": genre_classifier.info.get("feature_set")
+        or genre_classifier.feature_settings.get("feature_set", "handcrafted"),
+        "feature_set_choice": genre_classifier.info.get("feature_set_choice"),
+        "n_features": len(genre_classifier.feature_columns),
+        "fitted_on": genre_classifier.info.get("fitted_on"),
         "better_than_chance": chance["better_than_chance"],
         "chance": chance["splits"],
         "model_selection": genre_classifier.info.get("model_selection"),
@@ -189,3 +216,11 @@ def request_registration(
     )
     log.info("Registration: %s", request["reason"])
     return request
+
+
+def report_model_selection(genre_classifier) -> pd.DataFrame:
+    """``model_cv.csv``: every feature set x model type the run scored to choose (empty when nothing was
+    chosen: a named feature set and model type)."""
+    from music_genre.modeling.selection import selection_table  # noqa: PLC0415
+
+    return selection_table(genre_classifier.info.get("model_selection"))

@@ -6,6 +6,7 @@ from .nodes import (
     evaluate_model,
     log_model_to_mlflow,
     publish_for_serving,
+    report_model_selection,
     request_registration,
     train_model,
 )
@@ -37,6 +38,7 @@ def training_pipeline() -> Pipeline:
                     "feature_settings",
                     "tuned_lightgbm_params",
                     "params:model_choice",
+                    "feature_set_candidates",
                 ],
                 outputs="genre_classifier",
                 name="train_model_node",
@@ -110,4 +112,12 @@ def trained_model_pipeline() -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline([model_input_pipeline(), trained_model_pipeline()], tags=["modeling"])
+    selection_report = Node(
+        func=report_model_selection,
+        inputs="genre_classifier",
+        outputs="model_cv_table",
+        name="report_model_selection_node",
+    )
+    return Pipeline(
+        [model_input_pipeline(), trained_model_pipeline(), selection_report], tags=["modeling"]
+    )

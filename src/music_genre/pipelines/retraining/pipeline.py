@@ -19,6 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "feature_settings",
                     "params:retraining",
                     "params:modeling",
+                    "feature_set_candidates",
                 ],
                 outputs="retraining_input_table",
                 name="build_retraining_input_node",

@@ -74,6 +74,26 @@ class MultiLabelTask(Task):
     def train(self, table: pd.DataFrame, modeling: Mapping, arguments: Mapping):
         """A label set from the training split, one model and threshold per genre."""
         settings = modeling.get("multi_label") or {}
+        arguments = dict(arguments)
+        feature_sets = arguments.pop("feature_sets", None) or {}
+        default_set = arguments.pop("default_feature_set", None)
+        arguments.pop("members", None)
+        arguments.pop("refit_on_validation", None)
+        if (
+            feature_sets
+        ):  # no cross-validated choice of features for tags yet: the documented default
+            from music_genre.modeling import selection  # noqa: PLC0415
+
+            usable = selection.usable_feature_sets(feature_sets, table.columns)
+            name = default_set if default_set in usable else next(iter(usable))
+            table = selection.restrict(table, usable[name])
+            log.info(
+                "Multi-label: feature set %s (the default; chosen by CV for single_label)", name
+            )
+            from music_genre.features import FeatureSettings  # noqa: PLC0415
+
+            chosen = FeatureSettings.from_dict(usable[name])
+            arguments.update(feature_settings=chosen.to_dict(), feature_digest=chosen.digest())
         labels = tag_labels.choose_labels(table, settings)
         model = tag_training.train_tag_classifier(
             table, labels, **arguments, threshold_settings=settings.get("thresholds")

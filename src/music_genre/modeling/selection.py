@@ -1,0 +1,324 @@
+"""Choose the feature set and the model type together, on the user's own tracks.
+
+``feature_engineering.feature_set: auto`` extracts every candidate set this install can compute into one
+table (``feature_engineering.candidates``). Which set is best depends on the collection (on 40 GTZAN clips
+handcrafted+embedding won; on 118 clips collected elsewhere the embedding alone won by 5 points), so the
+choice is made here, by the same stratified k-fold cross-validation over the training and validation tracks
+that ``modeling.model.type: auto`` uses, on the same folds for every candidate:
+
+- every feature set x every model type of ``modeling.selection.candidates`` is scored on the folds;
+- per feature set, an ``ensemble`` (the mean of the probabilities of its best ``ensemble_size`` types) is
+  scored on the same folds from the members' fold predictions, at no extra training;
+- the best mean wins, except that a candidate with fewer columns whose mean lies within one standard error
+  of the best (the folds' spread over the square root of their number) is preferred: on a tie within what
+  the folds can tell apart, the smaller set (cheaper, and less to overfit).
+
+A collection over ``selection.cv_below_tracks`` tracks is scored on the validation split instead (one fit
+per candidate). A collection too small for cross-validation (a genre with fewer than 2 training and
+validation tracks) keeps the documented default set (``feature_engineering.auto.default``) and the first
+candidate model type, with one log line.
+Pure pandas/scikit-learn: no Kedro, no Ray.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from music_genre.common.errors import TooFewTracksError
+from music_genre.modeling import training
+
+log = logging.getLogger(__name__)
+
+
+def usable_feature_sets(feature_sets: Mapping[str, Mapping], columns) -> dict[str, dict]:
+    """The candidate sets whose every column the table has (an install without the embedding extracts the
+    handcrafted set only), as ``{name: feature settings}``, in the configured order."""
+    from music_genre.features import feature_names  # noqa: PLC0415
+
+    present = set(columns)
+    return {
+        name: dict(settings)
+        for name, settings in feature_sets.items()
+        if set(feature_names(settings)) <= present
+    }
+
+
+def restrict(table: pd.DataFrame, settings: Mapping) -> pd.DataFrame:
+    """The table with the ID and label columns and the set's feature columns only, in the set's order."""
+    from music_genre.features import feature_names  # noqa: PLC0415
+
+    keep = [c for c in table.columns if c in training.NOT_FEATURES]
+    return table[[*keep, *feature_names(settings)]]
+
+
+def choose(
+    table: pd.DataFrame,
+    feature_sets: Mapping[str, Mapping],
+    model_types: Sequence[str],
+    hyperparameters: Mapping[str, Mapping],
+    *,
+    selection: Mapping | None = None,
+    seed: int = 42,
+    class_weight: str | None = None,
+    members: Sequence[str] = (),
+) -> tuple[str, str, list[str], pd.DataFrame]:
+    """(feature set, model type, ensemble members, the score table) for the training and validation
+    tracks of ``table``. ``model_types`` of one type: only the feature set is chosen (``members``: those
+    of a fixed ``ensemble``)."""
+    selection = dict(selection or {})
+    metric = str(selection.get("metric", "accuracy"))
+    ensemble_size = int(selection.get("ensemble_size", 3))
+    pool = table[table["split"].isin(("training", "validation"))].reset_index(drop=True)
+    started = time.perf_counter()
+    plan = _plan(pool, selection, seed)
+    rows = []
+    for name, settings in feature_sets.items():
+        part = restrict(pool, settings)
+        n_columns = len(part.columns) - len([c for c in part.columns if c in training.NOT_FEATURES])
+        predictions = {}
+        for model_type in model_types:
+            predictions[model_type] = _predictions(part, plan, model_type, hyperparameters, seed,
+                                                   class_weight, members)  # fmt: skip
+            row = _row(name, model_type, n_columns, part, plan, predictions[model_type])
+            if model_type == training.ENSEMBLE:
+                row["members"] = list(members)
+            rows.append(row)
+        if len(model_types) > 1 and ensemble_size >= 2:
+            ranked = sorted(
+                (r for r in rows if r["feature_set"] == name),
+                key=lambda r: -r[f"{metric}_mean"],
+            )
+            members = [r["model_type"] for r in ranked[:ensemble_size]]
+            mean = [np.mean([predictions[m][i] for m in members], axis=0) for i in range(len(plan))]
+            rows.append(
+                {**_row(name, training.ENSEMBLE, n_columns, part, plan, mean), "members": members}
+            )
+    scores = pd.DataFrame(rows).sort_values(f"{metric}_mean", ascending=False, kind="stable")
+    scores = scores.reset_index(drop=True)
+    best_set, best_type, members = _pick(scores, metric)
+    scores["chosen"] = (scores["feature_set"] == best_set) & (scores["model_type"] == best_type)
+    (pick,) = scores[scores["chosen"]].to_dict("records")
+    log.info(
+        "Chose feature set %s (%d columns) with %s by %s on %d tracks: %s %.3f +- %.3f "
+        "(%d candidates in %.0f s; all in model_cv.csv)",
+        best_set,
+        pick["n_columns"],
+        _label(pick),
+        _how(plan),
+        len(pool),
+        metric,
+        pick[f"{metric}_mean"],
+        pick[f"{metric}_std"],
+        len(scores),
+        time.perf_counter() - started,
+    )
+    log.debug(
+        "Candidates:\n%s",
+        "\n".join(
+            f"  {'*' if r['chosen'] else ' '} {r['feature_set']:<22} {_label(r):<34} "
+            f"{metric} {r[f'{metric}_mean']:.3f} +- {r[f'{metric}_std']:.3f}"
+            for r in scores.to_dict("records")
+        ),
+    )
+    return best_set, best_type, members, scores.reset_index(drop=True)
+
+
+def _label(row: Mapping) -> str:
+    members = row.get("members")
+    if isinstance(members, list):
+        return f"ensemble({'+'.join(members)})"
+    return str(row["model_type"])
+
+
+def _plan(pool: pd.DataFrame, selection: Mapping, seed: int):
+    """Cross-validation folds on a small collection; ``None`` (score on the validation split) on a large
+    one, or when a genre has fewer than 2 tracks."""
+    if len(pool) >= int(selection.get("cv_below_tracks", 2000)):
+        return None
+    return training.fold_plan(  # too small for folds: TooFewTracksError, the caller's default
+        pool,
+        folds=int(selection.get("folds", 5)),
+        repeats=int(selection.get("repeats", 1)),
+        seed=seed,
+    )
+
+
+def _how(plan) -> str:
+    if plan is None:
+        return "their validation-split score"
+    folds = training._folds_per_repeat(plan)
+    return f"{folds}-fold cross-validation x {len(plan) // folds}"
+
+
+def _predictions(part, plan, model_type, hyperparameters, seed, class_weight,
+                 members=()) -> list[np.ndarray]:  # fmt: skip
+    params = hyperparameters if model_type == training.ENSEMBLE else hyperparameters[model_type]
+    if plan is not None:
+        return training.fold_predictions(part, plan, model_type, params, seed=seed,
+                                         class_weight=class_weight, members=members)  # fmt: skip
+    model = training.train_classifier(part, model_type, params, seed=seed,
+                                      class_weight=class_weight, members=members)  # fmt: skip
+    return [model.predict_proba(part[part["split"] == "validation"])]
+
+
+def _row(name, model_type, n_columns, part, plan, predictions) -> dict:
+    if plan is None:
+        valid = part[part["split"] == "validation"].reset_index(drop=True)
+        scored = training.fold_scores(
+            valid,
+            [(np.full(len(valid), "test"), np.arange(len(valid)))],
+            predictions,
+            classes=sorted(part["genre"].unique()),
+        )
+        scored.update(folds=0, repeats=0, n_tracks=len(part))
+        # one split: the spread of an accuracy over n tracks (binomial), for the tie rule
+        n = max(1, len(valid))
+        for metric in ("accuracy", "f1_macro"):
+            p = scored[f"{metric}_mean"]
+            scored[f"{metric}_std"] = math.sqrt(max(p * (1 - p), 0.0) / n)
+    else:
+        scored = training.fold_scores(part, plan, predictions)
+    return {"feature_set": name, "model_type": model_type, "n_columns": n_columns, **scored}
+
+
+def _pick(scores: pd.DataFrame, metric: str) -> tuple[str, str, list[str]]:
+    """The best mean; a candidate with fewer columns within one standard error of it wins the tie."""
+    mean, std = scores[f"{metric}_mean"], scores[f"{metric}_std"]
+    best = scores.loc[mean.idxmax()]
+    runs = max(1, int(best["folds"]) * max(1, int(best["repeats"])))
+    tolerance = (
+        float(best[f"{metric}_std"]) / math.sqrt(runs)
+        if best["folds"]
+        else float(best[f"{metric}_std"])
+    )
+    tied = scores[mean >= float(best[f"{metric}_mean"]) - tolerance - 1e-12]
+    tied = tied.assign(_mean=mean[tied.index], _std=std[tied.index]).sort_values(
+        ["n_columns", "_mean"], ascending=[True, False], kind="stable"
+    )
+    chosen = tied.iloc[0]
+    members = chosen.get("members")
+    return (
+        str(chosen["feature_set"]),
+        str(chosen["model_type"]),
+        list(members) if isinstance(members, list) else [],
+    )
+
+
+TABLE_COLUMNS = [
+    "feature_set",
+    "model_type",
+    "members",
+    "n_columns",
+    "cv_accuracy_mean",
+    "cv_accuracy_std",
+    "cv_f1_macro_mean",
+    "cv_f1_macro_std",
+    "cv_ece",
+    "cv_folds",
+    "cv_repeats",
+    "chosen",
+]
+
+
+def selection_table(scores) -> pd.DataFrame:
+    """``model_cv.csv``: one row per feature set x model type (an ensemble names its members), best first;
+    ``cv_folds`` 0 where the candidates were scored on the validation split."""
+    frame = pd.DataFrame(scores if scores is not None else [])
+    if frame.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    frame = frame.copy()
+    if "members" not in frame:
+        frame["members"] = None
+    frame["members"] = ["+".join(m) if isinstance(m, list) else (m or "") for m in frame["members"]]
+    frame = frame.rename(
+        columns={
+            name: f"cv_{name}"
+            for name in (
+                "accuracy_mean",
+                "accuracy_std",
+                "f1_macro_mean",
+                "f1_macro_std",
+                "folds",
+                "repeats",
+            )
+        }  # fmt: skip
+    )
+    for column in TABLE_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    return frame[TABLE_COLUMNS].reset_index(drop=True)
+
+
+def train_chosen(
+    table: pd.DataFrame,
+    feature_sets: Mapping[str, Mapping],
+    default_feature_set: str | None,
+    arguments: Mapping,
+):
+    """Choose the feature set (and, for ``auto``, the model type) by :func:`choose`, then train the
+    chosen pair on the table's chosen columns exactly as :func:`training.train_classifier` does. The model
+    keeps the chosen set's settings, so prediction extracts only what it reads; the scores go to
+    ``info["model_selection"]`` (``model_cv.csv``)."""
+    from music_genre.features import FeatureSettings  # noqa: PLC0415
+
+    arguments = dict(arguments)
+    usable = usable_feature_sets(feature_sets, table.columns)
+    model_type = arguments.pop("model_type")
+    hyperparameters = arguments.pop("hyperparameters")
+    chosen_selection = dict(arguments.pop("selection", None) or {})
+    members = list(arguments.pop("members", None) or [])
+    arguments.pop("feature_settings", None)
+    arguments.pop("feature_digest", None)
+    if not usable:
+        raise TooFewTracksError(
+            f"none of the candidate feature sets ({', '.join(feature_sets)}) is in the feature table: "
+            "run the feature_engineering pipeline again"
+        )
+    by_type = (
+        hyperparameters
+        if model_type in (training.AUTO, training.ENSEMBLE)
+        else {model_type: hyperparameters}
+    )
+    model_types = (
+        list(chosen_selection.get("candidates") or training.MODEL_TYPES)
+        if model_type == training.AUTO
+        else [model_type]
+    )
+    scores = None
+    how = "cross-validation"
+    try:
+        if len(usable) == 1 and model_type != training.AUTO:
+            raise TooFewTracksError("one candidate feature set: nothing to choose")
+        name, model_type, members_chosen, scores = choose(
+            table, usable, model_types, by_type, selection=chosen_selection,
+            seed=int(arguments.get("seed", 42)), class_weight=arguments.get("class_weight"),
+            members=members,
+        )  # fmt: skip
+        members = members_chosen or members
+    except TooFewTracksError as err:
+        name = default_feature_set if default_feature_set in usable else next(iter(usable))
+        if model_type == training.AUTO:  # nothing to cross-validate types on either
+            model_type = model_types[0]
+        how = f"the default ({err})"
+        log.info("Feature set %s, model %s: %s", name, model_type, how)
+    settings = FeatureSettings.from_dict(usable[name])
+    params = by_type if model_type in (training.AUTO, training.ENSEMBLE) else by_type[model_type]
+    classifier = training.train_classifier(
+        restrict(table, usable[name]), model_type, params,
+        feature_settings=settings.to_dict(), feature_digest=settings.digest(),
+        selection=chosen_selection, members=members, **arguments,
+    )  # fmt: skip
+    if scores is not None:
+        classifier.info["model_selection"] = [
+            {**row, "members": row.get("members") if isinstance(row.get("members"), list) else []}
+            for row in scores.to_dict("records")
+        ]
+    classifier.info["feature_set"] = name
+    classifier.info["feature_set_choice"] = how
+    return classifier
