@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 PREDICTION = "prediction"
 TARGET = "target"
 CONFIDENCE = "confidence"
+# distance from the training tracks over the threshold (modeling.familiarity), and its flag
+FAMILIARITY = "familiarity"
+UNFAMILIAR = "unfamiliar"
 
 
 class FeatureMismatchError(ExpectedError, ValueError):
@@ -46,7 +49,29 @@ def reference_frame(
     for i, genre in enumerate(classifier.classes):
         frame[f"proba_{genre}"] = proba[:, i]
     frame[TARGET] = part["genre"].astype(str).to_numpy()
+    return with_familiarity(frame, classifier_familiarity(classifier, part))
+
+
+def with_familiarity(frame: pd.DataFrame, scores) -> pd.DataFrame:
+    """The frame with each track's familiarity and its flag (NaN and NA: a model without the check)."""
+    from music_genre.modeling.familiarity import is_unfamiliar  # noqa: PLC0415
+
+    scores = np.asarray(scores, dtype=np.float64)
+    frame[FAMILIARITY] = scores
+    frame[UNFAMILIAR] = pd.array(
+        [
+            None if np.isnan(v) else bool(f)
+            for v, f in zip(scores, is_unfamiliar(scores), strict=True)
+        ],
+        dtype="boolean",
+    )
     return frame
+
+
+def classifier_familiarity(classifier, features: pd.DataFrame) -> np.ndarray:
+    from music_genre.modeling.familiarity import classifier_familiarity as scores  # noqa: PLC0415
+
+    return scores(classifier, features)
 
 
 def current_frame(
@@ -67,7 +92,24 @@ def current_frame(
     by_path = pd.Series(labels.to_numpy(), index=rows["path"].to_numpy())
     frame[TARGET] = merged["path"].map(by_path[~by_path.index.duplicated()]).to_numpy()
     frame["path"] = merged["path"].astype(str).to_numpy()
-    return frame
+    # as the batch job scored them (a table written before the check has no such column: NaN)
+    scored = rows.drop_duplicates(["path", "fingerprint"], keep="last").set_index(
+        ["path", "fingerprint"]
+    )
+    keys = pd.MultiIndex.from_frame(merged[["path", "fingerprint"]])
+    familiarity = scored.get(FAMILIARITY, pd.Series(np.nan, index=scored.index))
+    return with_familiarity(frame, familiarity.reindex(keys).astype("float64").to_numpy())
+
+
+def check_columns(reference_table: pd.DataFrame, classifier) -> None:
+    """Refuse a reference table that lacks some of the model's columns (features extracted since with
+    another feature set)."""
+    missing = [c for c in classifier.feature_columns if c not in reference_table.columns]
+    if missing:
+        raise ExpectedError(
+            f"the training features lack {len(missing)} of the model's columns (e.g. {missing[0]}): "
+            "run `kedro run` again so that the model and its reference come from one extraction"
+        )
 
 
 def check_features(reference_digest: str, batch_digests) -> None:
@@ -270,11 +312,49 @@ def summarize_metrics(
         "unseen_genres": sorted(set(current.loc[labelled, TARGET][~known].astype(str))),
         "reference_accuracy": float((reference[PREDICTION] == reference[TARGET]).mean()),
         "batch_accuracy": None,
+        **unfamiliar_figures(reference, current),
     }
     if labelled.any():
         part = current[labelled]
         metrics["batch_accuracy"] = float((part[PREDICTION] == part[TARGET]).mean())
     return metrics
+
+
+def unfamiliar_figures(reference: pd.DataFrame, current: pd.DataFrame) -> dict:
+    """How many of the batch's files the model flagged as unlike its training music, and the share of the
+    reference tracks flagged (about ``modeling.familiarity.flag_share``); None without the check."""
+
+    def share(frame: pd.DataFrame) -> float | None:
+        flags = frame[UNFAMILIAR].dropna() if UNFAMILIAR in frame else pd.Series(dtype=bool)
+        return float(flags.astype(bool).mean()) if len(flags) else None
+
+    flags = current[UNFAMILIAR].dropna() if UNFAMILIAR in current else pd.Series(dtype=bool)
+    return {
+        "n_unfamiliar": int(flags.astype(bool).sum()) if len(flags) else None,
+        "unfamiliar_share": share(current),
+        "reference_unfamiliar_share": share(reference),
+    }
+
+
+def unfamiliar_line(metrics: Mapping) -> str:
+    """One line for the report's page: the batch's unfamiliar files."""
+    if metrics.get("unfamiliar_share") is None:
+        return "Unfamiliar files: not measured (the model has no familiarity check; retrain it)"
+    reference = metrics.get("reference_unfamiliar_share")
+    return (
+        f"Unfamiliar files (unlike the training music): {metrics['n_unfamiliar']} of "
+        f"{metrics['n_tracks']} ({metrics['unfamiliar_share']:.0%})"
+        + ("" if reference is None else f"; reference tracks {reference:.0%}")
+    )
+
+
+def with_note(html: str, text: str) -> str:
+    """A line of text under the page's heading (after :func:`with_heading`)."""
+    import html as markup  # noqa: PLC0415
+
+    note = f'<p style="font-family: sans-serif; margin: 4px 24px 0">{markup.escape(text)}</p>'
+    at = html.find("</h2>")
+    return html[: at + 5] + note + html[at + 5 :] if at >= 0 else html
 
 
 def decide(metrics: Mapping, params: Mapping) -> dict:

@@ -25,6 +25,11 @@ from music_genre.data.inputs import (  # noqa: F401 - part of this module's inte
     expand_inputs,
     track_id_for,
 )
+from music_genre.modeling.familiarity import (  # noqa: F401 - part of this module's interface too
+    classifier_familiarity,
+    has_familiarity,
+    is_unfamiliar,
+)
 from music_genre.modeling.tasks import task_of
 
 DEFAULT_WINDOWING = {
@@ -32,6 +37,7 @@ DEFAULT_WINDOWING = {
     "hop_seconds": 30.0,
     "max_windows": 8,
     "min_seconds": 10.0,
+    "silence_floor_dbfs": -60.0,  # a file that never rises above this is "silent", not classified
 }
 
 
@@ -55,18 +61,31 @@ def plan_windows(duration: float, windowing: Mapping) -> list[tuple[float, float
 
 
 def window_features(path: str | os.PathLike, settings, windowing: Mapping):
-    """The feature rows of a file's windows (a DataFrame) and the file's duration. Raises AudioError."""
+    """The feature rows of a file's windows (a DataFrame) and the file's duration. Raises AudioError,
+    ``silent`` when no window rises above ``silence_floor_dbfs`` (then nothing is extracted).
+
+    Each window is decoded once, at the file's native rate, and extracted from that signal
+    (``extract_signal`` resamples with the very soxr call ``audio.load`` makes, so the values are those of
+    ``extract_file``): the silence check reads the same samples, no second decode."""
     import pandas as pd  # noqa: PLC0415
 
-    from music_genre.features import extract_file  # noqa: PLC0415
+    from music_genre.features import extract_signal  # noqa: PLC0415
 
     info = audio.probe(path, min_duration=float(windowing["min_seconds"]))
-    rows = []
+    signals = []
     for offset, duration in plan_windows(info.duration, windowing):
-        window = (
-            settings if duration is None else settings.replace(offset=offset, duration=duration)
+        start, length = (
+            (settings.offset, settings.duration) if duration is None else (offset, duration)
         )
-        rows.append(extract_file(path, window))
+        signals.append(audio.load_with_rate(path, None, start, length))
+    audio.check_not_silent(
+        [signal for signal, _ in signals], signals[0][1], windowing.get("silence_floor_dbfs")
+    )
+    rows = []
+    for signal, rate in signals:
+        row = extract_signal(signal, rate, settings)
+        row.name = str(path)
+        rows.append(row)
     return pd.DataFrame(rows).reset_index(drop=True), info.duration
 
 
@@ -145,6 +164,7 @@ def predict_files_with_features(
             )
             mean = features[classifier.feature_columns].astype("float64").mean(axis=0)
             feature_rows.append({"path": str(path), **mean.to_dict()})
+            record.update(familiarity_columns(classifier, mean))
         record["seconds"] = round(time.perf_counter() - started, 4)
         records.append(record)
     predictions = pd.DataFrame.from_records(records, columns=prediction_columns(classifier))
@@ -152,6 +172,18 @@ def predict_files_with_features(
         feature_rows, columns=["path", *classifier.feature_columns]
     )
     return predictions, features
+
+
+def familiarity_columns(classifier, mean_features) -> dict:
+    """A scored file's ``familiarity`` (its distance from the training tracks over the threshold: above
+    1.0 it is ``unfamiliar``) from its windows' mean features, the row monitoring compares with training.
+    A model without the statistics: NaN and None (not checked, rather than "familiar")."""
+    import pandas as pd  # noqa: PLC0415
+
+    if not has_familiarity(classifier):
+        return {"familiarity": float("nan"), "unfamiliar": None}
+    score = float(classifier_familiarity(classifier, pd.DataFrame([mean_features]))[0])
+    return {"familiarity": score, "unfamiliar": bool(is_unfamiliar(score))}
 
 
 def row_tags(row: Mapping, classifier) -> list[tuple[str, float]]:

@@ -24,7 +24,9 @@ import pandas as pd
 # A prediction table's columns, in order: these, then a task's own output columns after ``confidence``,
 # then one probability column per genre and the seconds the file took.
 PREDICTION_HEAD = ("path", "track_id", "genre", "confidence")
-PREDICTION_TAIL = ("windows", "duration", "error_reason", "error")
+# familiarity: distance from the training tracks over the threshold (> 1: unfamiliar; NaN for a model
+# trained before the check, music_genre.modeling.familiarity).
+PREDICTION_TAIL = ("windows", "duration", "familiarity", "unfamiliar", "error_reason", "error")
 
 
 class Task(ABC):

@@ -71,8 +71,14 @@ def build_monitoring_frames(
         raise ExpectedError(
             "no reference data (the training features): run `kedro run` first, then score a batch"
         )
-    reference_digest = FeatureSettings.from_dict(feature_settings).digest()
-    drift.check_features(reference_digest, [inference_model.feature_digest])
+    # The model may read one candidate set of the run's wider table (feature_set auto): the values must be
+    # the same (settings), and its columns there; its batches were featurized by the model itself.
+    drift.check_features(
+        FeatureSettings.from_dict(feature_settings).values_digest(),
+        [FeatureSettings.from_dict(inference_model.feature_settings).values_digest()],
+    )
+    drift.check_columns(reference_table, inference_model)
+    reference_digest = inference_model.feature_digest
     reference = drift.reference_frame(
         reference_table, inference_model, monitoring.get("reference_splits", ["validation", "test"])
     )
@@ -117,6 +123,7 @@ def report_drift(
         entries, reference, current, columns, inference_model.classes, params
     )
     metrics = {**base, **metrics, "drift_measured_on": how, "empty": False}
+    html = drift.with_note(html, drift.unfamiliar_line(metrics))
     from music_genre.modeling.registry import log_text_artifact  # noqa: PLC0415
 
     # the page opens from the MLflow run's artifacts too
@@ -175,6 +182,7 @@ def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
                 "monitoring.mean_confidence": monitoring_metrics["mean_confidence"],
                 "monitoring.n_tracks": monitoring_metrics["n_tracks"],
                 "monitoring.batch_accuracy": monitoring_metrics["batch_accuracy"],
+                "monitoring.unfamiliar_share": monitoring_metrics.get("unfamiliar_share"),
                 "monitoring.retrain": float(decision["retrain"]),
                 "monitoring.drift": float(decision["drift"]),
             },
@@ -220,11 +228,16 @@ def record_history(
             "drift_share",
             "mean_confidence",
             "batch_accuracy",
+            "unfamiliar_share",
         )
     }
     row.update(retrain=monitoring_decision["retrain"], drift=monitoring_decision["drift"])
     row["registry_version"] = (
         None if row["registry_version"] is None else str(row["registry_version"])
+    )
+    # typed, so the history's Parquet column stays float with the check or without it
+    row["unfamiliar_share"] = (
+        float("nan") if row["unfamiliar_share"] is None else float(row["unfamiliar_share"])
     )
     history = pd.DataFrame([row])
     if previous_monitoring_history.empty:
