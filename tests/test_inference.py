@@ -88,14 +88,23 @@ def clips(project, tmp_path_factory) -> dict[str, Path]:
 
 
 def test_predict_one_clip_prints_genre_and_bars(project, clips):
+    from music_genre.serving import wording
+
     result = cli("predict", str(clips["sample0"]), "--top", "3", cwd=project.path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    classes = served_model(project).classes
-    assert lines[0].startswith("sample0.mp3")
-    assert any(genre in lines[0] for genre in classes)
-    bars = [line for line in lines[1:] if "%" in line]
-    assert len(bars) == 3 and all("█" in bar or "░" in bar for bar in bars)
+    classifier = served_model(project)
+    champion = project.load("champion_info")
+    # who answered: the registry's champion, trained on the synthesized sample, and it says so
+    assert lines[0] == (
+        f"model: {champion['name']} version {champion['version']} (champion), dataset sample, "
+        "task single_label"
+    )
+    assert wording.sample_warning(wording.model_facts(classifier, "", "sample")) in result.stderr
+    assert lines[1].startswith("sample0.mp3")
+    assert any(genre in lines[1] for genre in classifier.classes)
+    bars = [line for line in lines[2:] if "█" in line or "░" in line]
+    assert len(bars) == 3 and all("%" in bar for bar in bars)
     assert "Traceback" not in result.stderr
 
 
@@ -105,8 +114,12 @@ def test_json_schema_and_values(project, clips):
     rows = json_lines(result.stdout)
     assert len(rows) == len(clips)
     classifier = served_model(project)
+    from music_genre.serving.inference import prediction_columns
+
+    # the familiarity verdict, where the prediction rows carry it (serving/inference.py)
+    verdict = {"familiarity", "unfamiliar"} & set(prediction_columns(classifier))
     for row in rows:
-        assert set(row) == JSON_KEYS
+        assert set(row) == JSON_KEYS | verdict
         assert set(row["probabilities"]) == set(classifier.classes)
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
         assert row["genre"] == max(row["probabilities"], key=row["probabilities"].get)
@@ -115,6 +128,7 @@ def test_json_schema_and_values(project, clips):
         assert row["top"][0]["probability"] >= row["top"][1]["probability"]
         assert row["windows"] == 1 and 11 < row["duration"] < 13
         assert row["model"]["version"] == classifier.version
+        assert (row["model"]["dataset"], row["model"]["task"]) == ("sample", "single_label")
 
 
 def test_bad_inputs_are_one_line_each_and_the_rest_is_predicted(project, clips, tmp_path):
@@ -138,8 +152,10 @@ def test_bad_inputs_are_one_line_each_and_the_rest_is_predicted(project, clips, 
     result = cli("predict", *bad, str(clips["sample1"]), cwd=project.path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
-    errors = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == len(bad)
+    others = [line for line in result.stderr.splitlines() if line.strip() and line not in errors]
+    assert all(line.startswith(("warning: ", "note: ")) for line in others), others
     for path, reason in bad.items():
         (line,) = [e for e in errors if f"error: {path}:" in e]
         assert f"({reason})" in line

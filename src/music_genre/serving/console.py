@@ -5,8 +5,15 @@
     music-genre predict song.mp3 --model models:/music-genre-sample@champion
     music-genre daily --env fma_small          # the daily job: score, monitor, retrain, promote
 
-Exit status: 0 when every file was predicted, 1 when any could not be, 2 for a usage error. Heavy libraries
-load inside the command, so ``--help`` answers at once.
+The text output opens, before the first answer, with one line naming the model answering (registered name
+and version, dataset, task); then come a warning when that model learned from the synthesized sample and a
+note when it cannot tell music unlike its training music (both on stderr, as the other warnings; neither
+when no file got an answer). A weak answer reads "uncertain: A or B" (``inference.uncertain_below`` /
+``uncertain_margin``), an unfamiliar one gets a line under its bars, and a silent file is one line,
+``<path>: silent``. The words are :mod:`music_genre.serving.wording`'s, the page's too.
+
+Exit status: 0 when every file was predicted, 1 when any could not be (a silent file too: it has no
+genre), 2 for a usage error. Heavy libraries load inside the command, so ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -103,7 +110,7 @@ def predict(
 
     from music_genre.common.errors import ExpectedError  # noqa: PLC0415
     from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import inference  # noqa: PLC0415
+    from music_genre.serving import inference, wording  # noqa: PLC0415
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
@@ -129,13 +136,29 @@ def predict(
     except model_store.ModelNotFoundError as error:
         err.print(f"error: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
-    windowing = _windowing(project_dir, env)
+    settings = _project_settings(project_dir, env)
     classifier = loaded.classifier
+    # the environment's dataset names the model only when it came from that environment's catalog
+    facts = wording.model_facts(classifier, loaded.source, None if model else settings["dataset"])
     if classifier.info.get("better_than_chance") is False:
         err.print(
             "warning: this model was no better than chance when it was trained (too few tracks per "
             "genre?): its genres are guesses"
         )
+    # who answered, and its caveats: once, before the first answer (none when nothing was answered)
+    answered = False
+
+    def announce() -> None:
+        nonlocal answered
+        if answered:
+            return
+        answered = True
+        if not as_json:  # --json carries the same facts in each object's "model"
+            out.print(wording.header_text(facts), markup=False, soft_wrap=True)
+        for line in (wording.sample_warning(facts), wording.familiarity_note(facts)):
+            if line:
+                err.print(line, markup=False, soft_wrap=True)
+
     failed = False
     for item in items:  # in the order given, errors where they occur
         if isinstance(item, inference.InputError):
@@ -143,21 +166,29 @@ def predict(
             _report_error(out, err, as_json, item.path, item.reason, item.message)
             continue
         try:
-            row = inference.predict_files([item], classifier, windowing).iloc[0]
+            row = inference.predict_files([item], classifier, settings["windowing"]).iloc[0]
         except (
             ExpectedError
         ) as error:  # not this file's fault: e.g. the embedding's weights are gone
             err.print(f"error: {error}", markup=False, soft_wrap=True)
             raise typer.Exit(EXIT_FAILED) from None
         if isinstance(row["error_reason"], str):
-            failed = True
-            _report_error(out, err, as_json, row["path"], row["error_reason"], row["error"])
+            failed = True  # a silent file too: no genre was given
+            if wording.is_silent(row):
+                announce()
+            if wording.is_silent(row) and not as_json:
+                out.print(f"{row['path']}: {wording.SILENT}", markup=False, soft_wrap=True)
+            elif wording.is_silent(row):
+                _print_json_error(row["path"], row["error_reason"], row["error"])
+            else:
+                _report_error(out, err, as_json, row["path"], row["error_reason"], row["error"])
             continue
         ranked = inference.top_genres(row, classifier.classes, top)
+        announce()
         if as_json:
-            print(json.dumps(_json_row(row, classifier.classes, ranked, loaded)), flush=True)
+            print(json.dumps(_json_row(row, classifier.classes, ranked, loaded, facts)), flush=True)
         else:
-            _print_prediction(out, row, ranked, classifier)
+            _print_prediction(out, row, ranked, classifier, settings["uncertainty"])
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -385,37 +416,70 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def _windowing(project_dir: Path | None, env: str | None) -> dict:
-    """``inference`` parameters of the project (window length, hop, count, minimum length)."""
+def _project_settings(project_dir: Path | None, env: str | None) -> dict:
+    """What the project's configuration says about scoring and wording, read once: the ``inference``
+    windowing (window length, hop, count, minimum length), when an answer is uncertain, and the
+    environment's dataset (None outside a project: the defaults)."""
     from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import inference  # noqa: PLC0415
+    from music_genre.serving import inference, wording  # noqa: PLC0415
 
     if project_dir is None:
-        return inference.windowing_settings(None)
-    parameters = model_store.project_config(project_dir, env)["parameters"]
-    return inference.windowing_settings(parameters.get("inference"))
+        parameters, dataset = {}, None
+    else:
+        loader = model_store.project_config(project_dir, env)
+        parameters = loader["parameters"].get("inference") or {}
+        dataset = loader["globals"].get("dataset_name")
+    return {
+        "windowing": inference.windowing_settings(parameters),
+        "uncertainty": wording.uncertainty_settings(parameters),
+        "dataset": dataset,
+    }
 
 
 def _report_error(out, err, as_json: bool, path: str, reason: str, message: str) -> None:
     if as_json:
-        print(
-            json.dumps({"path": path, "error": {"reason": reason, "message": message}}), flush=True
-        )
+        _print_json_error(path, reason, message)
     err.print(f"error: {path}: {message} ({reason})", soft_wrap=True, markup=False)
 
 
-def _json_row(row, classes, ranked, loaded) -> dict:
-    return {
-        "path": row["path"],
-        "track_id": row["track_id"],
-        "genre": row["genre"],
-        "confidence": round(float(row["confidence"]), 6),
-        "top": [{"genre": genre, "probability": round(p, 6)} for genre, p in ranked],
-        "probabilities": {genre: round(float(row[f"proba_{genre}"]), 6) for genre in classes},
-        "windows": int(row["windows"]),
-        "duration": round(float(row["duration"]), 3),
-        "model": {"source": loaded.source, "version": loaded.version},
-    } | _json_tags(row, loaded.classifier)
+def _print_json_error(path: str, reason: str, message: str) -> None:
+    print(json.dumps({"path": path, "error": {"reason": reason, "message": message}}), flush=True)
+
+
+def _json_row(row, classes, ranked, loaded, facts) -> dict:
+    """One file's JSON object; ``familiarity``/``unfamiliar`` only where the prediction rows carry them."""
+    return (
+        {
+            "path": row["path"],
+            "track_id": row["track_id"],
+            "genre": row["genre"],
+            "confidence": round(float(row["confidence"]), 6),
+            "top": [{"genre": genre, "probability": round(p, 6)} for genre, p in ranked],
+            "probabilities": {genre: round(float(row[f"proba_{genre}"]), 6) for genre in classes},
+            "windows": int(row["windows"]),
+            "duration": round(float(row["duration"]), 3),
+            "model": {
+                "source": loaded.source,
+                "version": loaded.version,
+                "dataset": facts.dataset,
+                "task": facts.task,
+                "familiarity_check": facts.familiarity,
+            },
+        }
+        | _json_familiarity(row)
+        | _json_tags(row, loaded.classifier)
+    )
+
+
+def _json_familiarity(row) -> dict:
+    """``familiarity`` (null where the model has none) and ``unfamiliar``, where rows carry them."""
+    if "unfamiliar" not in row.index:
+        return {}
+    value = row.get("familiarity")
+    score = None if value is None or value != value else round(float(value), 6)
+    from music_genre.serving.wording import is_unfamiliar  # noqa: PLC0415
+
+    return {"familiarity": score, "unfamiliar": is_unfamiliar(row)}
 
 
 def _json_tags(row, classifier) -> dict:
@@ -426,25 +490,30 @@ def _json_tags(row, classifier) -> dict:
     return task_of(classifier).json_outputs(row, classifier)
 
 
-def _print_prediction(out, row, ranked, classifier, width: int = 30) -> None:
+def _print_prediction(out, row, ranked, classifier, uncertainty: dict, width: int = 30) -> None:
+    """The file's answer line (in :func:`wording.answer_text`'s words), its genre bars, and the verdict
+    line (unfamiliar music) under them."""
+    from rich.markup import escape  # noqa: PLC0415
+
+    from music_genre.serving import wording  # noqa: PLC0415
+    from music_genre.serving.inference import row_tags, top_genres  # noqa: PLC0415
+
+    answer = wording.answer_text(
+        top_genres(row, classifier.classes, 2), row_tags(row, classifier), uncertainty
+    )
     out.print(
-        f"[bold]{Path(row['path']).name}[/bold]  [green]{row['genre']}[/green] "
-        f"{100 * row['confidence']:.0f}%  [dim]({int(row['windows'])} window"
-        f"{'s' if row['windows'] != 1 else ''}, {row['duration']:.0f} s)[/dim]",
+        f"[bold]{escape(Path(row['path']).name)}[/bold]  [green]{escape(answer)}[/green]  "
+        f"[dim]({int(row['windows'])} window{'s' if row['windows'] != 1 else ''}, "
+        f"{row['duration']:.0f} s)[/dim]",
         soft_wrap=True,
     )
-    from music_genre.serving.inference import row_tags  # noqa: PLC0415
-
-    tags = row_tags(row, classifier)
-    if tags:
-        out.print(
-            "  tags: " + ", ".join(f"[green]{g}[/green] {100 * p:.0f}%" for g, p in tags),
-            soft_wrap=True,
-        )
     for genre, probability in ranked:
         filled = int(round(probability * width))
         bar = "█" * filled + "░" * (width - filled)
-        out.print(f"  {genre:<20} [cyan]{bar}[/cyan] {100 * probability:5.1f}%")
+        out.print(f"  {escape(genre):<20} [cyan]{bar}[/cyan] {100 * probability:5.1f}%")
+    verdict = wording.verdict_text(row)
+    if verdict:
+        out.print(f"  [yellow]{escape(verdict)}[/yellow]", soft_wrap=True)
 
 
 def main() -> None:

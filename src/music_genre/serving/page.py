@@ -3,8 +3,16 @@ evaluation and monitoring reports and the batch predictions.
 
 Started by ``music-genre app`` (``streamlit run`` on this file, bound to 127.0.0.1). It uses the CLI's own
 model loading (the champion, else the newest model) and ``inference.predict_files``, so a song gets the
-same answer here as from ``music-genre predict``. Uploads are checked (size, then decoding), written to a
-private temporary folder only while scored, then deleted; the page never takes a path from the user.
+same answer here as from ``music-genre predict``, in the same words (:mod:`music_genre.serving.wording`):
+the sidebar opens with the CLI's header line and warnings, a result with its answer ("uncertain: A or B"
+when weak) and, above the charts, its verdict (silent, unlike the training music). Each song shows its
+genre probabilities as a bar chart, a player, and for a long song its genre window by window on a
+timeline (Vega-Lite charts through Altair, which Streamlit itself depends on).
+
+Uploads are checked (size, then decoding), written to a private temporary folder only while scored, then
+deleted; the page never takes a path from the user. The player gets the upload's bytes from Streamlit's
+in-memory media store (served to this session at 127.0.0.1, never written to disk), and only for a file
+that was under the size limit and decoded.
 """
 
 from __future__ import annotations
@@ -14,7 +22,14 @@ import json
 import sys
 from pathlib import Path
 
-GENRE_BAR_WIDTH = 30
+# The player's MIME type by the upload's (checked) suffix; these are the formats the uploader accepts.
+AUDIO_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".wav": "audio/wav",
+    ".ogg": "audio/ogg",
+    ".flac": "audio/flac",
+    ".au": "audio/basic",
+}
 
 
 def _arguments() -> argparse.Namespace:
@@ -22,11 +37,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--project", required=True)
     parser.add_argument("--env", default=None)
     return parser.parse_args(sys.argv[1:])
-
-
-def bar(probability: float, width: int = GENRE_BAR_WIDTH) -> str:
-    filled = int(round(probability * width))
-    return "█" * filled + "░" * (width - filled)
 
 
 def _catalog_path(project: Path, catalog: dict, name: str) -> Path:
@@ -59,6 +69,66 @@ def project_files(project: Path, env: str | None) -> dict:
         "decision": _catalog_path(project, catalog, "monitoring_decision"),
         "predictions": _catalog_path(project, catalog, "predictions"),
     }
+
+
+def genre_chart(ranked: list[tuple[str, float]]):
+    """Every genre's probability as horizontal bars, most probable on top, each labelled with its
+    percentage: an Altair chart for ``st.altair_chart``."""
+    import altair as alt  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    data = pd.DataFrame(ranked, columns=["genre", "probability"])
+    base = alt.Chart(data).encode(
+        y=alt.Y("genre:N", sort=None, title=None, axis=alt.Axis(labelOverlap=False)),
+        x=alt.X(
+            "probability:Q",
+            scale=alt.Scale(domain=[0, 1]),
+            axis=alt.Axis(format="%"),
+            title="probability",
+        ),
+        tooltip=["genre", alt.Tooltip("probability:Q", format=".2%")],
+    )
+    labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
+    return (base.mark_bar() + labels).properties(height=90 + 26 * len(data))
+
+
+def chart_text(ranked: list[tuple[str, float]]) -> str:
+    """The bar chart in words (its alternative text, for screen readers): every genre's percentage."""
+    return "Genre probabilities: " + ", ".join(f"{g} {100 * p:.2f}%" for g, p in ranked)
+
+
+def timeline_text(timeline) -> str:
+    """The timeline in words (its alternative text): each window's seconds, genre and probability."""
+    return "Genre along the song: " + "; ".join(
+        f"{row.start:.0f}-{row.end:.0f} s {row.genre} {100 * row.probability:.1f}%"
+        for row in timeline.itertuples()
+    )
+
+
+def timeline_chart(timeline):
+    """A long song's windows along time (``inference.window_timeline``: start, end, genre, probability):
+    one bar per window on its genre's row, paler when the window's genre was less probable."""
+    import altair as alt  # noqa: PLC0415
+
+    genres = list(dict.fromkeys(timeline["genre"]))
+    return (
+        alt.Chart(timeline)
+        .mark_bar()
+        .encode(
+            x=alt.X("start:Q", title="seconds", axis=alt.Axis(tickCount=10)),
+            x2="end:Q",
+            y=alt.Y("genre:N", sort=genres, title=None, axis=alt.Axis(labelOverlap=False)),
+            color=alt.Color("genre:N", legend=None),
+            opacity=alt.Opacity("probability:Q", scale=alt.Scale(domain=[0, 1]), legend=None),
+            tooltip=[
+                alt.Tooltip("start:Q", title="from (s)", format=".0f"),
+                alt.Tooltip("end:Q", title="to (s)", format=".0f"),
+                "genre",
+                alt.Tooltip("probability:Q", format=".1%"),
+            ],
+        )
+        .properties(height=90 + 40 * len(genres))  # Streamlit's height: the axes' 90 px too
+    )
 
 
 def model_card(classifier, files: dict) -> list[tuple[str, str]]:
@@ -102,7 +172,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
 
     from music_genre.modeling import store as model_store  # noqa: PLC0415
     from music_genre.modeling.tasks import task_of  # noqa: PLC0415
-    from music_genre.serving import inference  # noqa: PLC0415
+    from music_genre.serving import inference, wording  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
 
     args = _arguments()
@@ -112,20 +182,28 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     @st.cache_resource
     def load(project_dir: str, env: str | None):
         """Once per server process, not per request."""
-        return model_store.load_model(None, env, Path(project_dir)).classifier
+        return model_store.load_model(None, env, Path(project_dir))
 
     files = project_files(project, args.env)
     try:
-        classifier = load(str(project), args.env)
+        loaded = load(str(project), args.env)
     except model_store.ModelNotFoundError as error:
         st.error(str(error))
         return
+    classifier = loaded.classifier
+    facts = wording.model_facts(classifier, loaded.source, files["dataset"])
     windowing = inference.windowing_settings(files["inference"])
+    uncertainty = wording.uncertainty_settings(files["inference"])
     limit = guard.max_bytes(files["serving"])
 
     st.title("music-genre")
     with st.sidebar:
         st.subheader("The model answering")
+        st.text(wording.header_text(facts))
+        if wording.sample_warning(facts):
+            st.warning(wording.sample_warning(facts))
+        if wording.familiarity_note(facts):
+            st.info(wording.familiarity_note(facts))
         for label, text in model_card(classifier, files):
             st.markdown(f"**{label}**: {text}")
 
@@ -141,42 +219,40 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             if len(data) > limit:
                 st.error(f"{upload.name}: over the {limit / 1024 / 1024:.0f} MB limit (too_large)")
                 continue
+            suffix = guard.suffix_for(data, upload.name)
             with guard.PrivateUploads() as private:
-                path = private.write(data, guard.suffix_for(data, upload.name))
+                path = private.write(data, suffix)
                 row = inference.predict_files([path], classifier, windowing).iloc[0]
                 timeline = None
+                if wording.is_silent(row):
+                    st.info(f"{upload.name}: {wording.SILENT_TEXT}")
+                    st.audio(data, format=AUDIO_TYPES.get(suffix, "audio/mpeg"))
+                    continue
                 if isinstance(row["error_reason"], str):
                     st.error(f"{upload.name}: {row['error']} ({row['error_reason']})")
                     continue
                 if int(row["windows"]) > 1:
                     timeline = inference.window_timeline(path, classifier, windowing)
-            tags = inference.row_tags(row, classifier)
-            answer = (
-                "tags " + ", ".join(f"{g} {100 * p:.2f}%" for g, p in tags)
-                if tags
-                else f"{row['genre']} {100 * row['confidence']:.2f}%"
+            ranked = inference.top_genres(row, classifier.classes, len(classifier.classes))
+            answer = wording.answer_text(
+                ranked, inference.row_tags(row, classifier), uncertainty, decimals=2
             )
             st.markdown(
                 f"### {upload.name}: {answer}  \n"
                 f"{int(row['windows'])} window{'s' if row['windows'] != 1 else ''}, "
                 f"{row['duration']:.0f} s"
             )
-            lines = [
-                f"{genre:<16} {bar(p)} {100 * p:6.2f}%"
-                for genre, p in inference.top_genres(
-                    row, classifier.classes, len(classifier.classes)
-                )
-            ]
-            st.code("\n".join(lines), language=None)
+            verdict = wording.verdict_text(row)
+            if verdict:
+                st.warning(f"{upload.name}: {verdict}")
+            st.audio(data, format=AUDIO_TYPES.get(suffix, "audio/mpeg"))
+            chart = genre_chart(ranked)
+            st.altair_chart(chart, width="stretch", height=chart.height, alt=chart_text(ranked))
             if timeline is not None:
                 st.caption("Genre along the song, window by window")
-                st.table(
-                    timeline.assign(
-                        window=lambda t: [
-                            f"{a:.0f}-{b:.0f} s" for a, b in zip(t.start, t.end, strict=True)
-                        ],
-                        probability=lambda t: [f"{100 * p:.1f}%" for p in t.probability],
-                    )[["window", "genre", "probability"]]
+                chart = timeline_chart(timeline)
+                st.altair_chart(
+                    chart, width="stretch", height=chart.height, alt=timeline_text(timeline)
                 )
     with reports:
         st.subheader("Evaluation")
