@@ -1,6 +1,7 @@
 """The web page (`music-genre app`) in a real headless Chromium driven by Playwright: Debian's Chromium,
-no browser download. It must give a song the same genres as `music-genre predict --json`, refuse bad files
-in one line each and keep working, and show the reports."""
+no browser download. It must give a song the same genres as `music-genre predict --json`, in the same words
+as the CLI (serving/wording.py), show them as charts with the song playable, refuse bad files in one line
+each and keep working, and show the reports."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 import soundfile as sf
 
 from music_genre.data import audio
+from music_genre.serving import inference, wording
+from music_genre.serving.page import chart_text
 
 from .conftest import CHROMIUM, GTZAN_SUBSET, page_server
 
@@ -69,6 +72,11 @@ def _real_clip(project, tmp_path: Path) -> Path:
 def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path):
     project, url = served_page
     clip = _real_clip(project, tmp_path)
+    silent = tmp_path / "silent.wav"  # 15 s of digital silence: long enough to be judged
+    sf.write(silent, np.zeros(15 * 22050, dtype=np.float32), 22050)
+    noise = tmp_path / "noise.wav"  # white noise: nothing like the music the model learned
+    rng = np.random.default_rng(0)
+    sf.write(noise, (0.3 * rng.standard_normal(30 * 22050)).astype(np.float32), 22050)
     long_song = tmp_path / "long_song.wav"  # three sample clips end to end: judged window by window
     manifest = project.load("manifest")
     signal_, rate = zip(
@@ -84,26 +92,76 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
     page.goto(url)
     page.wait_for_selector("input[type=file]", state="attached", timeout=120_000)
     page.set_input_files(
-        "input[type=file]", [str(clip), str(text_file), str(empty), str(long_song)]
+        "input[type=file]",
+        [str(clip), str(noise), str(text_file), str(empty), str(long_song), str(silent)],
     )
-    page.get_by_text(f"{long_song.name}:").first.wait_for(timeout=180_000)
+    page.get_by_text(f"{silent.name}:").first.wait_for(timeout=240_000)  # the last upload
     page.get_by_text("Genre along the song").wait_for(timeout=60_000)
+    # every chart drawn (Vega draws an svg each here) before reading and photographing the page
+    page.wait_for_function(
+        "n => document.querySelectorAll('[data-testid=stVegaLiteChart] svg.marks').length >= n",
+        arg=3,
+        timeout=60_000,
+    )
     text = main_text(page)
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)  # the test's artifact
 
-    expected = predict_json(project.path, clip)
-    assert f"{clip.name}: {expected['genre']} {100 * expected['confidence']:.2f}%" in text
-    for genre, probability in expected["probabilities"].items():
-        assert f"{100 * probability:6.2f}%" in text, genre
+    # the one prediction path, in the test's own process, says what each song must get
+    classifier = project.load("inference_model")  # what the page serves: the champion, as champion
+    settings = wording.uncertainty_settings(project.load("params:inference"))
+    rows = {
+        p.name: inference.predict_files([p], classifier).iloc[0]
+        for p in (clip, long_song, noise, silent)
+    }
+    # the two verdicts this page must show: silence is not classified, noise is flagged unfamiliar
+    assert wording.is_silent(rows[silent.name]) and bool(rows[noise.name]["unfamiliar"]) is True
+    assert f"{noise.name}: {wording.verdict_text(rows[noise.name])}" in text
+    ranked = inference.top_genres(rows[clip.name], classifier.classes, len(classifier.classes))
+    expected = predict_json(project.path, clip)  # and the CLI agrees with it
+    for genre, probability in ranked:
+        assert expected["probabilities"][genre] == pytest.approx(probability, abs=1e-6), genre
+    assert f"{clip.name}: {wording.answer_text(ranked, (), settings, decimals=2)}" in text
     assert "notes.mp3: no readable audio header" in text and "(unreadable)" in text
     assert "empty.mp3: file is empty (0 bytes) (empty_file)" in text
     windows = predict_json(project.path, long_song)["windows"]
     assert windows > 1 and f"{windows} windows" in text
+    for name, row in rows.items():  # the verdict in words, exactly where the rows give one
+        verdict = wording.verdict_text(row)
+        if wording.is_silent(row):
+            assert f"{name}: {wording.SILENT_TEXT}" in text
+        elif verdict:
+            assert f"{name}: {verdict}" in text
+        else:
+            assert f"{name}: {wording.UNFAMILIAR_TEXT}" not in text
+    scored = [name for name, row in rows.items() if not isinstance(row["error_reason"], str)]
+
+    # shown, not printed: a bar chart per scored song, the long song's timeline, a player per song
+    # that decoded (the refused files get none)
+    charts = page.locator("[data-testid=stVegaLiteChart]")
+    assert charts.count() == len(scored) + 1
+    drawn = page.locator("[data-testid=stVegaLiteChart] svg.marks")  # Vega's drawing, not a frame
+    assert drawn.count() == len(scored) + 1
+    # the bar chart's data, in words: its alternative text, on its toolbar in the DOM
+    assert chart_text(ranked) in page.content()
+    playable = [
+        n for n, r in rows.items() if not isinstance(r["error_reason"], str) or wording.is_silent(r)
+    ]
+    assert (
+        page.locator("audio").count()
+        == len(playable)
+        == len(scored) + wording.is_silent(rows[silent.name])
+    )
+    assert "█" not in text  # no text bars left
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
     sidebar = sidebar_text(page)
     champion = project.load("champion_info")  # the model answering: the registry's champion
+    facts = wording.model_facts(classifier, "", "sample")
+    assert wording.header_text(facts) in sidebar  # the CLI's header line, word for word
     assert f"{champion['name']} version {champion['version']} (champion)" in sidebar
+    # the tests' model learned the synthesized sample
+    assert wording.sample_warning(facts) in sidebar
+    assert (wording.NO_FAMILIARITY_TEXT in sidebar) is not wording.has_familiarity(classifier)
     assert expected["model"]["version"] == champion["model_version"]
     assert expected["model"]["version"] in sidebar
 
