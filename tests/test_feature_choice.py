@@ -209,3 +209,27 @@ def test_candidate_sets_share_one_extraction():
     assert plain.digest() != plain.replace(embedding_layers=["penultimate", "midend"]).digest()
     with pytest.raises(ValueError, match="embedding_layers"):
         FeatureSettings.from_dict({**EMBEDDING, "embedding_layers": ["logits"]})
+
+
+def test_the_evaluation_retrains_an_ensemble_on_its_own_columns_for_label_issues():
+    """The evaluation's out-of-fold probabilities (cleanlab's input) retrain the model's own kind: an
+    ensemble with its members, on the columns it reads, not the run's wider table."""
+    from music_genre.evaluation import report
+    from music_genre.pipelines.evaluation.nodes import find_label_issues
+
+    table = collection()
+    model = selection.train_chosen(
+        table, CANDIDATES, "handcrafted+embedding",
+        arguments("ensemble", members=["logistic_regression", "random_forest"]),
+    )  # fmt: skip
+    assert model.model_type == "ensemble"
+    train = table[table["split"] == "training"].reset_index(drop=True)
+    own = train[["track_id", "genre", "split", *model.feature_columns]]
+    proba = report.out_of_fold_probabilities(
+        own, model.model_type, model.params, k=3, members=model.info["ensemble_members"]
+    )
+    assert proba.shape == (len(train), 3) and np.allclose(proba.sum(axis=1), 1.0)
+    manifest = table.assign(path=table["track_id"] + ".wav")
+    params = {"label_quality": {"k": 3, "seed": 1, "top": 5}}
+    issues, summary = find_label_issues(table, manifest, model, params)
+    assert summary["count"] == len(issues) <= len(train)

@@ -318,6 +318,7 @@ def out_of_fold_probabilities(
     *,
     class_weight: str | None = None,
     early_stopping_fraction: float = 0.1,
+    members: Sequence[str] = (),
 ) -> np.ndarray:
     """Cross-validated class probabilities for every training track, from a model that never saw it.
 
@@ -366,7 +367,12 @@ def out_of_fold_probabilities(
             ignore_index=True,
         )
         classifier = train_classifier(
-            fold_table, model_type, hyperparameters, seed=seed, class_weight=class_weight
+            fold_table,
+            model_type,
+            hyperparameters,
+            seed=seed,
+            class_weight=class_weight,
+            members=members,  # an ensemble's model types
         )
         proba = np.zeros((len(held_rows), len(classes)))
         proba[:, [column_of[c] for c in classifier.classes]] = classifier.predict_proba(

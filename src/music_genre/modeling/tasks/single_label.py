@@ -146,6 +146,7 @@ class SingleLabelTask(Task):
             classifier.params,
             k=k,
             seed=int(settings.get("seed", 42)),
+            members=classifier.info.get("ensemble_members") or (),
         )
         return report.label_issues(
             train, proba, classifier.classes, paths=manifest[["track_id", "path"]], k=k
