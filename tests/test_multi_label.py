@@ -376,10 +376,10 @@ def test_the_page_shows_tags_in_a_real_browser(tagged, serving_tags, browser_pag
         page.goto(url)
         page.wait_for_selector("input[type=file]", state="attached", timeout=120_000)
         page.set_input_files("input[type=file]", [str(clip)])
-        page.get_by_text("b.mp3: tags ").first.wait_for(timeout=180_000)
+        page.get_by_text("b.mp3: tags: ").first.wait_for(timeout=180_000)
         text = main_text(page)
         sidebar = sidebar_text(page)
     expected = predict_json(tagged.path, clip)
     shown = ", ".join(f"{t['genre']} {100 * t['probability']:.2f}%" for t in expected["tags"])
-    assert f"b.mp3: tags {shown}" in text
+    assert f"b.mp3: tags: {shown}" in text  # the CLI's words (serving/wording.py)
     assert "multi-label: 8 genres" in sidebar and "Jaccard" in sidebar
