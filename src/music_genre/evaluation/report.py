@@ -555,14 +555,11 @@ def reliability(
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.digitize(confidence, edges[1:-1], right=True)  # (lower, upper], 0 -> first bin
     rows = []
-    ece = 0.0
     for b in range(n_bins):
         in_bin = which == b
         count = int(in_bin.sum())
         mean_confidence = float(confidence[in_bin].mean()) if count else math.nan
         accuracy = float(correct[in_bin].mean()) if count else math.nan
-        if count:
-            ece += count / len(y_true) * abs(accuracy - mean_confidence)
         rows.append(
             {
                 "bin": b,
@@ -574,6 +571,10 @@ def reliability(
                 "gap": accuracy - mean_confidence if count else math.nan,
             }
         )
+    from music_genre.modeling.metrics import expected_calibration_error  # noqa: PLC0415
+
+    # one definition of ECE, shared with model selection's cross-validation (modeling.metrics)
+    ece = expected_calibration_error(y_true, proba, classes, n_bins)
     return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS), float(ece)
 
 

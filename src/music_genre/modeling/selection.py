@@ -53,8 +53,19 @@ def restrict(table: pd.DataFrame, settings: Mapping) -> pd.DataFrame:
     """The table with the ID and label columns and the set's feature columns only, in the set's order."""
     from music_genre.features import feature_names  # noqa: PLC0415
 
-    keep = [c for c in table.columns if c in training.NOT_FEATURES]
-    return table[[*keep, *feature_names(settings)]]
+    return training.with_feature_columns(table, feature_names(settings))
+
+
+def default_set(feature_sets: Mapping[str, Mapping], default: str | None, columns):
+    """(the usable candidate sets, the name of ``default`` among them, else of the first); one clear error
+    when the table holds none of them."""
+    usable = usable_feature_sets(feature_sets, columns)
+    if not usable:
+        raise TooFewTracksError(
+            f"none of the candidate feature sets ({', '.join(feature_sets)}) is in the feature table: "
+            "run the feature_engineering pipeline again"
+        )
+    return usable, default if default in usable else next(iter(usable))
 
 
 def choose(
@@ -189,19 +200,15 @@ def _row(name, model_type, n_columns, part, plan, predictions) -> dict:
 
 def _pick(scores: pd.DataFrame, metric: str) -> tuple[str, str, list[str]]:
     """The best mean; a candidate with fewer columns within one standard error of it wins the tie."""
-    mean, std = scores[f"{metric}_mean"], scores[f"{metric}_std"]
+    mean = scores[f"{metric}_mean"]
     best = scores.loc[mean.idxmax()]
-    runs = max(1, int(best["folds"]) * max(1, int(best["repeats"])))
-    tolerance = (
-        float(best[f"{metric}_std"]) / math.sqrt(runs)
-        if best["folds"]
-        else float(best[f"{metric}_std"])
-    )
+    # folds' spread / sqrt(runs); a validation-split score's std is already its standard error
+    runs = int(best["folds"]) * max(1, int(best["repeats"])) if best["folds"] else 1
+    tolerance = float(best[f"{metric}_std"]) / math.sqrt(runs)
     tied = scores[mean >= float(best[f"{metric}_mean"]) - tolerance - 1e-12]
-    tied = tied.assign(_mean=mean[tied.index], _std=std[tied.index]).sort_values(
-        ["n_columns", "_mean"], ascending=[True, False], kind="stable"
-    )
-    chosen = tied.iloc[0]
+    chosen = tied.sort_values(
+        ["n_columns", f"{metric}_mean"], ascending=[True, False], kind="stable"
+    ).iloc[0]
     members = chosen.get("members")
     return (
         str(chosen["feature_set"]),
@@ -268,18 +275,13 @@ def train_chosen(
     from music_genre.features import FeatureSettings  # noqa: PLC0415
 
     arguments = dict(arguments)
-    usable = usable_feature_sets(feature_sets, table.columns)
+    usable, default_name = default_set(feature_sets, default_feature_set, table.columns)
     model_type = arguments.pop("model_type")
     hyperparameters = arguments.pop("hyperparameters")
     chosen_selection = dict(arguments.pop("selection", None) or {})
     members = list(arguments.pop("members", None) or [])
     arguments.pop("feature_settings", None)
     arguments.pop("feature_digest", None)
-    if not usable:
-        raise TooFewTracksError(
-            f"none of the candidate feature sets ({', '.join(feature_sets)}) is in the feature table: "
-            "run the feature_engineering pipeline again"
-        )
     by_type = (
         hyperparameters
         if model_type in (training.AUTO, training.ENSEMBLE)
@@ -302,7 +304,7 @@ def train_chosen(
         )  # fmt: skip
         members = members_chosen or members
     except TooFewTracksError as err:
-        name = default_feature_set if default_feature_set in usable else next(iter(usable))
+        name = default_name
         if model_type == training.AUTO:  # nothing to cross-validate types on either
             model_type = model_types[0]
         how = f"the default ({err})"

@@ -65,6 +65,12 @@ def feature_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c not in NOT_FEATURES]
 
 
+def with_feature_columns(table: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The table's ID and label columns, then only ``columns`` as features (a model reading one set of
+    a wider table: ``feature_set: auto`` extracts every candidate's columns)."""
+    return table[[*(c for c in table.columns if c in NOT_FEATURES), *columns]]
+
+
 def _check_splits(table: pd.DataFrame) -> None:
     counts = table["split"].value_counts()
     for split in ("training", "validation"):

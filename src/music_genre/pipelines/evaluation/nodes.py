@@ -13,7 +13,7 @@ from music_genre.evaluation import tags as _tags  # noqa: F401 - loaded for the 
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.modeling.tasks import get_task, task_of
 from music_genre.modeling.tasks.base import probabilities
-from music_genre.modeling.training import NOT_FEATURES
+from music_genre.modeling.training import with_feature_columns
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,7 @@ def find_label_issues(
     settings = evaluation_params["label_quality"]
     train = model_input_table[model_input_table["split"] == "training"].reset_index(drop=True)
     # the model's own columns only (feature_set auto: the table holds every candidate set's)
-    labels = [c for c in train.columns if c in NOT_FEATURES]
-    train = train[[*labels, *genre_classifier.feature_columns]]
+    train = with_feature_columns(train, genre_classifier.feature_columns)
     smallest = int(train["genre"].value_counts().min()) if len(train) else 0
     k = min(int(settings["k"]), smallest)  # folds adapt to the smallest genre of a small collection
     if k < 2:

@@ -84,8 +84,7 @@ class MultiLabelTask(Task):
         ):  # no cross-validated choice of features for tags yet: the documented default
             from music_genre.modeling import selection  # noqa: PLC0415
 
-            usable = selection.usable_feature_sets(feature_sets, table.columns)
-            name = default_set if default_set in usable else next(iter(usable))
+            usable, name = selection.default_set(feature_sets, default_set, table.columns)
             table = selection.restrict(table, usable[name])
             log.info(
                 "Multi-label: feature set %s (the default; chosen by CV for single_label)", name
