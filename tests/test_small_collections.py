@@ -8,6 +8,8 @@ import json
 import math
 import os
 import pickle
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ from music_genre.modeling.training import chance_level
 
 from .conftest import make_project_copy
 from .stats import assert_beats_chance
+from .test_first_contact import CONSOLE_RECORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -209,17 +212,32 @@ def test_gtzan_defaults_without_the_extra_use_handcrafted_features(shared_gtzan,
     blocker = tmp_path / "no_tensorflow"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
-    env = {k: v for k, v in os.environ.items() if k != musicnn_weights.WEIGHTS_ENV}
-    env.update(
-        HOME=str(tmp_path), PYTHONPATH=str(blocker), KEDRO_DISABLE_TELEMETRY="1", COLUMNS="400"
-    )
-    params = ",".join(f"{k}={v}" for k, v in gtzan_params(shared_gtzan).items())
+    # the project's own logging (conf/logging.yml), as `kedro run ... > run.log 2>&1` gets it
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (musicnn_weights.WEIGHTS_ENV, "KEDRO_LOGGING_CONFIG")
+    }
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(blocker), KEDRO_DISABLE_TELEMETRY="1")
+    root = tmp_path / "genres"  # the 40 clips and one empty file: one exclusion
+    shutil.copytree(shared_gtzan, root)
+    (root / "blues" / "empty.wav").write_bytes(b"")
+    params = f"dataset.root={root}"
     result = subprocess.run(
         [sys.executable, "-m", "kedro", "run", "--env=gtzan", f"--params={params}"],
         cwd=project, env=env, capture_output=True, text=True, timeout=1200,
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
+    # one record, one line (ISO time, no wrapping), progress lines during the extraction, one line for
+    # the one exclusion reason
+    records = [line for line in result.stderr.splitlines() if line.strip()]
+    assert all(CONSOLE_RECORD.match(line) for line in records), records
+    messages = [CONSOLE_RECORD.match(line)["message"] for line in records]
+    progress = [m for m in messages if m.startswith("Extracting features: ")]
+    assert progress and all(re.search(r": \d+/40 tracks \(\d+%\), ", m) for m in progress)
+    excluded = [m for m in messages if m.startswith("Excluded ")]
+    assert len(excluded) == 1 and excluded[0].startswith("Excluded 1 track (empty_file: ")
     warnings = [line for line in output.splitlines() if "feature_set auto" in line]
     assert (
         len(warnings) == 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from music_genre.common.console_log import DETAIL
 from music_genre.common.errors import ExpectedError
 from music_genre.data import audio, fma
 from music_genre.data.splits import SPLIT_NAMES, stratified_group_split
@@ -340,6 +341,7 @@ def hold_out_new_releases(
         released["batch"].iloc[0],
         released["batch"].nunique(),
         days,
+        extra=DETAIL,
     )
     return kept, released[NEW_RELEASE_COLUMNS].reset_index(drop=True)
 
@@ -355,3 +357,21 @@ def summarize(name: str, manifest: pd.DataFrame, exclusions: pd.DataFrame) -> st
         f"{name}: kept {len(manifest)} of {total} tracks in {manifest['genre'].nunique()} genres; "
         f"excluded {len(exclusions)} ({reason_text}); splits {split_text}"
     )
+
+
+def exclusion_lines(exclusions: pd.DataFrame, examples: int = 3) -> list[str]:
+    """One line per exclusion reason: its count, what it means (the first track's detail) and the first
+    few track ids; the full list stays in the ``exclusions`` table. On fma_large, tens of thousands of
+    tracks have no single top genre: one line, not one per track."""
+    if exclusions is None or exclusions.empty:
+        return []
+    lines = []
+    for reason, group in exclusions.groupby("reason", sort=False):
+        ids = [str(track) for track in group["track_id"].head(examples)]
+        more = f" and {len(group) - len(ids)} more" if len(group) > len(ids) else ""
+        detail = " ".join(str(group["detail"].iloc[0]).split())
+        lines.append(
+            f"Excluded {len(group)} track{'s' if len(group) != 1 else ''} ({reason}: {detail}): "
+            f"{', '.join(ids)}{more}"
+        )
+    return lines

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from music_genre.common.errors import ExpectedError
+from music_genre.common.progress import ProgressLog
 from music_genre.features.feature_cache import (
     KEY_COLUMNS,
     STATUS_FAILED,
@@ -185,7 +186,7 @@ def run_extraction(
         pending: list = []
         size = batch_size_for(len(todo), batch_size, workers, batches_per_worker=4)
         batches = _batches(todo, size)
-        bar = _progress_bar(len(todo), progress)
+        bar = ProgressLog(len(todo), "Extracting features", log, enabled=progress)
         try:
             while True:
                 while len(pending) < limit:
@@ -220,19 +221,6 @@ def run_extraction(
         tracks_per_second=round((extracted + failed) / seconds, 3) if len(todo) else 0.0,
         workers=workers,
         settings_digest=cache.digest,
-    )
-
-
-def _progress_bar(total: int, enabled: bool):
-    from tqdm.auto import tqdm  # noqa: PLC0415
-
-    return tqdm(
-        total=total,
-        desc="Extracting features",
-        unit="track",
-        disable=None if enabled else True,  # None: shown in a terminal, silent in logs and CI
-        mininterval=2.0,
-        smoothing=0.1,
     )
 
 

@@ -45,6 +45,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from music_genre.common.console_log import DETAIL
+
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # the layout of the stored dict; familiarity_scores refuses another
@@ -153,6 +155,7 @@ def fit_for_model(
         stats["n_validation"],
         stats["n_loo_padding"],
         stats["flag_share"],
+        extra=DETAIL,
     )
     return stats
 

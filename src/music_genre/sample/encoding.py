@@ -8,6 +8,7 @@ only when encoding.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from music_genre.data import fma
 from .faults import _TRUNCATE_AT, _short_seconds, _truncate_mid_frame
 from .files import _write_bytes
 from .synthesis import synthesize_clip
+
+log = logging.getLogger(__name__)
 
 
 def encode_mp3(stereo: np.ndarray, sample_rate: int = 44100, bit_rate_kbps: int = 256) -> bytes:
@@ -42,10 +45,12 @@ def _write_audio(audio_root: Path, tracks: pd.DataFrame, faults: dict, mixes: di
     short_seconds = _short_seconds(seconds)
     kind_of = {tid: kind for kind, ids in faults.items() for tid in ids}
     files: dict[str, int] = {}
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    from music_genre.common.progress import ProgressLog  # noqa: PLC0415
 
-    # One bar in a terminal (tqdm stays silent when stderr is not one): the sample takes a minute.
-    for track_id in tqdm(tracks.index, desc="Synthesizing the sample", unit="clip", disable=None):
+    # A bar in a terminal, a few log lines otherwise: the sample takes a minute.
+    progress = ProgressLog(len(tracks), "Synthesizing the sample", log, unit="clips")
+    for track_id in tracks.index:
+        progress.update()  # the clips before this one are written
         kind = kind_of.get(track_id)
         if kind == "missing_file":
             continue
@@ -62,4 +67,5 @@ def _write_audio(audio_root: Path, tracks: pd.DataFrame, faults: dict, mixes: di
                 data = _truncate_mid_frame(data, _TRUNCATE_AT)
         _write_bytes(path, data)
         files[relpath] = len(data)
+    progress.close()
     return files

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from music_genre.common.errors import ExpectedError
+from music_genre.common.console_log import native_stderr_to_log
+from music_genre.common.errors import ExpectedError, clipped
 
 log = logging.getLogger(__name__)
 
@@ -212,11 +213,13 @@ def convert_wheel(wheel: str | os.PathLike, weights_dir: str | os.PathLike) -> P
             members = [m for m in archive.namelist() if m.startswith(CHECKPOINT_MEMBER)]
             archive.extractall(scratch, members=[*members, LICENSE_MEMBER])
         checkpoint = Path(scratch) / CHECKPOINT_MEMBER
-        weights = read_checkpoint(f"{checkpoint}{os.sep}")  # files are named ".index" ...
-        network = MusicnnNetwork(weights)
-        probe = np.random.default_rng(0).uniform(0.0, 3.0, (2, PATCH_FRAMES, N_MELS))
-        ours = network.penultimate(probe)
-        theirs = reference_penultimate(checkpoint, probe)
+        # TensorFlow's C++ start-up notes go straight to descriptor 2: into info.log, off the console
+        with native_stderr_to_log(log, "tensorflow"):
+            weights = read_checkpoint(f"{checkpoint}{os.sep}")  # files are named ".index" ...
+            network = MusicnnNetwork(weights)
+            probe = np.random.default_rng(0).uniform(0.0, 3.0, (2, PATCH_FRAMES, N_MELS))
+            ours = network.penultimate(probe)
+            theirs = reference_penultimate(checkpoint, probe)
         error = float(np.max(np.abs(ours - theirs)))
         if not np.isfinite(error) or error > VERIFY_TOLERANCE:
             raise WeightsError(
@@ -291,4 +294,4 @@ def _tensorflow():
 
 
 def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())[:300] or type(err).__name__
+    return clipped(err, 300) or type(err).__name__

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from music_genre.common.console_log import DETAIL
 from music_genre.modeling import training
 from music_genre.modeling.tasks.base import Task, probabilities
 
@@ -80,6 +81,7 @@ class SingleLabelTask(Task):
                 values["f1_macro"],
                 values["log_loss"],
                 values["n_tracks"],
+                extra=None if split == "test" else DETAIL,  # the test split is the run's verdict
             )
 
     # ---- registry and promotion ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from music_genre.common.console_log import DETAIL
 from music_genre.data import ingestion
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ def list_tracks(raw_dataset: dict, task: str | None = None) -> tuple[pd.DataFram
         raw_dataset["root"],
         len(tracks),
         len(exclusions),
+        extra=DETAIL,
     )
     return tracks, exclusions
 
@@ -52,8 +54,8 @@ def build_manifest(
     split_tracks: pd.DataFrame, metadata_exclusions: pd.DataFrame, dataset: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     manifest, exclusions = ingestion.build_manifest(split_tracks, metadata_exclusions)
-    for row in exclusions.itertuples(index=False):
-        log.info("Excluded %s (%s): %s", row.track_id, row.reason, row.detail)
+    for line in ingestion.exclusion_lines(exclusions):  # one per reason; every track in `exclusions`
+        log.info(line)
     if manifest.empty and not exclusions.empty:  # nothing left to learn from: say why, in one line
         from music_genre.common.errors import ExpectedError  # noqa: PLC0415
 

@@ -6,6 +6,7 @@ import logging
 
 import pandas as pd
 
+from music_genre.common.console_log import DETAIL
 from music_genre.modeling import training
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.modeling.tasks import Task, task_of, task_of_params
@@ -185,7 +186,7 @@ def decide_promotion(
         model_input_table,
         modeling.get("promotion") or {},
     )
-    log.info("Champion/challenger: %s", decision["reason"])
+    log.info("Champion/challenger: %s", decision["reason"], extra=DETAIL)
     from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
 
     tag_active_run(promote=decision["promote"], promotion=decision["reason"])
@@ -214,7 +215,7 @@ def request_registration(
         promotion=promotion_decision,
         task=model_metrics.get("task"),
     )
-    log.info("Registration: %s", request["reason"])
+    log.info("Registration: %s", request["reason"], extra=DETAIL)
     return request
 
 
