@@ -19,6 +19,18 @@ class TooFewTracksError(ExpectedError, ValueError):
     """The collection (or one of its genres) is too small for what was asked."""
 
 
+def clipped(text: object, limit: int) -> str:
+    """``text`` on one line and at most ``limit`` characters: a longer one is cut after a whole word and
+    ends in " ..." so that a reader sees it was cut (a library's message can hold a whole HTML page)."""
+    line = " ".join(str(text).split())
+    if len(line) <= limit:
+        return line
+    kept = line[: max(limit - 4, 1)]
+    if " " in kept:
+        kept = kept[: kept.rindex(" ")]
+    return kept.rstrip(" ,;:") + " ..."
+
+
 def expected_cause(error: BaseException | None) -> ExpectedError | None:
     """The ExpectedError behind ``error`` (itself, or one it was raised from), if any."""
     seen = set()

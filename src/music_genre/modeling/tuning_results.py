@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from music_genre.common.errors import clipped
 from music_genre.modeling.tuning_space import _plain
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def _error_text(error: BaseException) -> str:
     """The trial's own exception in one line (Ray wraps it in a RayTaskError with the remote traceback)."""
     cause = getattr(error, "cause", None) or error
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
-    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"[:500]
+    return clipped(f"{type(cause).__name__}: {lines[-1] if lines else ''}", 500)
 
 
 def _trial_row(

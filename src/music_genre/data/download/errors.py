@@ -7,7 +7,7 @@ traceback); sharing it here keeps those modules independent of one another.
 
 from __future__ import annotations
 
-from music_genre.common.errors import ExpectedError
+from music_genre.common.errors import ExpectedError, clipped
 
 
 class DownloadError(ExpectedError, RuntimeError):
@@ -29,5 +29,4 @@ def _short(exc: BaseException) -> str:
     ):
         if marker in text:
             return f"{type(exc).__name__}: {marker}"
-    text = " ".join(text.split())
-    return f"{type(exc).__name__}: {text[:200]}"
+    return f"{type(exc).__name__}: {clipped(text, 200)}"
