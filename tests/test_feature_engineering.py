@@ -172,3 +172,35 @@ def test_interrupted_run_resumes_without_losing_or_repeating_a_clip(sample_proje
     assert sorted(features["track_id"]) == sorted(manifest["track_id"])
     rows = pd.concat([pd.read_parquet(p) for p in cache.glob("*.parquet")])
     assert rows["track_id"].value_counts().max() == 1  # nothing extracted twice
+
+
+def test_ctrl_c_ends_in_one_line_that_says_how_to_resume(sample_project, tmp_path):
+    """Ctrl+C (SIGINT to the run's process group, as a terminal sends it) during the extraction: exit
+    status 130, and the last line says to run the same command again; the finished batches are cached."""
+    project = sample_project
+    params = {**project.params, "feature_engineering.batch_size": 2}
+    params["feature_engineering.cache_dir"] = str(tmp_path / "cache")  # a cold cache of its own
+    args = ",".join(f"{k}={v}" for k, v in params.items())
+    env = {k: v for k, v in os.environ.items() if k != "KEDRO_LOGGING_CONFIG"}
+    env.update(KEDRO_DISABLE_TELEMETRY="1", PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "run", "--pipelines=feature_engineering", f"--params={args}"],
+        cwd=project.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and len(list((tmp_path / "cache").rglob("*.parquet"))) < 2:
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)
+    assert process.returncode == 130
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("interrupted: run the same command again to resume")
+    assert "Traceback" not in stderr
+    assert list((tmp_path / "cache").rglob("*.parquet"))  # what finished is kept
