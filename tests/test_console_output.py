@@ -131,9 +131,12 @@ def test_progress_lines_at_quarters_and_every_30_seconds():
 def test_progress_is_silent_in_a_terminal_log_and_when_disabled():
     logger = logging.getLogger("music_genre.test_progress")
     off = ProgressLog(10, "x", logger, enabled=False, terminal=False)
+    few = ProgressLog(3, "Scoring the batch", logger, unit="files", terminal=False, clock=lambda: 0.0)
     for _ in range(10):
         off.update()
-    assert off.lines == []
+    for _ in range(3):
+        few.update()
+    assert off.lines == [] and few.lines == []  # 3 files: over before a quarter line would help
     assert duration_text(5400) == "about 1.5 h" and duration_text(600) == "about 10 min"
 
 

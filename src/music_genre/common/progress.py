@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from music_genre.common.console_log import PROGRESS, is_terminal
 
 QUARTERS = (0.25, 0.5, 0.75)
+MIN_TOTAL_FOR_QUARTERS = 20
 
 
 def duration_text(seconds: float) -> str:
@@ -53,7 +54,8 @@ class ProgressLog:
         self._clock = clock
         self._started = clock()
         self._last = self._started
-        self._quarters = [q for q in QUARTERS]
+        # a handful of items (a day of 3 new files) is over before a line would help: time lines only
+        self._quarters = list(QUARTERS) if self.total >= MIN_TOTAL_FOR_QUARTERS else []
         self.lines: list[str] = []  # what was logged, for the caller (and the tests)
         terminal = is_terminal(sys.stderr) if terminal is None else terminal
         self._bar = None

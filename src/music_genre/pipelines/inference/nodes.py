@@ -7,6 +7,7 @@ import logging
 import pandas as pd
 
 from music_genre.common.errors import ExpectedError
+from music_genre.common.progress import ProgressLog
 from music_genre.features.extraction import batch_size_for, ray_cpus
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.monitoring import batches, progress
@@ -134,8 +135,17 @@ def score_new_files(
         features.insert(2, "batch", batch)
         features.insert(3, "feature_digest", classifier.feature_digest)
     failed = scored["error_reason"].notna()
-    for row in scored[failed].itertuples(index=False):
-        log.warning("Could not score %s (%s): %s", row.path, row.error_reason, row.error)
+    for reason, group in scored[failed].groupby("error_reason", sort=False):  # a line per reason
+        more = f" and {len(group) - 3} more" if len(group) > 3 else ""
+        log.warning(
+            "Could not score %d file%s (%s: %s): %s%s",
+            len(group),
+            "s" if len(group) != 1 else "",
+            reason,
+            " ".join(str(group["error"].iloc[0]).split()),
+            ", ".join(group["path"].head(3).astype(str)),
+            more,
+        )
     log.info("Scored %d files (%d could not be scored)", len(scored), int(failed.sum()))
     genres = scored.loc[~failed, "genre"].value_counts()
     report.update(
@@ -145,6 +155,9 @@ def score_new_files(
         failure_reasons=", ".join(
             f"{r} {n}" for r, n in scored.loc[failed, "error_reason"].value_counts().items()
         ),
+        failures_by_reason={
+            str(r): int(n) for r, n in scored.loc[failed, "error_reason"].value_counts().items()
+        },
         genres=", ".join(f"{g} {n}" for g, n in genres.items()),
     )
     predictions = _append(previous_predictions, scored)
@@ -153,6 +166,16 @@ def score_new_files(
     )
     store.clear()  # the caller saves both tables next; a kill before that rescores from the tables
     return predictions, all_features, report
+
+
+def export_batch_metrics(inference_report: dict, metrics: dict) -> None:
+    """The run's figures where Prometheus reads them (``metrics.textfile_dir``: node_exporter's textfile
+    format; :mod:`music_genre.monitoring.metrics_export`)."""
+    from music_genre.monitoring import metrics_export  # noqa: PLC0415
+
+    path = metrics_export.write_batch_metrics(metrics, inference_report)
+    if path is not None:
+        log.debug("Batch metrics for Prometheus written to %s", path)
 
 
 def _append(
@@ -184,12 +207,14 @@ def _score_on_ray(
         for start in range(0, len(paths), size)
     ]
     parts, feature_parts = [], []
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        predictions, features = ray.get(ready[0])
-        store.add(predictions, features)
-        parts.append(predictions)
-        feature_parts.append(features)
+    with ProgressLog(len(paths), "Scoring the batch", log, unit="files") as bar:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            predictions, features = ray.get(ready[0])
+            store.add(predictions, features)
+            parts.append(predictions)
+            feature_parts.append(features)
+            bar.update(len(predictions))
     return pd.concat(parts, ignore_index=True), pd.concat(feature_parts, ignore_index=True)
 
 
