@@ -12,8 +12,10 @@ labelling feed that calls the champion wrong is built from the champion's own pr
 
 from __future__ import annotations
 
+import html as markup
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,7 +141,7 @@ def test_batches_are_scored_in_date_order_with_features_and_model(loop):
     assert report["batch"] == batches[1] and report["registry_version"] == 1
 
 
-def test_held_out_batches_are_monitored_without_drift(loop):
+def test_held_out_batches_are_monitored_without_drift(loop, capsys):
     """The held-out batches are the sample's own music (its newest tracks, never trained on), 3 or 4
     tracks each: a K-S test of so few against the reference's 30 flags a component only when the tracks
     lie almost all outside the reference's range on it, and drift needs half of the 20 components
@@ -149,11 +151,21 @@ def test_held_out_batches_are_monitored_without_drift(loop):
     # precondition: the previous test scored the two oldest new-release batches, and nothing else
     assert batches == sorted(loop.load("new_releases")["batch"].unique())[:2]
     for batch in batches:
+        capsys.readouterr()
         run(loop, "monitoring", **{"monitoring.batch": batch})
+        summary = capsys.readouterr().out.splitlines()
         metrics = loop.load("monitoring_metrics")
         decision = loop.load("monitoring_decision")
         assert metrics["batch"] == batch and decision["batch"] == batch
         assert decision["drift"] is False, decision["reasons"]
+        # one verdict per decision, in decision.json's words in the summary block (drift, then retrain)
+        assert decision["drift_verdict"].startswith("drift: no (")
+        assert decision["retrain_verdict"].startswith("retrain: ")
+        # the sample's reference is under min_reference_tracks (50): its drift check is weak, and says so
+        assert decision["weak"] is (metrics["n_reference"] < 50)
+        at = next(i for i, line in enumerate(summary) if line.startswith("Decision "))
+        assert summary[at].removeprefix("Decision").strip() == decision["drift_verdict"]
+        assert summary[at + 1].strip() == decision["retrain_verdict"]
         assert (
             metrics["n_drift_columns"] == 20
             and "principal components" in metrics["drift_measured_on"]
@@ -171,8 +183,12 @@ def test_held_out_batches_are_monitored_without_drift(loop):
         html = page.read_text(encoding="utf-8")
         assert len(html) > 100_000 and '<script src="http' not in html  # self-contained
         assert batch in html
+        top = html.index("</h2>", html.index("<body"))  # the heading: the verdicts come right after
+        for line in (decision["drift_verdict"], decision["retrain_verdict"]):
+            assert markup.escape(line) in html[top : top + 2000]
 
-    # one MLflow run per monitoring run, tagged, its figures at the batch's date, the page an artifact
+    # one MLflow run per monitoring run, tagged, its figures at the batch's date; the page is stored
+    # once, in the report folder, and the run's tag names it
     client = mlflow_client(loop)
     runs = _monitoring_runs(loop)
     assert sorted(r.data.tags["batch"] for r in runs) == batches
@@ -182,8 +198,11 @@ def test_held_out_batches_are_monitored_without_drift(loop):
     assert point.step == (day - pd.Timestamp("1970-01-01")).days
     assert point.timestamp == int(day.value // 1_000_000)
     artifacts = [a.path for a in client.list_artifacts(latest.info.run_id, "monitoring")]
-    assert f"monitoring/report_{batches[-1]}.html" in artifacts
+    assert not any(path.endswith(".html") for path in artifacts)
     assert "monitoring/decision.json" in artifacts
+    page = latest.data.tags["monitoring_report"]
+    assert page == f"data/08_reporting/sample/monitoring/report_{batches[-1]}.html"
+    assert (loop.path / page).is_file()
 
 
 def _degrade(source: Path, destination: Path) -> None:
@@ -299,6 +318,14 @@ def test_flipped_labels_retrain_and_the_promotion_rule_decides_the_champion(loop
     assert registration["replaced_champion"] == 1
     assert aliases(loop) == {"champion": 2, "previous_champion": 1}
     assert "is the champion" in day.stdout
+    # the daily block's Decision rows are the decision's verdicts, word for word
+    assert decision["drift_verdict"] in day.stdout and decision["retrain_verdict"] in day.stdout
+    # one block for the day (the sub-runs' blocks are in info.log), ending with the champion it leaves
+    assert day.stdout.count("== music-genre") == 1 and "== music-genre daily: " in day.stdout
+    assert re.search(r"^Champion +music-genre-sample version 2 \(serves the next batch\)$",
+                     day.stdout, re.M)  # fmt: skip
+    assert "Next" not in day.stdout  # no advice meant for a person between runs
+    assert "== music-genre batch inference" in (loop.path / "info.log").read_text()
 
     # the CLI and the batch job now use version 2; version 1 is the fallback
     new_champion = loop.load("genre_classifier")
@@ -339,7 +366,7 @@ def test_a_drifted_batch_is_rescored_by_the_fallback_model(loop, tmp_path):
         _degrade(Path(path), folder / f"odd{i:02d}.wav")
     day = cli("daily", "--input-dir", str(folder), "--batch", "odd-day", cwd=loop.path)
     assert day.returncode == 0, failed(day)
-    assert "fallback: the batch re-scored by the fallback model (drift)" in day.stdout
+    assert "the batch re-scored by the fallback model (drift)" in day.stdout
     rows = loop.load("predictions").query("batch == 'odd-day'")
     served, fallback = rows[~rows["fallback"]], rows[rows["fallback"]]
     assert len(served) == len(fallback) == DEGRADED_CLIPS
@@ -347,7 +374,8 @@ def test_a_drifted_batch_is_rescored_by_the_fallback_model(loop, tmp_path):
     assert (fallback["registry_version"] == 1).all() and (
         fallback["model_role"] == "fallback"
     ).all()
-    assert fallback["fallback_reason"].str.startswith("drift: feature drift").all()
+    assert (fallback["fallback_reason"] == loop.load("monitoring_decision")["drift_verdict"]).all()
+    assert fallback["fallback_reason"].str.startswith("drift: yes (").all()
     assert loop.load("monitoring_decision")["drift"] is True
 
 
@@ -366,7 +394,7 @@ def test_rerunning_a_day_changes_nothing(loop):
     }
     again = cli("daily", "--batch", first, cwd=loop.path)
     assert again.returncode == 0, failed(again)
-    assert "already done for this batch and model: nothing to do" in again.stdout
+    assert "already monitored for this batch and model: nothing to do" in again.stdout
     assert len(loop.load("predictions")) == before["predictions"]
     assert len(loop.load("monitoring_history")) == before["history"]
     assert len(_monitoring_runs(loop)) == before["monitoring runs"]

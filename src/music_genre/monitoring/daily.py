@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from music_genre.monitoring.verdict import verdict_lines
+
 log = logging.getLogger(__name__)
 
 RunPipeline = Callable[[str, dict], None]
@@ -23,24 +25,26 @@ Load = Callable[[str], Any]
 
 @dataclass
 class DailyOutcome:
+    """What the day did, for its one block (each pipeline's own lines and block went to info.log)."""
+
     batch: str | None
-    steps: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)  # what happened besides scoring and monitoring
     scored: int = 0
+    scoring: str | None = None  # "3 files scored by model ... (champion), 0 failed"
     decision: dict | None = None
     registration: dict | None = None
+    champion: str | None = None  # the champion after the day: what serves the next batch
+    retention: str | None = None  # what retention removed after the day (retention.line())
 
     def lines(self) -> list[tuple[str, str]]:
         rows = [("Batch", self.batch or "none: every batch is scored")]
-        for step in self.steps:
-            rows.append(("Step", step))
-            if self.decision and step.startswith("monitoring: report"):
-                rows.append(
-                    (
-                        "Decision",
-                        f"retrain {self.decision['retrain']}, drift {self.decision['drift']}: "
-                        + "; ".join(self.decision["reasons"]),
-                    )
-                )
+        if self.scoring:
+            rows.append(("Scored", self.scoring))
+        if self.decision:
+            # the verdicts in the words of decision.json, the monitoring log and its report page
+            drift_line, retrain_line = verdict_lines(self.decision)
+            rows += [("Decision", drift_line), ("", retrain_line)]
+        rows += [("Step", step) for step in self.steps]
         if self.registration:
             reg = self.registration
             if reg.get("registered_version") is None:
@@ -53,7 +57,18 @@ class DailyOutcome:
                         f"{reg['alias']} ({(reg.get('promotion') or {}).get('reason', '')})",
                     )
                 )
+        if self.champion:
+            rows.append(("Champion", self.champion))
+        if self.retention:
+            rows.append(("Retention", self.retention))
         return rows
+
+
+def champion_text(info: Mapping | None) -> str | None:
+    """``music-genre-sample version 2 (serves the next batch)`` from a champion_info record."""
+    if not info or info.get("version") is None:
+        return None
+    return f"{info.get('name')} version {info['version']} (serves the next batch)"
 
 
 def _already_monitored(history: pd.DataFrame, batch: str, model_version: str) -> bool:
@@ -90,9 +105,11 @@ def run_daily(
         outcome.steps.append("nothing new to score")
         return outcome
     outcome.scored = int(report.get("scored", 0))
-    outcome.steps.append(
-        f"inference: {report['scored']} scored, {report['already_scored']} already scored by "
-        f"model {report['model_version']} ({report.get('model_role')})"
+    failed = int(report.get("failed", 0))
+    outcome.scoring = (
+        f"{report['scored']} files scored now, {report['already_scored']} already scored, by model "
+        f"{report['model_version']} ({report.get('model_role')}); {failed} could not be scored"
+        + (f" ({report['failure_reasons']})" if failed and report.get("failure_reasons") else "")
     )
     if (
         report.get("scored", 0) == 0
@@ -101,7 +118,7 @@ def run_daily(
             load("previous_monitoring_history"), outcome.batch, report["model_version"]
         )
     ):
-        outcome.steps.append("monitoring: already done for this batch and model: nothing to do")
+        outcome.steps.append("already monitored for this batch and model: nothing to do")
         return outcome
     run_pipeline(
         "monitoring",
@@ -112,12 +129,9 @@ def run_daily(
     )
     decision = load("monitoring_decision")
     outcome.decision = decision
-    outcome.steps.append("monitoring: report, metrics and decision written")
     if decision.get("drift") and monitoring.get("fallback_on_drift", True):
         if load("fallback_model") is None:
-            outcome.steps.append(
-                "fallback: drift, but no fallback model yet (no previous champion)"
-            )
+            outcome.steps.append("drift, but no fallback model yet (no previous champion)")
         else:
             run_pipeline(
                 "inference",
@@ -125,14 +139,13 @@ def run_daily(
                     "inference.batch": outcome.batch,
                     **({"inference.input_dir": input_dir} if input_dir else {}),
                     "inference.use_fallback": True,
-                    "inference.fallback_reason": "drift: " + "; ".join(decision["reasons"])[:500],
+                    "inference.fallback_reason": verdict_lines(decision)[0],  # the drift verdict
                 },
             )
-            outcome.steps.append("fallback: the batch re-scored by the fallback model (drift)")
+            outcome.steps.append("the batch re-scored by the fallback model (drift)")
     if decision.get("retrain") and retrain:
         run_pipeline("retraining", {})
         outcome.registration = load("model_registration")
-        outcome.steps.append("retraining: challenger trained and compared with the champion")
     elif decision.get("retrain"):
-        outcome.steps.append("retraining: asked for, skipped (--no-retrain)")
+        outcome.steps.append("retraining asked for, skipped (--no-retrain)")
     return outcome

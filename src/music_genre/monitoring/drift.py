@@ -17,6 +17,7 @@ import pandas as pd
 
 from music_genre.common.errors import ExpectedError
 from music_genre.modeling.artifact import GenreClassifier
+from music_genre.monitoring import verdict
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ CONFIDENCE = "confidence"
 # distance from the training tracks over the threshold (modeling.familiarity), and its flag
 FAMILIARITY = "familiarity"
 UNFAMILIAR = "unfamiliar"
+PC_PREFIX = "pc_"  # the principal components' column names: pc_01, pc_02, ...
 
 
 class FeatureMismatchError(ExpectedError, ValueError):
@@ -147,7 +149,7 @@ def drift_columns(
     scaler = StandardScaler().fit(reference[columns].to_numpy())
     n = max(1, min(top_n, len(reference) - 1, len(columns)))
     pca = PCA(n_components=n, random_state=0).fit(scaler.transform(reference[columns].to_numpy()))
-    names = [f"pc_{i + 1:02d}" for i in range(n)]
+    names = [f"{PC_PREFIX}{i + 1:02d}" for i in range(n)]
     reference, current = reference.copy(), current.copy()
     for frame in (reference, current):
         values = pca.transform(scaler.transform(frame[columns].to_numpy())) if len(frame) else []
@@ -297,6 +299,10 @@ def summarize_metrics(
         "drifted_columns": drifted,
         "n_drifted_columns": len(drifted),
         "n_drift_columns": len(columns),
+        # what the columns are, in the verdict's words (drift_columns names components pc_01, ...)
+        "drift_column_kind": "components"
+        if columns and all(c.startswith(PC_PREFIX) for c in columns)
+        else "features",
         "drift_scores": per_column,
         "prediction_drift": prediction_drift,
         "confidence_drift": confidence_drift,
@@ -357,61 +363,22 @@ def with_note(html: str, text: str) -> str:
     return html[: at + 5] + note + html[at + 5 :] if at >= 0 else html
 
 
+def with_verdict(html: str, lines: list[str]) -> str:
+    """The decision's verdicts at the top of the page, right under the heading (after :func:`with_heading`),
+    in the words of the log and ``decision.json``."""
+    import html as markup  # noqa: PLC0415
+
+    block = "".join(
+        f'<p style="font-family: sans-serif; font-weight: bold; margin: 4px 24px 0">'
+        f"{markup.escape(line)}</p>"
+        for line in lines
+    )
+    block = f'<div class="music-genre-verdict">{block}</div>'
+    at = html.find("</h2>", max(html.find("<body"), 0))
+    return html[: at + 5] + block + html[at + 5 :] if at >= 0 else html
+
+
 def decide(metrics: Mapping, params: Mapping) -> dict:
-    """Drift? Retrain? With every reason, and the thresholds used (monitoring.thresholds)."""
-    thresholds = dict(params.get("thresholds") or {})
-    drift_share = float((params.get("drift") or {}).get("drift_share", 0.5))
-    reasons: list[str] = []
-    drift = metrics["n_tracks"] > 0 and metrics["drift_share"] >= drift_share
-    if drift:
-        reasons.append(
-            f"feature drift: {metrics['n_drifted_columns']} of {metrics['n_drift_columns']} columns "
-            f"drifted (share {metrics['drift_share']:.2f} >= {drift_share}): "
-            + ", ".join(metrics["drifted_columns"][:5])
-        )
-    if metrics["prediction_drift"]:
-        reasons.append("prediction drift: the batch's genre shares differ from the reference's")
-    if metrics["confidence_drift"]:
-        reasons.append(
-            f"confidence drift: mean confidence {metrics['mean_confidence']:.2f} vs "
-            f"{metrics['reference_mean_confidence']:.2f} on the reference"
-        )
-    retrain = False
-    accuracy = metrics.get("batch_accuracy")
-    enough = metrics["n_labelled"] >= int(thresholds.get("min_labelled_tracks", 1))
-    if accuracy is not None and enough:
-        floor = float(thresholds.get("min_batch_accuracy", 0.0))
-        drop = metrics["reference_accuracy"] - accuracy
-        max_drop = float(thresholds.get("max_accuracy_drop", 1.0))
-        if accuracy < floor:
-            retrain = True
-            reasons.append(
-                f"batch accuracy {accuracy:.2f} < {floor} on {metrics['n_labelled']} labelled tracks"
-            )
-        if drop > max_drop:
-            retrain = True
-            reasons.append(
-                f"batch accuracy {accuracy:.2f} is {drop:.2f} below the reference's "
-                f"{metrics['reference_accuracy']:.2f} (more than {max_drop})"
-            )
-    elif accuracy is not None:
-        reasons.append(
-            f"only {metrics['n_labelled']} labelled tracks: too few to judge accuracy "
-            f"(min_labelled_tracks {thresholds.get('min_labelled_tracks')})"
-        )
-    if drift and thresholds.get("retrain_on_drift"):
-        retrain = True
-        reasons.append("retrain_on_drift is true")
-    if metrics["unseen_genre_labels"]:
-        reasons.append(
-            f"{metrics['unseen_genre_labels']} labels name genres the model never saw: "
-            + ", ".join(metrics["unseen_genres"])
-        )
-    if not reasons:
-        reasons.append("no drift, no quality drop")
-    return {
-        "retrain": retrain,
-        "drift": bool(drift),
-        "reasons": reasons,
-        "thresholds": {**thresholds, "drift_share": drift_share},
-    }
+    """Drift? Retrain? With the verdicts (:mod:`music_genre.monitoring.verdict`), every reason, and the
+    thresholds used (monitoring.thresholds, drift.drift_share, min_reference_tracks)."""
+    return verdict.judge(metrics, params)

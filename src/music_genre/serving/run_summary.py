@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from music_genre.modeling.tasks import get_task
+from music_genre.monitoring.verdict import verdict_lines
 
 
 def _reasons(frame: pd.DataFrame | None) -> str:
@@ -162,13 +163,7 @@ def monitoring_summary(
         rows.append(("Tracks", "none scored: nothing to monitor, no report"))
     else:
         rows.append(("Tracks", f"{metrics['n_tracks']} (reference: {metrics['n_reference']})"))
-        rows.append(
-            (
-                "Drift",
-                f"{metrics['n_drifted_columns']} of {metrics['n_drift_columns']} columns "
-                f"({metrics['drift_measured_on']})",
-            )
-        )
+        rows.append(("Drift on", str(metrics["drift_measured_on"])))
         rows.append(
             (
                 "Confidence",
@@ -185,8 +180,9 @@ def monitoring_summary(
                 )
             )
         rows.append(("Report", report_path))
-    rows.append(("Decision", f"retrain {decision['retrain']}, drift {decision['drift']}"))
-    rows += [("", reason) for reason in decision["reasons"]]
+    # the verdicts as decision.json, the log and the report page say them
+    drift_line, retrain_line = verdict_lines(decision)
+    rows += [("Decision", drift_line), ("", retrain_line)]
     if decision["retrain"]:
         rows.append(
             ("Next", "kedro run --pipelines=retraining (music-genre daily does it for you)")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from music_genre.common.errors import ExpectedError
 from music_genre.modeling.artifact import GenreClassifier
-from music_genre.monitoring import batches, drift
+from music_genre.monitoring import batches, drift, verdict
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,10 @@ def report_drift(
     current: pd.DataFrame,
     inference_model: GenreClassifier,
     monitoring: dict,
+    dataset: dict | None = None,
 ) -> tuple[dict, dict]:
-    """The Evidently page (one file per batch; none for an empty batch) and the batch's figures."""
+    """The Evidently page (one file per batch; none for an empty batch) and the batch's figures. The page
+    is stored once, in the report folder; the MLflow run's tag ``monitoring_report`` names its path."""
     base = {
         "batch": batch,
         "model_version": inference_model.version,
@@ -111,38 +113,46 @@ def report_drift(
         inference_model, reference, current, params
     )
     labels_known = drift.quality_section_possible(current, inference_model.classes)
-    html, entries = drift.evidently_report(
-        reference,
-        current,
-        columns,
-        labels_known,
-        params,
-        title=f"music-genre monitoring: batch {batch}, model {inference_model.version}",
-    )
+    from music_genre.common.progress import heartbeat  # noqa: PLC0415
+
+    # one computation with nothing to count: a line every 30 s in a log while it runs
+    with heartbeat(f"Drift report on {len(current)} batch and {len(reference)} reference tracks", log):
+        html, entries = drift.evidently_report(
+            reference,
+            current,
+            columns,
+            labels_known,
+            params,
+            title=f"music-genre monitoring: batch {batch}, model {inference_model.version}",
+        )
     metrics = drift.summarize_metrics(
         entries, reference, current, columns, inference_model.classes, params
     )
     metrics = {**base, **metrics, "drift_measured_on": how, "empty": False}
     html = drift.with_note(html, drift.unfamiliar_line(metrics))
-    from music_genre.modeling.registry import log_text_artifact  # noqa: PLC0415
+    # the verdicts at the top, in the words decide_on_batch writes and logs (the same figures, the same rule)
+    html = drift.with_verdict(html, verdict.verdict_lines(drift.decide(metrics, monitoring)))
+    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
 
-    # the page opens from the MLflow run's artifacts too
-    log_text_artifact(html, f"monitoring/report_{batch}.html")
-    log.info(
-        "Batch %s: %d tracks, %d of %d columns drifted (%s), mean confidence %.2f (reference "
-        "%.2f)%s",
-        batch,
-        metrics["n_tracks"],
-        metrics["n_drifted_columns"],
-        metrics["n_drift_columns"],
-        how,
-        metrics["mean_confidence"],
-        metrics["reference_mean_confidence"],
-        ""
-        if metrics["batch_accuracy"] is None
-        else f", accuracy {metrics['batch_accuracy']:.2f} on {metrics['n_labelled']} labelled",
-    )
+    # stored once, in the report folder (the catalog's monitoring_report); the MLflow run names it
+    from music_genre.monitoring.retention import monitoring_page  # noqa: PLC0415
+
+    tag_active_run(monitoring_report=monitoring_page(str((dataset or {}).get("name", "")), batch))
+    log.info(batch_figures_line(metrics))
     return {f"report_{batch}": html}, metrics
+
+
+def batch_figures_line(metrics: dict) -> str:
+    """The log's line of a monitored batch's figures (``report_drift``'s metrics)."""
+    line = (
+        f"Batch {metrics['batch']}: {metrics['n_tracks']} tracks, {metrics['n_drifted_columns']} of "
+        f"{metrics['n_drift_columns']} columns drifted ({metrics['drift_measured_on']}), mean confidence "
+        f"{metrics['mean_confidence']:.2f} (reference {metrics['reference_mean_confidence']:.2f})"
+    )
+    accuracy, labelled = metrics["batch_accuracy"], metrics["n_labelled"]
+    if accuracy is not None:
+        line += f", accuracy {accuracy:.2f} on {labelled} labelled tracks"
+    return line
 
 
 def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
@@ -150,29 +160,21 @@ def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
     from music_genre.modeling.registry import log_metrics_at, tag_active_run  # noqa: PLC0415
 
     batch = monitoring_metrics["batch"]
-    if monitoring_metrics.get("empty"):
-        decision = {
-            "retrain": False,
-            "drift": False,
-            "reasons": [f"batch {batch} is empty: nothing to monitor"],
-            "thresholds": dict(monitoring.get("thresholds") or {}),
-        }
-    else:
-        decision = drift.decide(monitoring_metrics, monitoring)
+    decision = drift.decide(monitoring_metrics, monitoring)
     decision = {"batch": batch, "model_version": monitoring_metrics["model_version"], **decision}
-    log.info(
-        "Monitoring decision for batch %s: retrain %s, drift %s (%s)",
-        batch,
-        decision["retrain"],
-        decision["drift"],
-        "; ".join(decision["reasons"]),
-    )
+    warning = verdict.weak_warning(decision)
+    if warning:
+        log.warning(warning)
+    lines = verdict.verdict_lines(decision)
+    for line in lines:
+        log.info(line)
     tag_active_run(
         music_genre_stage="monitoring",
         batch=batch,
         retrain=decision["retrain"],
         drift=decision["drift"],
-        decision="; ".join(decision["reasons"])[:5000],
+        decision="\n".join(lines),
+        weak_drift_check=decision["weak"],
     )
     if not monitoring_metrics.get("empty"):
         log_metrics_at(
@@ -189,6 +191,20 @@ def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
             batch,
         )
     return decision
+
+
+def export_monitoring_metrics(
+    monitoring_metrics: dict, monitoring_decision: dict, monitoring: dict, metrics: dict
+) -> None:
+    """The batch's figures, its decision and the thresholds where Prometheus reads them
+    (``metrics.textfile_dir``: :mod:`music_genre.monitoring.metrics_export`)."""
+    from music_genre.monitoring import metrics_export  # noqa: PLC0415
+
+    path = metrics_export.write_monitoring_metrics(
+        metrics, monitoring_metrics, monitoring_decision, monitoring
+    )
+    if path is not None:
+        log.debug("Monitoring metrics for Prometheus written to %s", path)
 
 
 def record_batch_labels(

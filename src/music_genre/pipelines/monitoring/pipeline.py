@@ -3,6 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     build_monitoring_frames,
     decide_on_batch,
+    export_monitoring_metrics,
     record_batch_labels,
     record_history,
     report_drift,
@@ -44,6 +45,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "monitoring_current",
                     "inference_model",
                     "params:monitoring",
+                    "params:dataset",
                 ],
                 outputs=["monitoring_report", "monitoring_metrics"],
                 name="report_drift_node",
@@ -53,6 +55,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["monitoring_metrics", "params:monitoring"],
                 outputs="monitoring_decision",
                 name="decide_on_batch_node",
+            ),
+            Node(
+                func=export_monitoring_metrics,
+                inputs=[
+                    "monitoring_metrics",
+                    "monitoring_decision",
+                    "params:monitoring",
+                    "params:metrics",
+                ],
+                outputs=None,
+                name="export_monitoring_metrics_node",
             ),
             Node(
                 func=record_batch_labels,
