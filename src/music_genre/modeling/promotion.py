@@ -43,7 +43,9 @@ def compare(
 ) -> dict:
     """Whether the challenger should replace the champion, with both scores and the reason."""
     splits = promotion.get("splits", ["test", "recent"])
-    split = "+".join(splits)
+    # the metric is named after the splits it is measured on: ``recent`` has rows only after retraining
+    present = [name for name in splits if (table["split"] == name).any()]
+    split = "+".join(present or splits)
     task = task_of(challenger)
     metric = task.promotion_metric(promotion)
     margin = float(promotion.get("margin", 0.0))
@@ -63,14 +65,14 @@ def compare(
         return {
             **decision,
             "promote": True,
-            "reason": "no champion yet: the first registered model is",
+            "reason": "no champion yet: the first registered model becomes the champion",
         }
     if task_of(champion) is not task:  # a copy from before each task kept its own champion
         return {
             **decision,
             "promote": True,
             "reason": f"the local champion copy is a {task_of(champion).name} model, not comparable: "
-            f"the first {task.name} champion is",
+            f"the first registered {task.name} model becomes the {task.name} champion",
         }
     if champion.feature_digest == challenger.feature_digest:
         theirs = score(champion, table, splits, metric)

@@ -157,8 +157,28 @@ def load_from_registry(uri: str, project: Path | None) -> LoadedModel:
         except Exception:  # noqa: BLE001 - parameters and other artifacts are pickles too
             continue
         if hasattr(classifier, "predict_proba") and hasattr(classifier, "feature_settings"):
+            _mark_registered(classifier, uri)
             return LoadedModel(classifier, uri, _version(classifier))
     raise ModelNotFoundError(f"{uri} holds no music-genre classifier")
+
+
+def _mark_registered(classifier, uri: str) -> None:
+    """Record in the loaded model which registered version it is (``models:/name/3``, or the version an
+    alias points to, the alias being its role), so that its header names it: the pickle inside a registered
+    MLflow model was saved before it was registered."""
+    name, at, alias = uri.removeprefix("models:/").partition("@")
+    if at:
+        from mlflow import MlflowClient  # noqa: PLC0415
+
+        try:
+            version = MlflowClient().get_model_version_by_alias(name, alias).version
+        except Exception:  # noqa: BLE001 - the artifacts were found: only the header loses the version
+            return
+        classifier.info["serving_role"] = alias
+    else:
+        name, _, version = name.partition("/")  # a number, or a word MLflow resolves (latest)
+    number = int(version) if str(version).isdigit() else version
+    classifier.info["registry"] = {"name": name, "version": number}
 
 
 def load_model(model: str | None, env: str | None, project: Path | None) -> LoadedModel:
@@ -169,7 +189,8 @@ def load_model(model: str | None, env: str | None, project: Path | None) -> Load
     if project is None:
         raise ModelNotFoundError(
             "not inside the music-genre project, so there is no catalog to take the model from: run this "
-            "from the project folder, or pass --model FILE or --model models:/music-genre-<dataset>@champion"
+            "from the project folder or pass --project /path/to/music-genre; or name the model: --model "
+            "FILE, or --model models:/music-genre-<dataset>@champion with --project (or $MLFLOW_TRACKING_URI)"
         )
     return load_from_catalog(project, env)
 

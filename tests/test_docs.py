@@ -1,0 +1,379 @@
+"""Docs that run as written. Every command in a command block of README.md and docs/*.md is listed in
+docs/commands.yml, keyed by its exact text: ``run: <check>`` when a test here runs it as written, in a
+scratch copy of a project trained on the sample, or ``skip: <reason>`` when it cannot run here (a download,
+the network, a server that runs until stopped, a long run, a placeholder path). A new command in the docs
+fails ``test_every_documented_command_is_classified`` until it is listed.
+
+What counts as a command: every line of a ```bash, ```sh, ```shell or ```cron block (comments and blank
+lines aside; a line ending in a backslash continues on the next), and in a ```console, ```text or plain
+block only the lines that start with ``$ `` (the rest is output). The key is the command without its
+trailing ``# comment``.
+
+The cron line of "Monitoring and retraining" runs in a fresh clone of this working tree (the files git
+would hand over: tracked, and untracked but not ignored), as cron runs it: ``/bin/sh -c``, from the home
+folder, with cron's bare environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+import music_genre
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+COMMANDS_FILE = PROJECT_ROOT / "docs" / "commands.yml"
+COMMAND_LANGUAGES = {"bash", "sh", "shell", "zsh", "cron"}
+PROMPT_LANGUAGES = {"console", "shell-session", "text", ""}  # commands only after a "$ " prompt
+FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
+CRON_FIELDS = 5  # minute hour day month weekday, then the command
+VENV_BIN = Path(sys.executable).parent
+
+
+# ---- reading the docs -------------------------------------------------------------------------------
+def documentation_files() -> list[Path]:
+    return [PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").rglob("*.md"))]
+
+
+def strip_comment(line: str) -> str:
+    """``line`` without a shell comment: a ``#`` at the start or after a blank, outside quotes."""
+    quote = None
+    for i, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = None
+            elif char == "\\" and quote == '"':
+                continue
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1] in " \t"):
+            return line[:i].rstrip()
+    return line.rstrip()
+
+
+def blocks(path: Path):
+    """(language, first line number, lines) of each fenced block of a Markdown file."""
+    lines = path.read_text(encoding="utf8").splitlines()
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        fence, language = opening["fence"], (opening["info"].split() or [""])[0].lower()
+        body, i = [], i + 1
+        start = i + 1
+        while i < len(lines) and not re.match(
+            rf"^[ \t]*{fence[0]}{{{len(fence)},}}[ \t]*$", lines[i]
+        ):
+            body.append(
+                lines[i][len(opening["indent"]) :]
+                if lines[i].startswith(opening["indent"])
+                else lines[i]
+            )
+            i += 1
+        i += 1
+        yield language, start, body
+
+
+def commands_of_block(language: str, body: list[str]) -> list[tuple[int, str]]:
+    """(offset in the block, command) of each command of a block, as docs/commands.yml keys them."""
+    found: list[tuple[int, str]] = []
+    if language in COMMAND_LANGUAGES:
+        pending, first = "", 0
+        for offset, raw in enumerate(body):
+            if not pending:
+                first = offset
+            line = raw.strip() if not pending else " " + raw.strip()
+            if raw.rstrip().endswith("\\"):
+                pending += line.rstrip()[:-1].rstrip()
+                continue
+            command = strip_comment((pending + line).strip())
+            pending = ""
+            if command:
+                found.append((first, command))
+    elif language in PROMPT_LANGUAGES:
+        for offset, raw in enumerate(body):
+            if raw.startswith("$ "):
+                found.append((offset, strip_comment(raw[2:].strip())))
+    return found
+
+
+def documented_commands() -> dict[str, list[str]]:
+    """Each command of the docs, with where it is written (``README.md:303``)."""
+    found: dict[str, list[str]] = {}
+    for path in documentation_files():
+        for language, start, body in blocks(path):
+            for offset, command in commands_of_block(language, body):
+                where = f"{path.relative_to(PROJECT_ROOT)}:{start + offset}"
+                found.setdefault(command, []).append(where)
+    return found
+
+
+def classification() -> dict[str, dict]:
+    return yaml.safe_load(COMMANDS_FILE.read_text(encoding="utf8")) or {}
+
+
+def runnable() -> list[tuple[str, str]]:
+    """(check, command) of every command docs/commands.yml says a check here runs."""
+    return sorted(
+        (entry["run"], command)
+        for command, entry in classification().items()
+        if isinstance(entry, dict) and "run" in entry
+    )
+
+
+# ---- the parser on blocks written here -------------------------------------------------------------
+def test_the_parser_finds_commands_not_output(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```bash\n# a comment line\nkedro run --pipelines=x   # what it does\n"
+        'curl -s http://h/i \\\n  -d "{\\"a\\": 1}"   # sent\necho "#not a comment"\n```\n'
+        "```text\nmodel: output, not a command\n$ music-genre --version\nmusic-genre 0.1.0\n```\n"
+        "  ```cron\n  # daily\n  0 6 * * *  cd /srv/x && ./run >> logs/x.log 2>&1\n  ```\n"
+        "```python\nprint('code, not a command')\n```\n"
+    )
+    found = [
+        command
+        for language, _, body in blocks(page)
+        for _, command in commands_of_block(language, body)
+    ]
+    assert found == [
+        "kedro run --pipelines=x",
+        'curl -s http://h/i -d "{\\"a\\": 1}"',
+        'echo "#not a comment"',
+        "music-genre --version",
+        "0 6 * * *  cd /srv/x && ./run >> logs/x.log 2>&1",
+    ]
+
+
+# ---- every command classified ----------------------------------------------------------------------
+def test_every_documented_command_is_classified():
+    documented = documented_commands()
+    listed = classification()
+    assert documented, "no command blocks found in README.md and docs/"
+    unlisted = {command: where for command, where in documented.items() if command not in listed}
+    assert not unlisted, (
+        "commands in the docs that docs/commands.yml does not classify (add each with `run: <check>` of "
+        "tests/test_docs.py, or `skip: <why it cannot run in a test>`):\n"
+        + "\n".join(f"  {', '.join(where)}: {command}" for command, where in unlisted.items())
+    )
+    stale = sorted(command for command in listed if command not in documented)
+    assert not stale, "docs/commands.yml lists commands no doc holds any more:\n  " + "\n  ".join(
+        stale
+    )
+    for command, entry in listed.items():
+        assert isinstance(entry, dict) and len(entry) == 1 and set(entry) <= {"run", "skip"}, (
+            f"{command!r}: give exactly one of run: <check> or skip: <reason>, not {entry!r}"
+        )
+        if "skip" in entry:
+            assert len(str(entry["skip"]).split()) >= 3, f"{command!r}: say why it is skipped"
+        else:
+            assert entry["run"] in CHECKS, (
+                f"{command!r}: no check {entry['run']!r} in tests/test_docs.py"
+            )
+
+
+# ---- the cheap commands, run as written ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def docs_project(trained_project, tmp_path_factory) -> Path:
+    """A scratch copy of the project the session trained on the sample (its first model is the registry's
+    version 1), with what a clone holds beside it (requirements-lock.txt) and the files the commands name:
+    ``song.mp3`` and ``album/`` (test tracks of the sample)."""
+    project = tmp_path_factory.mktemp("docs") / "project"
+    shutil.copytree(trained_project.path, project, ignore=shutil.ignore_patterns("info.log*"))
+    shutil.copy2(PROJECT_ROOT / "requirements-lock.txt", project)
+    manifest = trained_project.load("manifest")
+    clips = manifest.loc[manifest["split"] == "test", "path"].head(3).tolist()
+    shutil.copy(clips[0], project / "song.mp3")
+    (project / "album").mkdir()
+    for clip in clips[1:]:
+        shutil.copy(clip, project / "album" / Path(clip).name)
+    return project
+
+
+def run_as_written(command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``command`` through ``bash -c`` in ``cwd``, as a person types it in an activated environment."""
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _champion(project: Path) -> dict:
+    return json.loads((project / "data/06_models/sample/champion/champion.json").read_text())
+
+
+def check_version(result, project: Path) -> None:
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"music-genre {music_genre.__version__} (Python {platform.python_version()})"
+    # the second line: whether this install is the tested stack, read from the project's lock file
+    assert (
+        len(lines) == 2
+        and "requirements-lock.txt" in lines[1]
+        and "no requirements" not in lines[1]
+    )
+
+
+def check_predict_top(result, project: Path) -> None:
+    champion = _champion(project)
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        f"model: {champion['name']} version {champion['version']} (champion), dataset sample, "
+        "task single_label"
+    )
+    answers = [line.split()[0] for line in lines[1:] if not line.startswith(" ")]
+    album = sorted(path.name for path in (project / "album").iterdir())
+    assert answers == ["song.mp3", *album]  # the file, then the folder's files
+    bars = [line for line in lines if "█" in line or "░" in line]
+    assert len(bars) == 3 * len(answers)  # --top 3
+
+
+def check_predict_json(result, project: Path) -> None:
+    row = json.loads(result.stdout)
+    assert row["path"] == "song.mp3"
+    assert row["genre"] == max(row["probabilities"], key=row["probabilities"].get)
+    assert row["model"]["version"] == _champion(project)["model_version"]
+
+
+def check_predict_registry(result, project: Path) -> None:
+    lines = result.stdout.splitlines()
+    assert lines[0] == "model: music-genre-sample version 1, dataset sample, task single_label"
+    assert lines[1].startswith("song.mp3  ")
+
+
+def check_predict_file(result, project: Path) -> None:
+    import pickle
+
+    folder = project / "data/06_models/sample/genre_classifier.pkl"
+    newest = sorted(folder.glob("*/genre_classifier.pkl"))[-1]
+    version = pickle.loads(newest.read_bytes()).version
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(
+        f"model: model {version} "
+    )  # its own id: a file says no registry version
+    assert lines[0].endswith(", dataset sample, task single_label")
+    assert lines[1].startswith("song.mp3  ")
+
+
+CHECKS: dict[str, Callable] = {
+    "version": check_version,
+    "predict_top": check_predict_top,
+    "predict_json": check_predict_json,
+    "predict_registry": check_predict_registry,
+    "predict_file": check_predict_file,
+    "cron": None,  # test_the_cron_line_works_on_a_fresh_clone, below
+}
+
+
+RUN_HERE = [(check, command) for check, command in runnable() if CHECKS.get(check)]
+
+
+@pytest.mark.parametrize(("check", "command"), RUN_HERE, ids=[check for check, _ in RUN_HERE])
+def test_documented_commands_run_as_written(check, command, docs_project):
+    result = run_as_written(command, docs_project)
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+    assert "Traceback" not in result.stderr
+    CHECKS[check](result, docs_project)
+
+
+# ---- the cron line, on a fresh clone ---------------------------------------------------------------
+def fresh_clone(destination: Path) -> Path:
+    """The files a clone of this working tree gets (tracked, and untracked but not ignored), copied."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout: {listed.stderr.strip()}")
+    for name in filter(None, listed.stdout.split("\0")):
+        source = PROJECT_ROOT / name
+        if source.is_file():  # (a tracked file deleted in the working tree is not handed over)
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+def cron_line() -> str:
+    """The README's cron line; docs/monitoring.md must show the same one."""
+    lines = {
+        path.name: [c for language, _, body in blocks(path) if language == "cron"
+                    for _, c in commands_of_block(language, body)]
+        for path in (PROJECT_ROOT / "README.md", PROJECT_ROOT / "docs" / "monitoring.md")
+    }  # fmt: skip
+    assert len(lines["README.md"]) == 1, lines
+    assert lines["monitoring.md"] == lines["README.md"], lines
+    return lines["README.md"][0]
+
+
+def test_the_cron_line_works_on_a_fresh_clone(tmp_path):
+    """The line's command part runs as written, with /bin/sh from the home folder and cron's bare
+    environment, in a fresh clone at the line's own path. The substitutions: the clone's folder for
+    /srv/music-genre, and ``.venv`` a link to this interpreter's environment (a clone has none yet). The
+    environment stays fma_small: a fresh clone holds no FMA data, so the day ends in one ``error:`` line
+    in the log; what counts here is that the log gets it (no `logs/` used to mean "No such file or
+    directory" from the shell, and no log at all)."""
+    line = cron_line()
+    assert classification()[line] == {"run": "cron"}
+    *schedule, command = line.split(None, CRON_FIELDS)
+    assert schedule == ["0", "6", "*", "*", "*"], schedule
+    assert command.startswith("cd /srv/music-genre && ")
+    venv = Path(sys.prefix)
+    if not (venv / "bin" / "music-genre").is_file():
+        pytest.skip(f"the tests' interpreter has no music-genre command beside it ({venv / 'bin'})")
+    clone = fresh_clone(tmp_path / "srv" / "music-genre")
+    (clone / ".venv").symlink_to(venv, target_is_directory=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    cron_env = {
+        "HOME": str(home),
+        "LOGNAME": os.environ.get("LOGNAME", "root"),
+        "PATH": "/usr/bin:/bin",
+        "SHELL": "/bin/sh",
+        # the tests' rule (conftest): no network, so no telemetry
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    as_run = command.replace("/srv/music-genre", str(clone), 1)
+    result = subprocess.run(
+        ["/bin/sh", "-c", as_run],
+        cwd=home,
+        env=cron_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert not result.stdout and not result.stderr, result.stderr  # everything went to the log
+    log_file = clone / "logs" / "daily.log"
+    assert log_file.is_file()
+    lines = [line for line in log_file.read_text(encoding="utf8").splitlines() if line.strip()]
+    assert result.returncode == 1, lines[-20:]
+    # the day's last word, once: what is missing (no data, no model) and what to run
+    assert lines[-1].startswith("error: ") and len(lines[-1].split()) > 5, lines[-20:]
+    assert sum(line.startswith("error:") for line in lines) == 1
+    assert "Traceback" not in "\n".join(lines)
+
+    # what the day writes there stays out of git; the folder itself ships
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "logs/daily.log", "logs/.gitkeep"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert ignored.stdout.split() == ["logs/daily.log"]
