@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
+
+from music_genre.common.console_log import DETAIL
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,70 @@ class EmptyExperimentHook:
             log.debug("Could not check for an empty MLflow experiment: %s", err)
 
 
+# What a run of inference, monitoring or retraining writes or reads as it was a moment ago: the batch
+# predictions, the features batches were judged on, the labels that arrived, the monitoring history
+# (and the batch checkpoints, the monitoring pages, decision.json, model_registration.json beside them).
+BATCH_LOOP_DATASETS = frozenset(
+    {
+        "predictions",
+        "batch_features",
+        "batch_labels",
+        "monitoring_history",
+        "retraining_input_table",
+    }
+)
+
+
+class BatchLoopLockHook:
+    """One run at a time of the batch loop (``inference``, ``monitoring``, ``retraining``) on a dataset:
+    the first takes the dataset's batch loop lock (:func:`music_genre.common.locks.batch_loop_lock`) before
+    its first node, and a second is refused at once with one ``error:`` line naming the first (its pid,
+    when it started, its command). ``music-genre daily`` holds the lock for its whole day; its pipelines
+    run in its own process and take it again. Runs first (tryfirst), so a refused run opens no MLflow
+    run. Training runs (``kedro run``) do not take it: they may run beside the loop and beside each
+    other, and meet only at promotion, which has its own lock."""
+
+    def __init__(self) -> None:
+        self._lock = None
+        self._project: Path | None = None
+        self._dataset: str | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project = Path(context.project_path)
+        try:
+            self._dataset = str(context.params["dataset"]["name"])
+        except Exception:  # no dataset parameters: nothing to lock
+            self._dataset = None
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        if self._dataset is None or not (BATCH_LOOP_DATASETS & pipeline.all_outputs()):
+            return
+        from music_genre.common.locks import batch_loop_lock  # noqa: PLC0415
+
+        lock = batch_loop_lock(self._project or Path.cwd(), self._dataset)
+        lock.acquire(wait=False)  # LockBusyError: the one line, exit 1
+        self._lock = lock
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
 REGISTRATION_DATASET = "model_registration"
+
+
+PROMOTION_DECISION = "promotion_decision"
 
 
 class ModelRegistrationHook:
@@ -132,23 +198,135 @@ class ModelRegistrationHook:
 
     Runs last, after kedro-mlflow has logged every model of the run (the serving model is logged by
     kedro-mlflow itself at the end of the run) and closed the run; the ``model_registration`` request,
-    written by a node from the test metrics, says whether the model is good enough and how to tag it.
+    made by a node from the test metrics, says whether the model is good enough and how to tag it.
+
+    What it registers is this run's own, kept in memory as the nodes made them (the model, the request,
+    the tracks champion and challenger are compared on), never re-read from the shared files another
+    run on the same dataset may have rewritten meanwhile. Registration, the comparison with the champion
+    as it is now and the champion's local copy happen under the dataset's promotion lock
+    (:func:`register_and_publish`).
     """
+
+    def __init__(self) -> None:
+        self._project: Path | None = None
+        self._dataset: str | None = None
+        self._run: dict = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project = Path(context.project_path)
+        try:
+            self._dataset = str(context.params["dataset"]["name"])
+        except Exception:  # a project copy without the dataset parameters: no lock path to name
+            self._dataset = None
+        self._run = {}
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._run = {}
+
+    @hook_impl
+    def after_node_run(self, node, inputs, outputs) -> None:
+        if PROMOTION_DECISION in node.outputs:
+            # decide_promotion(classifier, champion, champion_info, table, modeling)
+            values = [inputs[name] for name in node.inputs]
+            classifier, table, modeling = values[0], values[3], values[4] or {}
+            promotion = dict(modeling.get("promotion") or {})
+            splits = promotion.get("splits", ["test", "recent"])
+            splits = [splits] if isinstance(splits, str) else list(splits)
+            self._run["candidate"] = {
+                "classifier": classifier,
+                # only the compared tracks: a re-comparison needs no more, and memory stays small
+                "table": table[table["split"].isin(splits)].copy(),
+                "promotion": promotion,
+            }
+        if REGISTRATION_DATASET in node.outputs:
+            self._run["request"] = outputs[REGISTRATION_DATASET]
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
         if REGISTRATION_DATASET not in pipeline.all_outputs():
             return
-        request = catalog.load(REGISTRATION_DATASET)
+        request = self._run.get("request") or catalog.load(REGISTRATION_DATASET)
         if not request.get("register"):
             log.info("Model not registered: %s", request.get("reason"))
             return
-        from music_genre.modeling.registry import register_model  # noqa: PLC0415
-
-        result = register_model(request)
+        candidate = self._run.get("candidate") or {}
+        result = register_and_publish(
+            catalog,
+            request,
+            candidate.get("classifier") or catalog.load("genre_classifier"),
+            candidate.get("table"),
+            candidate.get("promotion"),
+            project=self._project or Path.cwd(),
+            dataset=self._dataset or str(request.get("tags", {}).get("dataset") or "default"),
+        )
         catalog.save(REGISTRATION_DATASET, result)
+
+
+def register_and_publish(
+    catalog,
+    request: dict,
+    classifier,
+    table,
+    promotion: dict | None,
+    *,
+    project: Path,
+    dataset: str,
+) -> dict:
+    """Register ``request``'s model and move the aliases, under the dataset's promotion lock
+    (``data/06_models/<dataset>/.promotion.lock``, :mod:`music_genre.common.locks`): inside it the
+    champion is read as the registry has it now, and when it is another version than the one this run's
+    decision compared with, ``classifier`` is compared again with the current champion on ``table`` (the
+    same tracks); the alias moves on that decision and the champion's local copy is written before the
+    lock is released, so the copy always matches the alias. A run that finds the lock taken waits, and
+    says so in one line."""
+    from music_genre.common.locks import describe, promotion_lock  # noqa: PLC0415
+    from music_genre.modeling.registry import register_model  # noqa: PLC0415
+
+    name = request["model_name"]
+
+    def waiting(holder) -> None:  # a warning: shown inside `music-genre daily` too
+        log.warning(
+            "Waiting for another run's promotion of %s to finish (%s)", name, describe(holder)
+        )
+
+    def recheck(current: str | None) -> dict:
+        from music_genre.modeling.promotion import compare  # noqa: PLC0415
+
+        if table is None:  # a run that did not compare (no decide_promotion node): nothing to redo
+            return {
+                **(request.get("promotion") or {}),
+                "promote": False,
+                "reason": "the champion changed since this run compared with it, and this run kept "
+                "no tracks to compare again: not promoted",
+            }
+        champion, info = current_champion(catalog, name, current, project)
+        decision = compare(classifier, champion, info, table, promotion or {})
+        log.info("Champion/challenger (against the current champion): %s", decision["reason"])
+        return decision
+
+    with promotion_lock(project, dataset).hold(wait=True, on_wait=waiting):
+        result = register_model(request, recheck=recheck)
         if result["alias"] == "champion" and is_new_champion(catalog.load("champion_info"), result):
-            publish_champion(catalog, result)
+            publish_champion(catalog, result, classifier)
+    return result
+
+
+def current_champion(catalog, name: str, version: str | None, project: Path):
+    """The champion ``version`` of ``name`` and its info: the local copy when it is that version (it is,
+    whenever the alias moved through this project), else the classifier inside the registered model."""
+    if version is None:
+        return None, None
+    info = catalog.load("champion_info") or {}
+    local = catalog.load("champion_genre_classifier")
+    if local is not None and (info.get("name"), str(info.get("version"))) == (name, str(version)):
+        return local, info
+    from music_genre.modeling import store  # noqa: PLC0415
+
+    loaded = store.load_from_registry(f"models:/{name}/{version}", project).classifier
+    loaded.info["registry"] = {"name": name, "version": int(version)}
+    return loaded, {}
 
 
 def is_new_champion(champion_info: dict | None, registration: dict) -> bool:
@@ -161,16 +339,18 @@ def is_new_champion(champion_info: dict | None, registration: dict) -> bool:
     )
 
 
-def publish_champion(catalog, registration: dict) -> None:
+def publish_champion(catalog, registration: dict, classifier=None) -> None:
     """Write the local copies of the run's task (``modeling.task``) that the CLI, the batch job and
-    serving load where that task is served: the new champion, and the one it replaced as the fallback
-    model. Another task's copies, and so what an environment serves, are never touched."""
+    serving load where that task is served: the new champion (``classifier``, this run's model; by
+    default the newest saved one), and the one it replaced as the fallback model. Another task's copies,
+    and so what an environment serves, are never touched."""
     from datetime import UTC, datetime  # noqa: PLC0415
 
     from music_genre.modeling.tasks import task_of  # noqa: PLC0415
 
     previous = catalog.load("champion_genre_classifier")
-    classifier = catalog.load("genre_classifier")
+    if classifier is None:
+        classifier = catalog.load("genre_classifier")
     # (a copy of another task's model is left from before each task kept its own: no fallback)
     if previous is not None and task_of(previous) is task_of(classifier):
         catalog.save("previous_champion", previous)
@@ -191,6 +371,8 @@ def publish_champion(catalog, registration: dict) -> None:
             "score": (promotion.get("challenger") or {}).get("score"),
             "replaced": registration.get("replaced_champion"),
             "reason": promotion.get("reason"),
+            # what the registration gate measured (the first champion was compared with no model)
+            "registered_on": registration.get("reason"),
             "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
@@ -198,6 +380,35 @@ def publish_champion(catalog, registration: dict) -> None:
         "Champion: %s version %s (local copy for the CLI and the batch job)",
         registration["model_name"],
         registration["registered_version"],
+        extra=DETAIL,
+    )
+
+
+def start_line(run_params: dict, pipeline, dataset: dict) -> str:
+    """The run's first console line: what runs, on which data, in which environment.
+
+    The stages are the registered pipelines whose nodes all run (``__default__`` names
+    data_ingestion, feature_engineering, modeling and evaluation); a run cut with ``--from-nodes`` or
+    ``--nodes`` counts its nodes instead."""
+    from kedro.framework.project import pipelines  # noqa: PLC0415
+
+    order = {node: i for i, node in enumerate(pipeline.nodes)}  # Kedro's run order
+    stages = []
+    try:
+        for name, registered in pipelines.items():
+            nodes = set(registered.nodes)
+            if name != "__default__" and nodes and nodes <= order.keys():
+                stages.append((min(order[n] for n in nodes), name, nodes))
+    except Exception:  # the registry could not be read: the node count alone
+        stages = []
+    # in the order they start; a registered pipeline that only repeats part of a bigger one listed
+    # (sample_data within data_ingestion) is not named twice
+    names = [n for _, n, nodes in sorted(stages) if not any(nodes < o for _, _, o in stages)]
+    what = ", ".join(names) if names else "selected nodes"
+    where = dataset.get("root")
+    return (
+        f"Run: {dataset.get('name', '?')} dataset{f' at {where}' if where else ''}, environment "
+        f"{run_params.get('env') or 'local'}: {what} ({len(order)} nodes)"
     )
 
 
@@ -210,8 +421,18 @@ class RunSummaryHook:
         self._env: str | None = None
 
     @hook_impl
-    def before_pipeline_run(self, run_params) -> None:
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         self._env = run_params.get("env")
+        from music_genre.common.console_log import in_subrun  # noqa: PLC0415
+
+        try:
+            dataset = dict(catalog.load("params:dataset") or {})
+        except Exception:  # a pipeline without the dataset parameters
+            dataset = {}
+        log.info(
+            start_line(run_params, pipeline, dataset),
+            extra=DETAIL if in_subrun() else None,  # inside `music-genre daily`: the day says it
+        )
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
@@ -241,7 +462,9 @@ class RunSummaryHook:
         except Exception as err:  # a summary must never turn a good run into a failed one
             log.warning("Could not write the run summary: %s", err)
             return
-        print("\n" + text, flush=True)
+        from music_genre.common.console_log import console_print  # noqa: PLC0415
+
+        console_print("\n" + text)
 
     def _training(self, catalog) -> str:
         from music_genre.serving.run_summary import render, training_summary  # noqa: PLC0415
@@ -267,3 +490,38 @@ class RunSummaryHook:
             serving_task=(optional("params:serving") or {}).get("task"),
         )
         return render(f"music-genre run: {dataset}", rows)
+
+
+timing_log = logging.getLogger("music_genre.timing")
+
+
+class NodeTimesHook:
+    """Each node's wall time, as one INFO record per node on the ``music_genre.timing`` logger:
+    ``node_time {"node": "<name>", "seconds": 12.3}`` (JSON after the word ``node_time``), kept in the
+    project's info.log; ``benchmarks/scale.py`` reads them back to print where a run spends its time."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, float] = {}
+
+    @hook_impl
+    def before_node_run(self, node) -> None:
+        import time  # noqa: PLC0415
+
+        self._started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node) -> None:
+        import json  # noqa: PLC0415
+        import time  # noqa: PLC0415
+
+        started = self._started.pop(node.name, None)
+        if started is None:
+            return
+        seconds = round(time.perf_counter() - started, 3)
+        timing_log.info(
+            "node_time %s", json.dumps({"node": node.name, "seconds": seconds}), extra=DETAIL
+        )
+
+    @hook_impl
+    def on_node_error(self, error, node) -> None:
+        self._started.pop(node.name, None)

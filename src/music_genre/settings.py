@@ -7,26 +7,34 @@ import os
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 
+from music_genre.common import console_log
 from music_genre.config_loader import ProjectConfigLoader
 from music_genre.hooks import (
+    BatchLoopLockHook,
     EmptyExperimentHook,
     MlflowSessionIsolationHook,
     ModelRegistrationHook,
+    NodeTimesHook,
     RayHook,
     RunSummaryHook,
     TestedStackHook,
 )
+
+# The console tells the run's story, info.log keeps the rest (conf/logging.yml, console_log.py).
+console_log.install()
 
 # Ray is started before a pipeline that needs it and stopped after (conf/<env>/ray.yml).
 # kedro-mlflow registers its own hook through its plugin entry point.
 # Registration and the summary both run last (trylast): pluggy calls the later registered of the two
 # last, so the summary, last here, reports the registration.
 HOOKS = (
+    BatchLoopLockHook(),  # one batch loop run (inference, monitoring, retraining) at a time per dataset
     TestedStackHook(),
     RayHook(),
     MlflowSessionIsolationHook(),
     EmptyExperimentHook(),
     ModelRegistrationHook(),
+    NodeTimesHook(),
     RunSummaryHook(),
 )
 

@@ -36,20 +36,37 @@ class FeatureCache:
             return []
         return sorted(self.directory.glob("*.parquet"))
 
+    def _read_parts(self, read) -> tuple[list[Path], list]:
+        """``read`` of every part file, and the parts read. Another run on the same dataset may compact
+        the cache meanwhile: it writes the merged part before it deletes the ones merged, so when a part
+        vanishes under us the listing is read again and finds the merged part instead."""
+        for _ in range(20):
+            parts = self._parts()
+            try:
+                return parts, [read(part) for part in parts]
+            except FileNotFoundError:
+                continue
+        parts = self._parts()
+        return parts, [read(part) for part in parts]
+
     def load(self) -> pd.DataFrame:
         """Every cached row, wide (meta columns then one column per feature); where a track was stored
-        twice (a compaction racing a crash), the last wins."""
-        parts = self._parts()
+        twice (a compaction racing a crash, or two runs extracting the same track), the last wins."""
+        return self._load()[1]
+
+    def _load(self) -> tuple[list[Path], pd.DataFrame]:
+        parts, frames = self._read_parts(read_part)
         if not parts:
-            return pd.DataFrame(columns=META_COLUMNS)
-        frame = pd.concat([read_part(part) for part in parts], ignore_index=True)
-        return frame.drop_duplicates(subset=KEY_COLUMNS, keep="last").reset_index(drop=True)
+            return parts, pd.DataFrame(columns=META_COLUMNS)
+        frame = pd.concat(frames, ignore_index=True)
+        return parts, frame.drop_duplicates(subset=KEY_COLUMNS, keep="last").reset_index(drop=True)
 
     def cached_keys(self, include_failures: bool = True) -> set[tuple[str, str]]:
-        parts = self._parts()
+        _, frames = self._read_parts(
+            lambda part: pd.read_parquet(part, columns=KEY_COLUMNS + ["status"])
+        )
         keys: set[tuple[str, str]] = set()
-        for part in parts:
-            frame = pd.read_parquet(part, columns=KEY_COLUMNS + ["status"])
+        for frame in frames:
             if not include_failures:
                 frame = frame[frame["status"] == STATUS_OK]
             keys.update(zip(frame["track_id"], frame["fingerprint"], strict=True))
@@ -71,10 +88,9 @@ class FeatureCache:
 
     def compact(self, min_parts: int = 64) -> None:
         """Fold many small part files into one, so loading a large cache stays quick."""
-        parts = self._parts()
-        if len(parts) < min_parts:
+        if len(self._parts()) < min_parts:
             return
-        merged = self.load()
+        parts, merged = self._load()  # deletes exactly the parts it merged, after writing the merge
         self.write_batch(Batch.from_wide(merged))
         for part in parts:
             part.unlink(missing_ok=True)

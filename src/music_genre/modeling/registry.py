@@ -10,7 +10,7 @@ import logging
 import pickle
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -209,12 +209,27 @@ def alias_version(client, name: str, alias: str) -> str | None:
         return None
 
 
-def register_model(request: Mapping) -> dict:
+def decided_against(promotion: Mapping | None) -> str | None:
+    """The registry version of the champion a promotion decision compared with (None: no champion)."""
+    champion = (promotion or {}).get("champion") or {}
+    version = champion.get("registry_version")
+    return None if version is None else str(version)
+
+
+def register_model(
+    request: Mapping, recheck: Callable[[str | None], Mapping] | None = None
+) -> dict:
     """Register ``runs:/<run>/<artifact>`` under the request's name, tagging the new version, unless a
     version with the same training fingerprint (same rows, features and parameters) is registered
     already; then point the aliases: the first version, or a challenger that beat the champion (the
     request's ``promotion``), becomes ``champion`` (the one it replaces, ``previous_champion``), any other
-    new version ``challenger``."""
+    new version ``challenger``.
+
+    The decision is taken against the champion as the registry has it now: when the ``champion`` alias
+    names another version than the one the request's decision compared with (another run promoted in
+    between), ``recheck(current champion version)`` decides again and its decision is the one applied
+    (with ``stale_champion``: the version the first comparison was against). Callers hold the dataset's
+    promotion lock (:func:`music_genre.common.locks.promotion_lock`) around this and the local copy."""
     import mlflow  # noqa: PLC0415
     from mlflow import MlflowClient  # noqa: PLC0415
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
@@ -267,6 +282,21 @@ def register_model(request: Mapping) -> dict:
         log.info("Registered %s as %s version %s (%s)", uri, name, version, request["reason"])
     promotion = dict(request.get("promotion") or {})
     champion = alias_version(client, name, CHAMPION)
+    if promotion and recheck is not None and champion != version:
+        earlier = decided_against(promotion)
+        if champion != earlier:
+            log.info(
+                "The champion of %s changed since this run compared with it (version %s then, %s "
+                "now): comparing with version %s again, on the same tracks",
+                name,
+                earlier or "none",
+                champion or "none",
+                champion or "none",
+            )
+            promotion = {**dict(recheck(champion)), "stale_champion": earlier}
+            # the run's tags said what the first comparison decided: they say what was applied
+            client.set_tag(request["run_id"], "promote", str(promotion.get("promote")))
+            client.set_tag(request["run_id"], "promotion", str(promotion.get("reason", ""))[:5000])
     previous = None
     if champion == version:
         alias = CHAMPION
@@ -299,6 +329,7 @@ def register_model(request: Mapping) -> dict:
         client.set_model_version_tag(name, version, "promotion", promotion.get("reason", ""))
     return {
         **request,
+        "promotion": promotion,
         "registered_version": int(version),
         "new_version": same is None,
         "alias": alias,

@@ -1,0 +1,175 @@
+"""Locks between processes on one project: ``fcntl.flock`` on a file under the dataset's data folders.
+
+The kernel releases a flock when its process ends, however it ends (``kill -9`` included), so a killed run
+never leaves a lock that blocks the next one: there is no stale lock to clean up. While held, the file
+says who holds it (pid, start time, command line), so a run that waits or is refused can say for whom.
+
+Two locks per dataset (docs/operations.md, "Concurrent runs"):
+
+- the **promotion lock**, ``data/06_models/<dataset>/.promotion.lock``: registration, the comparison with
+  the champion as it is now, the alias move and the champion's local copy happen inside it; a second run
+  waits for it (seconds), saying so in one line;
+- the **batch loop lock**, ``data/07_model_output/<dataset>/.batch_loop.lock``: held by a run of
+  ``inference``, ``monitoring`` or ``retraining`` and by ``music-genre daily`` for the whole day; a second
+  such run does not wait: it is refused with one ``error:`` line naming the holder.
+
+A lock is re-entrant within one process (``music-genre daily`` holds the loop lock and runs its pipelines,
+which take it again, in the same process). flock works on local file systems and on NFS v4 (where Linux
+emulates it with byte-range locks); processes on two machines sharing a project folder over older network
+file systems are not excluded.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from music_genre.common.errors import ExpectedError
+
+log = logging.getLogger(__name__)
+
+PROMOTION_LOCK = "06_models/{dataset}/.promotion.lock"
+BATCH_LOOP_LOCK = "07_model_output/{dataset}/.batch_loop.lock"
+
+# path -> [file descriptor, depth]: the locks this process holds (re-entrant per process)
+_HELD: dict[str, list[int]] = {}
+_GUARD = threading.Lock()
+
+
+class LockBusyError(ExpectedError):
+    """Another process holds the lock and this run does not wait for it."""
+
+
+def lock_path(project: str | os.PathLike, dataset: str, which: str) -> Path:
+    """``which`` (PROMOTION_LOCK or BATCH_LOOP_LOCK) for ``dataset`` under the project's ``data/``."""
+    return Path(project) / "data" / which.format(dataset=dataset)
+
+
+def describe(holder: dict | None) -> str:
+    """``pid 123, started 2026-12-04T06:00:01+00:00: music-genre daily`` (or what is known of it)."""
+    if not holder:
+        return "pid unknown"
+    text = f"pid {holder.get('pid', '?')}, started {holder.get('started', '?')}"
+    command = holder.get("command")
+    return f"{text}: {command}" if command else text
+
+
+def holder_of(path: str | os.PathLike) -> dict | None:
+    """Who holds (or last held) the lock at ``path``, as it wrote itself into the file; None if unknown."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return None
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def _command_line() -> str:
+    """``music-genre daily --env fma_small``, ``kedro run --pipelines=inference``: this process's command."""
+    if not sys.argv or not sys.argv[0]:
+        return ""
+    program = Path(sys.argv[0])
+    name = program.parent.name if program.name == "__main__.py" else program.name  # python -m ...
+    return " ".join([name.replace("music_genre", "music-genre"), *sys.argv[1:]])[:300]
+
+
+class FileLock:
+    """An exclusive flock on ``path``; ``what`` names what it protects, for messages."""
+
+    def __init__(self, path: str | os.PathLike, what: str):
+        self.path = Path(path)
+        self.what = what
+        self._key = os.path.realpath(self.path)
+
+    @property
+    def held_here(self) -> bool:
+        return self._key in _HELD
+
+    def acquire(self, *, wait: bool, on_wait: Callable[[dict | None], None] | None = None) -> bool:
+        """Take the lock. Already held by this process: only counted. Held by another: ``wait`` blocks
+        until it is free (``on_wait(holder)`` called once first), else :class:`LockBusyError`.
+        Returns whether this process had to wait."""
+        with _GUARD:
+            if self._key in _HELD:
+                _HELD[self._key][1] += 1
+                return False
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            waited = False
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = holder_of(self.path)
+                    if not wait:
+                        raise LockBusyError(
+                            f"another run ({describe(holder)}) is using {self.what}: wait for it to "
+                            "end, or stop it (a killed run frees it at once)"
+                        ) from None
+                    if on_wait is not None:
+                        on_wait(holder)
+                    waited = True
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            me = {
+                "pid": os.getpid(),
+                "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                "command": _command_line(),
+                "what": self.what,
+            }
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            _HELD[self._key] = [fd, 1]
+            return waited
+
+    def release(self) -> None:
+        with _GUARD:
+            entry = _HELD.get(self._key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del _HELD[self._key]
+            fd = entry[0]
+            try:
+                os.ftruncate(fd, 0)  # nobody holds it now
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+
+    @contextmanager
+    def hold(
+        self, *, wait: bool, on_wait: Callable[[dict | None], None] | None = None
+    ) -> Iterator[bool]:
+        """``with lock.hold(wait=True) as waited:`` the lock for the block."""
+        waited = self.acquire(wait=wait, on_wait=on_wait)
+        try:
+            yield waited
+        finally:
+            self.release()
+
+
+def promotion_lock(project: str | os.PathLike, dataset: str) -> FileLock:
+    return FileLock(
+        lock_path(project, dataset, PROMOTION_LOCK), f"{dataset}'s model registry and champion"
+    )
+
+
+def batch_loop_lock(project: str | os.PathLike, dataset: str) -> FileLock:
+    return FileLock(
+        lock_path(project, dataset, BATCH_LOOP_LOCK),
+        f"{dataset}'s batch loop (batch predictions, monitoring history and batch labels)",
+    )
