@@ -86,15 +86,18 @@ def wait_until_up(server, url: str, what: str, timeout_s: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def page_server(project: Path):
-    """`music-genre app` of ``project`` on a free port of 127.0.0.1; yields its URL, stops it after."""
+def page_server(project: Path, metrics_port: int | None = None):
+    """`music-genre app` of ``project`` on a free port of 127.0.0.1; yields its URL, stops it after. Its
+    metrics endpoint listens on ``metrics_port`` (a free port when not given: never the default's)."""
     import signal
     import subprocess
     import sys
 
     port = free_port()
+    metrics_port = metrics_port or free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "music_genre", "app", "--port", str(port)],
+        [sys.executable, "-m", "music_genre", "app", "--port", str(port)]
+        + ["--metrics-port", str(metrics_port)],
         cwd=project,
         env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
         stdout=subprocess.DEVNULL,

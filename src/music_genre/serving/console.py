@@ -231,32 +231,71 @@ def daily(
     """The daily job (for cron or Airflow): score the next batch, monitor it, re-score it with the
     fallback model on drift, retrain when monitoring says so and promote the challenger only if it beats
     the champion. Rerunning a day does nothing."""
+    import os  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from music_genre.common.console_log import SUBRUN_ENV  # noqa: PLC0415
     from music_genre.common.errors import expected_message  # noqa: PLC0415
-    from music_genre.monitoring.daily import run_daily  # noqa: PLC0415
+    from music_genre.common.locks import batch_loop_lock  # noqa: PLC0415
+    from music_genre.monitoring.daily import champion_text, run_daily  # noqa: PLC0415
+    from music_genre.monitoring.retention import retention_line  # noqa: PLC0415
     from music_genre.serving.run_summary import render  # noqa: PLC0415
 
     project_dir = _project_or_exit(project, env)
+    # Each pipeline of the day is a sub-run: its lines and summary block go to info.log (warnings and
+    # progress stay on the console), and the day ends with one block of its own.
+    os.environ[SUBRUN_ENV] = "1"
+    started, parameters = time.time(), {}
     try:
         runner = KedroRunner(project_dir, env, _parse_params(params))
         parameters = runner.parameters()
         runner.params["modeling.task"] = _served_task(parameters, runner.params)
-        outcome = run_daily(
-            runner.run,
-            runner.load,
-            batch=batch,
-            input_dir=input_dir,
-            labels_csv=labels,
-            retrain=retrain,
-            monitoring=parameters.get("monitoring"),
-        )
+        # one day at a time per dataset: a second daily (or inference, monitoring, retraining run) is
+        # refused with one line naming this one (music_genre.common.locks); retention runs inside it too
+        with batch_loop_lock(project_dir, str(parameters["dataset"]["name"])).hold(wait=False):
+            outcome = run_daily(
+                runner.run,
+                runner.load,
+                batch=batch,
+                input_dir=input_dir,
+                labels_csv=labels,
+                retrain=retrain,
+                monitoring=parameters.get("monitoring"),
+            )
+            outcome.champion = champion_text(runner.load("served_champion_info"))
+            outcome.retention = retention_line(project_dir, env, parameters)
     except Exception as error:
+        _daily_metrics(parameters, started)  # the failure, for the "no successful day" alert
         message = expected_message(error)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
+    _daily_metrics(parameters, started, outcome, runner)
     print("\n" + render(f"music-genre daily: {env or 'sample'}", outcome.lines()), flush=True)
     _exit_now(EXIT_OK)
+
+
+def _daily_metrics(parameters: dict, started: float, outcome=None, runner=None) -> None:
+    """The day's figures where Prometheus reads them (``metrics.textfile_dir``): success or failure, what
+    it scored and decided, the champion it leaves. Writing them never changes the day's outcome."""
+    from music_genre.monitoring.metrics_export import write_daily_metrics  # noqa: PLC0415
+
+    settings = parameters.get("metrics")
+    if not settings:
+        return
+    try:
+        write_daily_metrics(
+            settings,
+            ok=outcome is not None,
+            started=started,
+            scored=getattr(outcome, "scored", None),
+            decision=getattr(outcome, "decision", None),
+            retrained=getattr(outcome, "registration", None) is not None,
+            champion=runner.load("served_champion_info") if runner is not None else None,
+        )
+    except Exception as error:  # noqa: BLE001 - a full disk must not turn a good day into a failed one
+        print(f"warning: could not write the day's metrics: {error}", file=sys.stderr)
 
 
 def _served_task(parameters: dict, given: dict) -> str:
@@ -298,6 +337,14 @@ def app_command(
             "--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."
         ),
     ] = "127.0.0.1",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="PORT",
+            help="Port of the page's Prometheus metrics on 127.0.0.1 (default metrics.page_port; 0: off).",
+        ),
+    ] = None,
     project: ProjectOption = None,
 ) -> None:
     """The web page: drop songs, see their genres; the latest evaluation and monitoring reports."""
@@ -316,11 +363,56 @@ def app_command(
         "--server.maxUploadSize", str(max_mb), "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
         "--", "--project", str(project_dir), *(["--env", env] if env else []),
+        *(["--metrics-port", str(metrics_port)] if metrics_port is not None else []),
     ]  # fmt: skip
     print(f"music-genre page on http://{host}:{port} (Ctrl+C stops it)", flush=True)
     environment = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
     try:
         raise typer.Exit(subprocess.call(command, env=environment))
+    except KeyboardInterrupt:
+        raise typer.Exit(EXIT_OK) from None
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            metavar="MODEL",
+            help="models:/music-genre-<dataset>@champion, models:/<name>/<version>, runs:/... or an MLflow "
+            "model folder (default: the environment's champion in the project's registry).",
+        ),
+    ] = None,
+    env: EnvOption = None,
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to serve on.")] = 5001,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."
+        ),
+    ] = "127.0.0.1",
+    project: ProjectOption = None,
+) -> None:
+    """The served model over HTTP with Prometheus metrics: MLflow's scoring server (POST /invocations,
+    GET /ping, /health, /version, as `mlflow models serve`) plus GET /metrics."""
+    _quiet_libraries()
+    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.modeling import store as model_store  # noqa: PLC0415
+    from music_genre.serving import server  # noqa: PLC0415
+
+    project_dir = model_store.find_project(project)
+    if project is not None and project_dir is None:
+        print(f"error: {project} is not a Kedro project folder", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    if project_dir is not None:
+        project_dir = _project_or_exit(project_dir, env)
+    try:
+        served = server.resolve(model, env, project_dir)
+        server.serve(served, host, port)
+    except ExpectedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise typer.Exit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         raise typer.Exit(EXIT_OK) from None
 

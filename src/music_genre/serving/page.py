@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 # The player's MIME type by the upload's (checked) suffix; these are the formats the uploader accepts.
@@ -36,7 +37,14 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--project", required=True)
     parser.add_argument("--env", default=None)
+    # the counters' port (default: metrics.page_port; 0: off): serving/metrics.py
+    parser.add_argument("--metrics-port", type=int, default=None)
     return parser.parse_args(sys.argv[1:])
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as written in Markdown (no emphasis, link, HTML or formula read into it)."""
+    return "".join(f"\\{c}" if c in "\\`*_{}[]<>()#+-.!|$~" else c for c in text)
 
 
 def _catalog_path(project: Path, catalog: dict, name: str) -> Path:
@@ -60,6 +68,7 @@ def project_files(project: Path, env: str | None) -> dict:
         "dataset": loader["globals"]["dataset_name"],
         "inference": parameters.get("inference") or {},
         "serving": parameters.get("serving") or {},
+        "metrics": parameters.get("metrics") or {},
         "model_metrics": _catalog_path(project, catalog, "model_metrics"),
         "champion_info": _catalog_path(project, catalog, "served_champion_info"),
         # "{name}_figure" is a dataset factory: its file for name=confusion_matrix
@@ -154,8 +163,8 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
     champion = files["champion_info"]
     if role == "champion" and champion.is_file():
         info = json.loads(champion.read_text())
-        if info.get("version") == registry.get("version") and info.get("score") is not None:
-            rows.append(("Promoted on", f"{info.get('metric')} {float(info['score']):.2f}"))
+        if info.get("version") == registry.get("version"):
+            rows += champion_rows(info)
     path = files["model_metrics"]
     if path.is_file():
         metrics = json.loads(path.read_text())
@@ -166,6 +175,34 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
     return rows
 
 
+def _meter(args: argparse.Namespace, files: dict, classifier, source: str):
+    """The page's counters (serving/metrics.py), served on their own port once per process."""
+    from music_genre.serving import metrics  # noqa: PLC0415
+
+    settings = files["metrics"]
+    port = args.metrics_port if args.metrics_port is not None else settings.get("page_port")
+    metrics.start_page_exporter(port, settings.get("page_address") or "127.0.0.1")
+    return metrics.ServingMetrics(metrics.ModelLabels.of_classifier(classifier, source))
+
+
+def champion_rows(info: dict) -> list[tuple[str, str]]:
+    """How the champion (``champion.json``) came to serve: the score it beat the previous champion with,
+    or, for the first champion, which had no model to beat, what the registration gate measured."""
+    if info.get("replaced") is None:
+        registered = info.get("registered_on")
+        if registered:
+            return [("Registered on", f"{registered} (the first champion: no model to beat)")]
+        return [("Champion", "the first registered version: no model to beat")]
+    if info.get("score") is None:
+        return []
+    return [
+        (
+            "Promoted on",
+            f"{info.get('metric')} {float(info['score']):.2f}, replacing version {info['replaced']}",
+        )
+    ]
+
+
 def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     import pandas as pd  # noqa: PLC0415
     import streamlit as st  # noqa: PLC0415
@@ -174,6 +211,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     from music_genre.modeling.tasks import task_of  # noqa: PLC0415
     from music_genre.serving import inference, wording  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
+    from music_genre.serving.metrics import OK, SERVER_ERROR  # noqa: PLC0415
 
     args = _arguments()
     project = Path(args.project)
@@ -195,6 +233,8 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     windowing = inference.windowing_settings(files["inference"])
     uncertainty = wording.uncertainty_settings(files["inference"])
     limit = guard.max_bytes(files["serving"])
+    meter = _meter(args, files, classifier, loaded.source)
+    metered = st.session_state.setdefault("metered_uploads", set())
 
     st.title("music-genre")
     with st.sidebar:
@@ -215,14 +255,29 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             accept_multiple_files=True,
         )
         for upload in uploads or []:
+            started = time.perf_counter()
+            # counted once per upload: Streamlit scores every upload again on each rerun
+            first = upload.file_id not in metered
+            metered.add(upload.file_id)
             data = upload.getvalue()
             if len(data) > limit:
+                if first:
+                    meter.failed("too_large")
+                    meter.request(OK, time.perf_counter() - started)
                 st.error(f"{upload.name}: over the {limit / 1024 / 1024:.0f} MB limit (too_large)")
                 continue
             suffix = guard.suffix_for(data, upload.name)
             with guard.PrivateUploads() as private:
                 path = private.write(data, suffix)
-                row = inference.predict_files([path], classifier, windowing).iloc[0]
+                try:
+                    row = inference.predict_files([path], classifier, windowing).iloc[0]
+                except Exception:
+                    if first:
+                        meter.request(SERVER_ERROR, time.perf_counter() - started)
+                    raise
+                if first:
+                    meter.answered([row["error_reason"]])
+                    meter.request(OK, time.perf_counter() - started)
                 timeline = None
                 if wording.is_silent(row):
                     st.info(f"{upload.name}: {wording.SILENT_TEXT}")
@@ -270,7 +325,13 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         decision = files["decision"]
         if pages:
             if decision.is_file():
-                st.json(json.loads(decision.read_text()))
+                from music_genre.monitoring.verdict import verdict_lines  # noqa: PLC0415
+
+                content = json.loads(decision.read_text())
+                # the verdicts in the words of the log, the run's summary and the report page
+                st.markdown("  \n".join(f"**{_plain(line)}**" for line in verdict_lines(content)))
+                with st.expander("decision.json"):
+                    st.json(content)
             st.caption(f"Latest report: {pages[-1].name}")
             st.components.v1.html(pages[-1].read_text(encoding="utf-8"), height=900, scrolling=True)
         else:

@@ -2,7 +2,12 @@ from kedro.pipeline import Node, Pipeline
 
 from music_genre.hooks import RAY_TAG
 
-from .nodes import list_inference_inputs, predict_audio_paths, score_new_files
+from .nodes import (
+    export_batch_metrics,
+    list_inference_inputs,
+    predict_audio_paths,
+    score_new_files,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -34,6 +39,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["predictions", "batch_features", "inference_report"],
                 name="score_new_files_node",
                 tags=[RAY_TAG],
+            ),
+            Node(
+                func=export_batch_metrics,
+                inputs=["inference_report", "params:metrics"],
+                outputs=None,
+                name="export_batch_metrics_node",
             ),
         ],
         tags=["inference"],
