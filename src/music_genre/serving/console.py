@@ -44,6 +44,10 @@ ProjectOption = Annotated[
 EnvOption = Annotated[
     str | None, typer.Option("--env", metavar="ENV", help="Kedro environment (dataset).")
 ]
+# servers bind this machine only unless told otherwise
+HostOption = Annotated[
+    str, typer.Option("--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only).")
+]
 
 
 def _print_version(value: bool) -> None:
@@ -331,12 +335,7 @@ def _exit_now(code: int) -> None:
 def app_command(
     env: EnvOption = None,
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to serve on.")] = 8501,
-    host: Annotated[
-        str,
-        typer.Option(
-            "--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."
-        ),
-    ] = "127.0.0.1",
+    host: HostOption = "127.0.0.1",
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -386,12 +385,7 @@ def serve(
     ] = None,
     env: EnvOption = None,
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to serve on.")] = 5001,
-    host: Annotated[
-        str,
-        typer.Option(
-            "--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."
-        ),
-    ] = "127.0.0.1",
+    host: HostOption = "127.0.0.1",
     project: ProjectOption = None,
 ) -> None:
     """The served model over HTTP with Prometheus metrics: MLflow's scoring server (POST /invocations,
