@@ -243,3 +243,21 @@ def test_cli_traps(fresh_run, tmp_path):
 
     help_text = run(project, "predict", "--help", program=cli).stdout
     assert "<bool>" not in help_text and "--json" in help_text
+
+
+def test_verbose_brings_the_libraries_records_back_to_the_console(tmp_path):
+    """`kedro run --verbose`: the same failing run shows Kedro's own records too (its session line, the
+    failed node), each still one ISO-timestamped line, and the `error:` line stays last."""
+    project = make_project_copy(tmp_path / "project")
+    args = ["--env=gtzan", "--params=dataset.root=/nonexistent/genres"]
+    quiet = run(project, "run", *args, timeout=300)
+    loud = run(project, "run", "--verbose", *args, timeout=300)
+    assert quiet.returncode == loud.returncode == 1
+    quiet_lines = [line for line in quiet.stderr.splitlines() if line.strip()]
+    loud_lines = [line for line in loud.stderr.splitlines() if line.strip()]
+    assert loud_lines[-1] == quiet_lines[-1] and quiet_lines[-1].startswith("error: ")
+    assert len(loud_lines) > len(quiet_lines)
+    assert all(CONSOLE_RECORD.match(line) for line in loud_lines[:-1]), loud_lines
+    # every record the quiet run showed, the verbose run shows too (the project's own lines)
+    said = {CONSOLE_RECORD.match(line)["message"] for line in loud_lines[:-1]}
+    assert all(CONSOLE_RECORD.match(line)["message"] in said for line in quiet_lines[:-1])
