@@ -57,8 +57,11 @@ def cli_params(params: dict) -> str:
 
 
 def cli(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``music-genre ...`` as a user (or cron) runs it: the project's own conf/logging.yml, so stdout
+    holds what the person reads (the day's block) and stderr the log records."""
     command = [sys.executable, "-m", "music_genre", *args]
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "KEDRO_LOGGING_CONFIG"}
+    env["KEDRO_DISABLE_TELEMETRY"] = "1"
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )

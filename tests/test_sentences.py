@@ -118,12 +118,15 @@ def test_a_trained_champion_records_what_it_was_registered_on(trained_project):
     """The registration hook writes the gate's verdict into champion.json (the first champion of the
     session's trained project: version 1, compared with no model)."""
     info = trained_project.load("champion_info")
-    registration = trained_project.load("model_registration")
     if info["version"] != 1:  # another test of the session promoted a later version
         pytest.skip(f"the trained project's champion is version {info['version']}, not the first")
     assert info["replaced"] is None
-    gate = f"{registration['metric']} {registration['value']:.4f} >= {registration['threshold']}"
-    assert info["registered_on"] == gate
+    # (model_registration.json is the newest run's request, which later tests of the session may have
+    # written with other thresholds: the champion's record stands on its own)
+    gate = info["registered_on"]
+    metric, value, sign, threshold = gate.split(" ")
+    assert metric == "test.f1_macro" and sign == ">=" and float(value) >= float(threshold)
+    assert len(value.split(".")[1]) == 4
     assert page.champion_rows(info) == [
         ("Registered on", f"{gate} (the first champion: no model to beat)")
     ]

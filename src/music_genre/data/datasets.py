@@ -3,6 +3,7 @@ the champion's copies written atomically; the served model's copy private to the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from contextlib import contextmanager
@@ -28,6 +29,10 @@ def _written_aside(dataset):
     dataset._filepath = temporary
     try:
         yield
+    except BaseException:  # a failed save leaves the old file as it was, and nothing beside it
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     finally:
         dataset._filepath = final
     os.replace(temporary, final)
@@ -61,6 +66,12 @@ class OptionalParquetDataset(ParquetDataset):
         if not self._exists():
             return pd.DataFrame()
         return super().load()
+
+    def save(self, data: pd.DataFrame) -> None:
+        # the whole table is rewritten on every append: a save that fails half-way (a column Parquet
+        # cannot store) must leave the previous predictions intact, not an empty file
+        with _written_aside(self):
+            super().save(data)
 
 
 class OptionalPickleDataset(PickleDataset):

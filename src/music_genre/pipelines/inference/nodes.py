@@ -182,12 +182,29 @@ def _append(
     previous: pd.DataFrame, new: pd.DataFrame, key: list[str] | None = None
 ) -> pd.DataFrame:
     if previous.empty:
-        return new.reset_index(drop=True)
+        return _nullable_flags(new.reset_index(drop=True))
     if key and not new.empty:
         keys = set(map(tuple, new[key].astype(str).to_numpy()))
         stale = [tuple(row) in keys for row in previous[key].astype(str).to_numpy()]
         previous = previous[[not s for s in stale]]
-    return pd.concat([previous, new], ignore_index=True)
+    return _nullable_flags(pd.concat([previous, new], ignore_index=True))
+
+
+# yes/no columns that a failed or an old row leaves empty (and that an older table may hold as 0.0/1.0):
+# pandas' nullable boolean, which Parquet stores as a boolean with nulls; a plain object column mixing
+# True, 0.0 and NaN fails to save
+FLAG_COLUMNS = ("unfamiliar", "fallback")
+
+
+def _flag(value) -> bool | None:
+    return None if value is None or pd.isna(value) else bool(value)
+
+
+def _nullable_flags(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in FLAG_COLUMNS:
+        if column in frame.columns and frame[column].dtype != "boolean":
+            frame[column] = pd.array([_flag(v) for v in frame[column]], dtype="boolean")
+    return frame
 
 
 def _score_on_ray(
