@@ -42,16 +42,6 @@ def tag_active_run(**tags: object) -> None:
         mlflow.set_tags({key: str(value) for key, value in tags.items()})
 
 
-def log_text_artifact(text: str, artifact_file: str) -> bool:
-    """Save text (an HTML report) as an artifact of the run in progress; False when tracking is off."""
-    import mlflow  # noqa: PLC0415
-
-    if mlflow.active_run() is None:
-        return False
-    mlflow.log_text(text, artifact_file)
-    return True
-
-
 def batch_step(batch: str) -> tuple[int, int]:
     """MLflow step and timestamp (ms) for a batch named by its day: days since 1970 and that day, so
     the MLflow UI charts a metric over the batches' dates; (0, now) for other names."""
