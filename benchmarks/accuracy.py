@@ -7,7 +7,7 @@
 
 Features come from ``music_genre.features.extract_files`` (the extractor of training, the CLI and serving,
 one decode per clip, the embedding's weights from the models layer or $MUSIC_GENRE_WEIGHTS_DIR), cached in
-``--cache`` so a rerun only trains. Scores come from ``music_genre.modeling.training.cross_validate``: repeated
+``--cache`` so a rerun only trains. Scores come from ``music_genre.modeling.cross_validation.cross_validate``: repeated
 stratified k-fold over all clips with the configured hyperparameters, each fold trained exactly as the
 ``modeling`` pipeline trains (LightGBM stops early on an inner validation part, never on the scored fold).
 """
@@ -119,23 +119,13 @@ def columns_of(table: pd.DataFrame, prefixes: list[str]) -> list[str]:
 def segment_cv(table, columns, model_type, params, folds, repeats, seed) -> dict:
     """Train on every segment of the training tracks, score a track by averaging its segments'
     probabilities: splits stay by track (no track's segments on both sides)."""
-    from sklearn.model_selection import RepeatedStratifiedKFold
-
-    from music_genre.modeling.training import _inner_split, train_classifier
+    from music_genre.modeling.cross_validation import fold_plan
+    from music_genre.modeling.training import train_classifier
 
     tracks = table[table["segment"] >= 0].drop_duplicates("track_id")[["track_id", "genre"]]
-    k = min(folds, int(tracks["genre"].value_counts().min()))
-    splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=repeats, random_state=seed)
     scores = []
-    for fold, (tr, te) in enumerate(splitter.split(np.zeros(len(tracks)), tracks["genre"])):
-        split_of = dict(
-            zip(
-                tracks["track_id"].iloc[tr],
-                _inner_split(tracks["genre"].to_numpy()[tr], seed + fold),
-                strict=True,
-            )
-        )
-        split_of.update({t: "test" for t in tracks["track_id"].iloc[te]})
+    for fold in fold_plan(tracks, folds=folds, repeats=repeats, seed=seed):
+        split_of = dict(zip(tracks["track_id"], fold.split, strict=True))  # the scored ones: test
         part = table[table["segment"] >= 0][["track_id", "genre", *columns]].copy()
         part["split"] = part["track_id"].map(split_of)
         assert part.groupby("track_id")["split"].nunique().max() == 1  # a track sits on one side
@@ -159,7 +149,7 @@ CHOICE_SETS = {
 }  # fmt: skip
 
 
-def choice(whole: pd.DataFrame, hyper: dict, args) -> None:
+def choice(whole: pd.DataFrame, modeling: dict, args) -> None:
     """What `feature_set: auto` and `model.type: auto` score and pick on this collection (all tracks as
     the pool: the run itself uses its training and validation tracks), with the pooled out-of-fold
     expected calibration error of each candidate: does the ensemble keep its confidences honest?"""
@@ -168,8 +158,9 @@ def choice(whole: pd.DataFrame, hyper: dict, args) -> None:
     models = args.models.split(",")
     started = time.perf_counter()
     best_set, best_type, members, scores = selection.choose(
-        whole, CHOICE_SETS, models, hyper,
-        selection={"folds": args.folds, "repeats": args.repeats, "ensemble_size": 3},
+        whole, CHOICE_SETS, models, modeling["hyperparameters"],
+        selection={**modeling["selection"], "folds": args.folds, "repeats": args.repeats,
+                   "ensemble_size": 3},
     )  # fmt: skip
     print(
         f"chose {best_set} / {best_type} {members or ''} in {time.perf_counter() - started:.0f} s"
@@ -211,11 +202,12 @@ def main() -> None:
     import logging
 
     logging.disable(logging.INFO)
-    from music_genre.modeling.training import cross_validate
+    from music_genre.modeling.cross_validation import cross_validate
 
-    hyper = yaml.safe_load((REPO_ROOT / "conf/base/parameters_modeling.yml").read_text())[
+    modeling = yaml.safe_load((REPO_ROOT / "conf/base/parameters_modeling.yml").read_text())[
         "modeling"
-    ]["hyperparameters"]
+    ]
+    hyper = modeling["hyperparameters"]
     clips = collection(args.root.resolve(), args.fma)
     cache = (
         args.cache
@@ -233,7 +225,7 @@ def main() -> None:
     print(f"| feature set | {' | '.join(args.models.split(','))} |")
     print("| --- |" + " --- |" * len(args.models.split(",")))
     if args.choice:
-        choice(whole, hyper, args)
+        choice(whole, modeling, args)
         return
     for name, prefixes in SETS.items():
         columns = columns_of(whole, prefixes)

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from music_genre.evaluation import calibration, label_quality
 from music_genre.evaluation import report as ev
+from music_genre.evaluation import summary as markdown_summary
 from music_genre.modeling.training import chance_level, evaluate_classifier, train_classifier
 
 from .stats import assert_beats_chance, assert_beats_random_pick
@@ -256,7 +258,9 @@ def test_cleanlab_finds_planted_label_flips(model_type):
     noisy, flipped = flip_labels(train, fraction=0.08, seed=3)  # 48 flips
     assert (noisy["genre"] != train["genre"]).sum() == len(flipped)
     k = 5
-    oof = ev.out_of_fold_probabilities(noisy, model_type, HYPERPARAMETERS[model_type], k=k, seed=11)
+    oof = label_quality.out_of_fold_probabilities(
+        noisy, model_type, HYPERPARAMETERS[model_type], k=k, seed=11
+    )
     assert oof.shape == (len(noisy), len(GENRES))
     np.testing.assert_allclose(oof.sum(axis=1), 1.0)
     classes = sorted(GENRES)
@@ -268,7 +272,7 @@ def test_cleanlab_finds_planted_label_flips(model_type):
         clean_hits, len(train), chance_level(train["genre"]), "out-of-fold vs clean labels"
     )
 
-    issues, summary = ev.label_issues(noisy, oof, classes, k=k)
+    issues, summary = label_quality.label_issues(noisy, oof, classes, k=k)
     assert summary["count"] == len(issues) <= len(noisy)
     assert summary["n_training"] == len(noisy) and summary["k"] == k
     assert summary["fraction_of_training"] == pytest.approx(len(issues) / len(noisy))
@@ -311,11 +315,11 @@ def test_label_issues_refuses_probabilities_that_are_not_one_row_per_track(table
     rng = np.random.default_rng(0)
     per_frame = rng.dirichlet(np.ones(len(classes)), size=len(train) * 4)  # e.g. frame-level rows
     with pytest.raises(ValueError, match="one row per track"):
-        ev.label_issues(train, per_frame, classes)
+        label_quality.label_issues(train, per_frame, classes)
     with pytest.raises(ValueError, match="one row per track"):
-        ev.label_issues(train, per_frame[: len(train)].T, classes)
+        label_quality.label_issues(train, per_frame[: len(train)].T, classes)
     # Random probabilities: many issues, but never more than there are training tracks.
-    issues, summary = ev.label_issues(train, per_frame[: len(train)], classes)
+    issues, summary = label_quality.label_issues(train, per_frame[: len(train)], classes)
     assert 0 < summary["count"] <= len(train) and summary["fraction_of_training"] <= 1.0
 
 
@@ -334,11 +338,11 @@ def test_label_issues_adds_paths_from_the_manifest(table, lightgbm_model):
     train = table[table["split"] == "training"].reset_index(drop=True)
     proba, planted = planted_disagreements(lightgbm_model, train)
     manifest = train[["track_id"]].assign(path=lambda f: f["track_id"].map("audio/{}.mp3".format))
-    issues, _ = ev.label_issues(train, proba, lightgbm_model.classes, paths=manifest)
+    issues, _ = label_quality.label_issues(train, proba, lightgbm_model.classes, paths=manifest)
     assert list(issues.columns[:3]) == ["rank", "track_id", "path"]
     assert set(train["track_id"].iloc[planted]) <= set(issues["track_id"])
     assert (issues["path"] == issues["track_id"].map("audio/{}.mp3".format)).all()
-    by_mapping, _ = ev.label_issues(
+    by_mapping, _ = label_quality.label_issues(
         train,
         proba,
         lightgbm_model.classes,
@@ -349,10 +353,12 @@ def test_label_issues_adds_paths_from_the_manifest(table, lightgbm_model):
 
 def test_out_of_fold_probabilities_refuse_other_splits_and_tiny_genres(table):
     with pytest.raises(ValueError, match="training split only"):
-        ev.out_of_fold_probabilities(table, "logistic_regression", LOGISTIC, k=3, seed=0)
+        label_quality.out_of_fold_probabilities(table, "logistic_regression", LOGISTIC, k=3, seed=0)
     train = table[table["split"] == "training"]
     with pytest.raises(ValueError, match="per genre"):
-        ev.out_of_fold_probabilities(train, "logistic_regression", LOGISTIC, k=41, seed=0)
+        label_quality.out_of_fold_probabilities(
+            train, "logistic_regression", LOGISTIC, k=41, seed=0
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +371,9 @@ def test_confidence_slices_add_up(table, lightgbm_model):
     proba = lightgbm_model.predict_proba(table)
     y_true = table["genre"].to_numpy()
     threshold = float(np.median(proba.max(axis=1)))
-    slices = ev.confidence_slices(y_true, proba, lightgbm_model.classes, threshold=threshold)
+    slices = calibration.confidence_slices(
+        y_true, proba, lightgbm_model.classes, threshold=threshold
+    )
     assert list(slices.columns) == [
         "genre",
         "slice",
@@ -416,7 +424,7 @@ def calibrated_sample(n: int, overconfident: bool, seed: int = 0):
 
 def test_reliability_ece_is_near_zero_when_calibrated_and_large_when_overconfident(tmp_path):
     y_true, proba = calibrated_sample(20_000, overconfident=False)
-    bins, ece = ev.reliability(y_true, proba, GENRES, n_bins=10)
+    bins, ece = calibration.reliability(y_true, proba, GENRES, n_bins=10)
     assert ece < 0.02
     assert int(bins["count"].sum()) == len(y_true)
     assert list(bins.columns) == [
@@ -436,10 +444,10 @@ def test_reliability_ece_is_near_zero_when_calibrated_and_large_when_overconfide
     assert bins.loc[0, "count"] == 0 and np.isnan(bins.loc[0, "accuracy"])  # confidence >= 1/6
 
     y_true, proba = calibrated_sample(5_000, overconfident=True)
-    bins, over_ece = ev.reliability(y_true, proba, GENRES, n_bins=10)
+    bins, over_ece = calibration.reliability(y_true, proba, GENRES, n_bins=10)
     assert over_ece > 0.4
 
-    figure = ev.reliability_figure(bins, over_ece)
+    figure = calibration.reliability_figure(bins, over_ece)
     assert "ECE" in figure.axes[0].get_title()
     path = tmp_path / "reliability_diagram.png"
     save_through_kedro(figure, path)
@@ -451,7 +459,7 @@ def test_reliability_ece_by_hand():
     # Bin (0.9, 1.0]: confidences 0.95, 0.95, both right -> |1 - 0.95| = 0.05, weight 2/4.
     proba = np.array([[0.55, 0.45], [0.55, 0.45], [0.95, 0.05], [0.05, 0.95]])
     y_true = ["a", "b", "a", "b"]
-    bins, ece = ev.reliability(y_true, proba, ["a", "b"], n_bins=10)
+    bins, ece = calibration.reliability(y_true, proba, ["a", "b"], n_bins=10)
     assert ece == pytest.approx(0.05)
     assert bins.set_index("bin").loc[5, "count"] == 2 and bins.set_index("bin").loc[9, "count"] == 2
 
@@ -463,10 +471,12 @@ def test_reliability_ece_by_hand():
 def test_summary_markdown_links_figures_and_renders_tables(table, lightgbm_model, test_outputs):
     y_true, y_pred, proba = test_outputs
     counts, normalized = ev.confusion_tables(y_true, y_pred, lightgbm_model.classes)
-    bins, ece = ev.reliability(y_true, proba, lightgbm_model.classes)
+    bins, ece = calibration.reliability(y_true, proba, lightgbm_model.classes)
     train = table[table["split"] == "training"].reset_index(drop=True)
     proba_train, _ = planted_disagreements(lightgbm_model, train)
-    issues, issue_summary = ev.label_issues(train, proba_train, lightgbm_model.classes, k=5)
+    issues, issue_summary = label_quality.label_issues(
+        train, proba_train, lightgbm_model.classes, k=5
+    )
     assert issue_summary["count"] >= 3
     context = {
         "title": "Genre model evaluation",
@@ -477,10 +487,12 @@ def test_summary_markdown_links_figures_and_renders_tables(table, lightgbm_model
         "feature_importance": ev.feature_importance_table(lightgbm_model),
         "label_issues": issues,
         "label_issue_summary": issue_summary,
-        "confidence_slices": ev.confidence_slices(y_true, proba, lightgbm_model.classes, 0.6),
+        "confidence_slices": calibration.confidence_slices(
+            y_true, proba, lightgbm_model.classes, 0.6
+        ),
         "ece": ece,
     }
-    text = ev.summary_markdown(context)
+    text = markdown_summary.summary_markdown(context)
     assert text.startswith("# Genre model evaluation")
     for link in (
         "![confusion matrix](confusion_matrix.png)",
@@ -498,16 +510,18 @@ def test_summary_markdown_links_figures_and_renders_tables(table, lightgbm_model
     assert f"**{issue_summary['count']}** of {len(train)}" in text
     assert "| macro avg |" in text
 
-    renamed = ev.summary_markdown({**context, "figures": {"confusion_matrix": "cm_test.png"}})
+    renamed = markdown_summary.summary_markdown(
+        {**context, "figures": {"confusion_matrix": "cm_test.png"}}
+    )
     assert "![confusion matrix](cm_test.png)" in renamed
 
-    empty = ev.summary_markdown({})
+    empty = markdown_summary.summary_markdown({})
     assert empty.startswith("# Evaluation report") and "_not computed_" in empty
 
 
 def test_markdown_table_escapes_pipes_and_formats_numbers():
     frame = pd.DataFrame({"name": ["a|b", "c"], "value": [0.12345, np.nan], "n": [1, 2]})
-    text = ev.markdown_table(frame)
+    text = markdown_summary.markdown_table(frame)
     assert text.splitlines() == [
         "| name | value | n |",
         "| --- | ---: | ---: |",
@@ -525,4 +539,4 @@ def test_label_issues_guards_against_more_issues_than_tracks(table, monkeypatch)
     too_many = np.tile(np.arange(len(train)), 3)  # e.g. one index per frame, not per track
     monkeypatch.setattr(cleanlab.filter, "find_label_issues", lambda *a, **kw: too_many)
     with pytest.raises(RuntimeError, match="at most one per track"):
-        ev.label_issues(train, proba, sorted(GENRES))
+        label_quality.label_issues(train, proba, sorted(GENRES))

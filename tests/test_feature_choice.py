@@ -214,7 +214,7 @@ def test_candidate_sets_share_one_extraction():
 def test_the_evaluation_retrains_an_ensemble_on_its_own_columns_for_label_issues():
     """The evaluation's out-of-fold probabilities (cleanlab's input) retrain the model's own kind: an
     ensemble with its members, on the columns it reads, not the run's wider table."""
-    from music_genre.evaluation import report
+    from music_genre.evaluation import label_quality
     from music_genre.pipelines.evaluation.nodes import find_label_issues
 
     table = collection()
@@ -225,7 +225,7 @@ def test_the_evaluation_retrains_an_ensemble_on_its_own_columns_for_label_issues
     assert model.model_type == "ensemble"
     train = table[table["split"] == "training"].reset_index(drop=True)
     own = train[["track_id", "genre", "split", *model.feature_columns]]
-    proba = report.out_of_fold_probabilities(
+    proba = label_quality.out_of_fold_probabilities(
         own, model.model_type, model.params, k=3, members=model.info["ensemble_members"]
     )
     assert proba.shape == (len(train), 3) and np.allclose(proba.sum(axis=1), 1.0)

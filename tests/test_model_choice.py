@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from music_genre.modeling import training
+from music_genre.modeling import cross_validation, selection, training
 from music_genre.modeling.estimators import TemperatureSVC
 
 from .stats import assert_beats_chance
@@ -75,15 +75,16 @@ def test_cross_validation_gives_mean_and_std_over_folds_adapted_to_the_smallest_
     """k shrinks to the smallest genre; the scores are real: on 20 tracks of learnable genres the folds'
     hits beat the majority answer by more than luck allows (not a fixed accuracy on so few tracks)."""
     data = table(per_genre=4, seed=1)  # 4 tracks a genre: 5 folds cannot be stratified, 4 can
-    result = training.cross_validate(data, "logistic_regression", HYPER["logistic_regression"],
-                                     folds=5, repeats=2, seed=0)  # fmt: skip
+    result = cross_validation.cross_validate(data, "logistic_regression",
+                                             HYPER["logistic_regression"], folds=5, repeats=2,
+                                             seed=0)  # fmt: skip
     assert result["folds"] == 4 and result["repeats"] == 2 and result["n_tracks"] == 20
     assert 0.0 <= result["accuracy_mean"] <= 1.0 and 0.0 <= result["accuracy_std"] < 0.5
     assert 0.0 <= result["f1_macro_mean"] <= 1.0
     assert_beats_chance(cv_hits(result), result["n_tracks"], training.chance_level(data["genre"]),
                         "4-fold logistic regression")  # fmt: skip
     with pytest.raises(ValueError, match="at least 2 tracks in every genre; the smallest has 1"):
-        training.cross_validate(table(per_genre=4).iloc[3:], "svm", HYPER["svm"])
+        cross_validation.cross_validate(table(per_genre=4).iloc[3:], "svm", HYPER["svm"])
 
 
 def test_model_comparison_cross_validates_every_model_type_on_a_small_collection():
@@ -111,28 +112,34 @@ def test_model_comparison_cross_validates_every_model_type_on_a_small_collection
 
 def test_auto_picks_the_best_cross_validated_model():
     data = table(per_genre=6, seed=4)
-    chosen, scores = training.choose_model(data, ["svm", "logistic_regression", "lightgbm"], HYPER,
-                                           folds=3, seed=0)  # fmt: skip
+    chosen, scores = selection.choose_model(data, ["svm", "logistic_regression", "lightgbm"], HYPER,
+                                            selection={"cv_below_tracks": 2000, "folds": 3},
+                                            seed=0)  # fmt: skip
     assert chosen == scores.iloc[0]["model_type"]
     assert scores["accuracy_mean"].iloc[0] == scores["accuracy_mean"].max()
     assert set(scores["model_type"]) == {"svm", "logistic_regression", "lightgbm"}
-    by_validation, scores = training.choose_model(data, ["svm", "knn"], HYPER, cv_below_tracks=5)
+    by_validation, scores = selection.choose_model(data, ["svm", "knn"], HYPER,
+                                                   selection={"cv_below_tracks": 5})  # fmt: skip
     assert (scores["folds"] == 0).all() and by_validation in {"svm", "knn"}
+    assert (scores["n_tracks"] == len(data)).all()
 
 
-def test_train_classifier_auto_chooses_on_training_and_validation_only():
+def test_train_model_auto_chooses_on_training_and_validation_only():
     data = table(per_genre=9, seed=7)
-    selection = {"candidates": ["svm", "logistic_regression", "knn"], "folds": 3}
-    model = training.train_classifier(data, "auto", HYPER, seed=0, selection=selection)
+    settings = {"candidates": ["svm", "logistic_regression", "knn"], "folds": 3,
+                "cv_below_tracks": 2000}  # fmt: skip
+    model = selection.train_model(data, "auto", HYPER, seed=0, selection=settings)
     scores = model.info["model_selection"]
-    assert model.model_type == scores[0]["model_type"] in selection["candidates"]
+    assert model.model_type == scores[0]["model_type"] in settings["candidates"]
     assert scores[0]["n_tracks"] == int((data["split"] != "test").sum())  # test never helps choose
     assert [s["accuracy_mean"] for s in scores] == sorted(
         (s["accuracy_mean"] for s in scores), reverse=True
     )
     with pytest.raises(ValueError, match="missing: random_forest"):
-        training.train_classifier(data, "auto", {"svm": HYPER["svm"]},
-                                  selection={"candidates": ["svm", "random_forest"]})  # fmt: skip
+        selection.train_model(data, "auto", {"svm": HYPER["svm"]},
+                              selection={"candidates": ["svm", "random_forest"]})  # fmt: skip
+    with pytest.raises(ValueError, match="selection.train_model"):
+        training.train_classifier(data, "auto", HYPER)  # the choice is not training's
 
 
 def test_lightgbm_leaves_fit_a_small_collection():

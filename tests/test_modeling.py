@@ -43,7 +43,7 @@ def test_lightgbm_beats_chance_on_held_out_tracks(trained):
     the genre far more often than always answering the most frequent one would."""
     from sklearn.metrics import log_loss
 
-    from music_genre.modeling.training import cross_validate
+    from music_genre.modeling.cross_validation import cross_validate
 
     report = trained.load("model_metrics")
     table = trained.load("model_input_table")

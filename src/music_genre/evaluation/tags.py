@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from music_genre.data.labels import SEPARATOR
-from music_genre.evaluation.report import _new_figure, _path_lookup, check_issue_indices
+from music_genre.evaluation.label_quality import _path_lookup, check_issue_indices
+from music_genre.evaluation.report import _new_figure
 
 TAG_REPORT_COLUMNS = [
     "genre",

@@ -1,10 +1,13 @@
-"""Choose the feature set and the model type together, on the user's own tracks.
+"""Choose the model type, and the feature set with it, on the user's own tracks.
+
+``modeling.model.type: auto`` picks among ``modeling.selection.candidates`` by the cross-validated score
+on the training and validation tracks (:func:`choose_model`, :func:`train_model`).
 
 ``feature_engineering.feature_set: auto`` extracts every candidate set this install can compute into one
 table (``feature_engineering.candidates``). Which set is best depends on the collection (on 40 GTZAN clips
 handcrafted+embedding won; on 118 clips collected elsewhere the embedding alone won by 5 points), so the
 choice is made here, by the same stratified k-fold cross-validation over the training and validation tracks
-that ``modeling.model.type: auto`` uses, on the same folds for every candidate:
+(:mod:`music_genre.modeling.cross_validation`), on the same folds for every candidate:
 
 - every feature set x every model type of ``modeling.selection.candidates`` is scored on the folds;
 - per feature set, an ``ensemble`` (the mean of the probabilities of its best ``ensemble_size`` types) is
@@ -13,8 +16,8 @@ that ``modeling.model.type: auto`` uses, on the same folds for every candidate:
   of the best (the folds' spread over the square root of their number) is preferred: on a tie within what
   the folds can tell apart, the smaller set (cheaper, and less to overfit).
 
-A collection over ``selection.cv_below_tracks`` tracks is scored on the validation split instead (one fit
-per candidate). A collection too small for cross-validation (a genre with fewer than 2 training and
+A collection that is not small (:func:`~music_genre.modeling.cross_validation.small_collection`) is scored
+on the validation split instead (one fit per candidate). A collection too small for cross-validation (a genre with fewer than 2 training and
 validation tracks) keeps the documented default set (``feature_engineering.auto.default``) and the first
 candidate model type, with one log line.
 Pure pandas/scikit-learn: no Kedro, no Ray.
@@ -31,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from music_genre.common.errors import TooFewTracksError
-from music_genre.modeling import training
+from music_genre.modeling import cross_validation, training
+from music_genre.modeling.artifact import GenreClassifier
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +91,20 @@ def choose(
     ensemble_size = int(selection.get("ensemble_size", 3))
     pool = table[table["split"].isin(("training", "validation"))].reset_index(drop=True)
     started = time.perf_counter()
-    plan = _plan(pool, selection, seed)
+    plan = cross_validation.choice_plan(pool, selection, seed)
     rows = []
     for name, settings in feature_sets.items():
         part = restrict(pool, settings)
         n_columns = len(part.columns) - len([c for c in part.columns if c in training.NOT_FEATURES])
         predictions = {}
         for model_type in model_types:
-            predictions[model_type] = _predictions(part, plan, model_type, hyperparameters, seed,
-                                                   class_weight, members)  # fmt: skip
+            params = (
+                hyperparameters if model_type == training.ENSEMBLE else hyperparameters[model_type]
+            )
+            predictions[model_type] = cross_validation.fold_predictions(
+                part, plan, model_type, params, seed=seed, class_weight=class_weight,
+                members=members,
+            )  # fmt: skip
             row = _row(name, model_type, n_columns, part, plan, predictions[model_type])
             if model_type == training.ENSEMBLE:
                 row["members"] = list(members)
@@ -121,7 +130,7 @@ def choose(
         best_set,
         pick["n_columns"],
         _label(pick),
-        _how(plan),
+        plan.describe(),
         len(pool),
         metric,
         pick[f"{metric}_mean"],
@@ -147,54 +156,8 @@ def _label(row: Mapping) -> str:
     return str(row["model_type"])
 
 
-def _plan(pool: pd.DataFrame, selection: Mapping, seed: int):
-    """Cross-validation folds on a small collection; ``None`` (score on the validation split) on a large
-    one, or when a genre has fewer than 2 tracks."""
-    if len(pool) >= int(selection.get("cv_below_tracks", 2000)):
-        return None
-    return training.fold_plan(  # too small for folds: TooFewTracksError, the caller's default
-        pool,
-        folds=int(selection.get("folds", 5)),
-        repeats=int(selection.get("repeats", 1)),
-        seed=seed,
-    )
-
-
-def _how(plan) -> str:
-    if plan is None:
-        return "their validation-split score"
-    folds = training._folds_per_repeat(plan)
-    return f"{folds}-fold cross-validation x {len(plan) // folds}"
-
-
-def _predictions(part, plan, model_type, hyperparameters, seed, class_weight,
-                 members=()) -> list[np.ndarray]:  # fmt: skip
-    params = hyperparameters if model_type == training.ENSEMBLE else hyperparameters[model_type]
-    if plan is not None:
-        return training.fold_predictions(part, plan, model_type, params, seed=seed,
-                                         class_weight=class_weight, members=members)  # fmt: skip
-    model = training.train_classifier(part, model_type, params, seed=seed,
-                                      class_weight=class_weight, members=members)  # fmt: skip
-    return [model.predict_proba(part[part["split"] == "validation"])]
-
-
 def _row(name, model_type, n_columns, part, plan, predictions) -> dict:
-    if plan is None:
-        valid = part[part["split"] == "validation"].reset_index(drop=True)
-        scored = training.fold_scores(
-            valid,
-            [(np.full(len(valid), "test"), np.arange(len(valid)))],
-            predictions,
-            classes=sorted(part["genre"].unique()),
-        )
-        scored.update(folds=0, repeats=0, n_tracks=len(part))
-        # one split: the spread of an accuracy over n tracks (binomial), for the tie rule
-        n = max(1, len(valid))
-        for metric in ("accuracy", "f1_macro"):
-            p = scored[f"{metric}_mean"]
-            scored[f"{metric}_std"] = math.sqrt(max(p * (1 - p), 0.0) / n)
-    else:
-        scored = training.fold_scores(part, plan, predictions)
+    scored = cross_validation.fold_scores(part, plan, predictions)
     return {"feature_set": name, "model_type": model_type, "n_columns": n_columns, **scored}
 
 
@@ -314,7 +277,7 @@ def train_chosen(
     classifier = training.train_classifier(
         restrict(table, usable[name]), model_type, params,
         feature_settings=settings.to_dict(), feature_digest=settings.digest(),
-        selection=chosen_selection, members=members, **arguments,
+        members=members, **arguments,
     )  # fmt: skip
     if scores is not None:
         classifier.info["model_selection"] = [
@@ -324,3 +287,85 @@ def train_chosen(
     classifier.info["feature_set"] = name
     classifier.info["feature_set_choice"] = how
     return classifier
+
+
+def choose_model(
+    table: pd.DataFrame,
+    candidates: Sequence[str],
+    hyperparameters: Mapping[str, Mapping],
+    *,
+    selection: Mapping,
+    seed: int = 42,
+    class_weight: str | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """``modeling.model.type: auto`` on one feature set: the candidate with the best
+    ``selection["metric"]``, and the table of scores (best first), on the plan of the small-collection
+    rule (:func:`~music_genre.modeling.cross_validation.choice_plan`): the mean over folds on a small
+    collection; above, each candidate trains once on the training split and is scored on validation
+    (LightGBM's score is optimistic there: it stopped on it, which favours it slightly on large
+    collections, where it is usually best anyway)."""
+    metric = str(selection.get("metric", "accuracy"))
+    plan = cross_validation.choice_plan(table, selection, seed)
+    rows = []
+    for model_type in candidates:
+        predictions = cross_validation.fold_predictions(
+            table, plan, model_type, hyperparameters[model_type], seed=seed,
+            class_weight=class_weight,
+        )  # fmt: skip
+        rows.append(
+            {"model_type": model_type, **cross_validation.fold_scores(table, plan, predictions)}
+        )
+    scores = pd.DataFrame(rows)
+    for row in rows:
+        log.info(
+            "auto model choice: %-20s %s %.3f +- %.3f",
+            row["model_type"],
+            metric,
+            row[f"{metric}_mean"],
+            row[f"{metric}_std"],
+        )
+    scores = scores.sort_values(f"{metric}_mean", ascending=False, kind="stable")
+    return str(scores.iloc[0]["model_type"]), scores.reset_index(drop=True)
+
+
+def train_model(
+    table: pd.DataFrame,
+    model_type: str,
+    hyperparameters: Mapping,
+    *,
+    selection: Mapping | None = None,
+    **arguments,
+) -> GenreClassifier:
+    """:func:`training.train_classifier` (``arguments``: its keyword arguments), except that ``auto``
+    first chooses the type among ``selection["candidates"]`` by :func:`choose_model` on the training and
+    validation tracks (never the test split): ``hyperparameters`` is then the whole
+    ``modeling.hyperparameters`` map, and the scores are kept in ``info["model_selection"]``."""
+    if model_type != training.AUTO:
+        return training.train_classifier(table, model_type, hyperparameters, **arguments)
+    selection = dict(selection or {})
+    candidates = list(selection.get("candidates") or training.MODEL_TYPES)
+    missing = [c for c in candidates if c not in hyperparameters]
+    if missing:
+        raise ValueError(
+            f"model type auto needs the hyperparameters of every candidate (modeling.hyperparameters); "
+            f"missing: {', '.join(missing)}"
+        )
+    metric = str(selection.get("metric", "accuracy"))
+    pool = table[table["split"].isin(("training", "validation"))].reset_index(drop=True)
+    chosen, scores = choose_model(
+        pool, candidates, hyperparameters, selection=selection,
+        seed=int(arguments.get("seed", 42)), class_weight=arguments.get("class_weight"),
+    )  # fmt: skip
+    best = scores.iloc[0]
+    log.info(
+        "Model type auto -> %s (%s %.3f +- %.3f, %s on the %d training and validation tracks)",
+        chosen,
+        metric,
+        best[f"{metric}_mean"],
+        best[f"{metric}_std"],
+        f"{int(best['folds'])}-fold cross-validation" if best["folds"] else "validation split",
+        len(pool),
+    )
+    model = training.train_classifier(table, chosen, hyperparameters[chosen], **arguments)
+    model.info["model_selection"] = scores.to_dict("records")
+    return model

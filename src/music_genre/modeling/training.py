@@ -174,7 +174,6 @@ def train_classifier(
     class_weight: str | None = None,
     feature_settings: Mapping | None = None,
     feature_digest: str = "",
-    selection: Mapping | None = None,
     refit_on_validation: bool = False,
     members: Sequence[str] = (),
 ) -> GenreClassifier:
@@ -188,14 +187,13 @@ def train_classifier(
     ``ensemble``: ``hyperparameters`` is the whole map and ``members`` the model types whose probabilities
     are averaged (:class:`~music_genre.modeling.estimators.SoftVote`), each trained as above.
 
-    ``auto``: ``hyperparameters`` is the whole ``modeling.hyperparameters`` map; the type is chosen among
-    ``selection["candidates"]`` by :func:`choose_model` on the training and validation tracks (never the
-    test split), then trained as above; the scores are kept in ``info["model_selection"]``."""
+    ``auto`` is a choice among model types, made by cross-validation above this function:
+    :func:`music_genre.modeling.selection.train_model`."""
     if model_type == AUTO:
-        return _train_auto(table, hyperparameters, selection or {}, seed=seed,
-                           class_weight=class_weight, feature_settings=feature_settings,
-                           feature_digest=feature_digest,
-                           refit_on_validation=refit_on_validation)  # fmt: skip
+        raise ValueError(
+            "model type auto is chosen by cross-validation: train it with "
+            "music_genre.modeling.selection.train_model"
+        )
     if model_type == ENSEMBLE:
         return _train_ensemble(table, hyperparameters, members, seed=seed,
                                class_weight=class_weight, feature_settings=feature_settings,
@@ -324,46 +322,6 @@ def _train_ensemble(table, hyperparameters, members, *, seed, class_weight, feat
     )
 
 
-def _train_auto(table, hyperparameters, selection, *, seed, class_weight, feature_settings,
-                feature_digest, refit_on_validation=False) -> GenreClassifier:  # fmt: skip
-    candidates = list(selection.get("candidates") or MODEL_TYPES)
-    missing = [c for c in candidates if c not in hyperparameters]
-    if missing:
-        raise ValueError(
-            f"model type auto needs the hyperparameters of every candidate (modeling.hyperparameters); "
-            f"missing: {', '.join(missing)}"
-        )
-    metric = str(selection.get("metric", "accuracy"))
-    pool = table[table["split"].isin(("training", "validation"))].reset_index(drop=True)
-    chosen, scores = choose_model(
-        pool,
-        candidates,
-        hyperparameters,
-        cv_below_tracks=int(selection.get("cv_below_tracks", 2000)),
-        folds=int(selection.get("folds", 5)),
-        repeats=int(selection.get("repeats", 1)),
-        seed=seed,
-        class_weight=class_weight,
-        metric=metric,
-    )
-    best = scores.iloc[0]
-    log.info(
-        "Model type auto -> %s (%s %.3f +- %.3f, %s on the %d training and validation tracks)",
-        chosen,
-        metric,
-        best[f"{metric}_mean"],
-        best[f"{metric}_std"],
-        f"{int(best['folds'])}-fold cross-validation" if best["folds"] else "validation split",
-        len(pool),
-    )
-    model = train_classifier(table, chosen, hyperparameters[chosen], seed=seed,
-                             class_weight=class_weight, feature_settings=feature_settings,
-                             feature_digest=feature_digest,
-                             refit_on_validation=refit_on_validation)  # fmt: skip
-    model.info["model_selection"] = scores.to_dict("records")
-    return model
-
-
 def evaluate_classifier(classifier: GenreClassifier, table: pd.DataFrame) -> dict[str, dict]:
     """Every metric of one genre per track for every split present: ``{"test": {"accuracy": ...}, ...}``
     (a task evaluates its own models: :meth:`music_genre.modeling.tasks.base.Task.evaluate`)."""
@@ -411,178 +369,3 @@ def better_than_chance(table: pd.DataFrame, per_split: Mapping[str, Mapping]) ->
             "better": accuracy > chance + 1e-9,
         }
     return {"better_than_chance": all(v["better"] for v in verdicts.values()), "splits": verdicts}
-
-
-def cross_validate(
-    table: pd.DataFrame,
-    model_type: str,
-    hyperparameters: Mapping,
-    *,
-    folds: int = 5,
-    repeats: int = 1,
-    seed: int = 42,
-    class_weight: str | None = None,
-) -> dict:
-    """Stratified k-fold cross-validation over every track (the splits pooled), ``repeats`` times: the
-    honest score on a small collection, where one test split holds a handful of tracks. ``k`` shrinks to
-    the smallest genre's size. Each fold trains exactly as :func:`train_classifier` does (LightGBM stops
-    early on an inner validation part of the training folds, never on the scored fold)."""
-    plan = fold_plan(table, folds=folds, repeats=repeats, seed=seed)
-    predictions = fold_predictions(table, plan, model_type, hyperparameters, seed=seed,
-                                   class_weight=class_weight)  # fmt: skip
-    return {"model_type": model_type, **fold_scores(table, plan, predictions)}
-
-
-def fold_plan(table: pd.DataFrame, *, folds: int = 5, repeats: int = 1, seed: int = 42) -> list:
-    """The folds every candidate is scored on, the same for all (paired comparisons): one
-    ``(fold table, scored row positions)`` each, the fold table's ``split`` training/validation on the
-    training folds and ``test`` on the scored one."""
-    from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: PLC0415
-
-    labels = table["genre"].to_numpy()
-    smallest = int(table["genre"].value_counts().min())
-    k = min(int(folds), smallest)
-    if k < 2:
-        raise TooFewTracksError(
-            f"cross-validation needs at least 2 tracks in every genre; the smallest has {smallest} "
-            "(add tracks, or drop that genre's folder)"
-        )
-    splitter = RepeatedStratifiedKFold(n_splits=k, n_repeats=int(repeats), random_state=seed)
-    plan = []
-    for fold, (train_index, test_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
-        split = np.full(len(labels), "test", dtype=object)
-        split[train_index] = _inner_split(labels[train_index], seed + fold)
-        plan.append((split, test_index))
-    return plan
-
-
-def fold_predictions(
-    table: pd.DataFrame, plan: list, model_type: str, hyperparameters: Mapping, *, seed: int = 42,
-    class_weight: str | None = None, members: Sequence[str] = (),
-) -> list[np.ndarray]:  # fmt: skip
-    """Each fold's probabilities for its scored rows (classes sorted), training as :func:`train_classifier`
-    does on that fold's training part."""
-    out = []
-    for split, test_index in plan:
-        fold_table = table.assign(split=split)
-        model = train_classifier(fold_table, model_type, hyperparameters, seed=seed,
-                                 class_weight=class_weight, members=members)  # fmt: skip
-        out.append(model.predict_proba(fold_table.iloc[test_index]))
-    return out
-
-
-def fold_scores(
-    table: pd.DataFrame, plan: list, predictions: list[np.ndarray], classes: Sequence[str] = ()
-) -> dict:
-    """Accuracy and macro F1, mean and spread over the folds, of one candidate's fold predictions
-    (``classes``: the probabilities' columns; by default every genre of ``table``, sorted)."""
-    from music_genre.modeling.metrics import expected_calibration_error  # noqa: PLC0415
-
-    classes = list(classes) or sorted(table["genre"].unique())
-    scores = []
-    for (_, test_index), proba in zip(plan, predictions, strict=True):
-        truth = table["genre"].iloc[test_index]
-        metrics = classification_metrics(truth, proba, classes)
-        scores.append({"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]})
-    frame = pd.DataFrame(scores)
-    truth = np.concatenate([table["genre"].to_numpy()[index] for _, index in plan])
-    ece = expected_calibration_error(truth, np.concatenate(predictions), classes)
-    repeats = max(1, len(plan) // max(1, _folds_per_repeat(plan)))
-    return {
-        "folds": _folds_per_repeat(plan),
-        "repeats": repeats,
-        "n_tracks": len(table),
-        "accuracy_mean": float(frame["accuracy"].mean()),
-        "accuracy_std": float(frame["accuracy"].std(ddof=0)),
-        "f1_macro_mean": float(frame["f1_macro"].mean()),
-        "f1_macro_std": float(frame["f1_macro"].std(ddof=0)),
-        "ece": ece,  # of the scored rows' pooled probabilities: are the confidences honest?
-    }
-
-
-def _folds_per_repeat(plan: list) -> int:
-    """k: the number of folds until every row has been scored once."""
-    seen = 0
-    for count, (split, test_index) in enumerate(plan, start=1):
-        seen += len(test_index)
-        if seen >= len(split):
-            return count
-    return len(plan)
-
-
-def _inner_split(labels: np.ndarray, seed: int) -> np.ndarray:
-    """training/validation for the training folds: about one track in ten of each genre (at least one
-    where a genre has three or more) validates, so LightGBM can stop early without seeing the scored fold."""
-    rng = np.random.default_rng(seed)
-    out = np.full(len(labels), "training", dtype=object)
-    for genre in np.unique(labels):
-        where = np.flatnonzero(labels == genre)
-        take = int(round(0.1 * len(where))) or (1 if len(where) >= 3 else 0)
-        out[rng.choice(where, size=take, replace=False)] = "validation"
-    if not (out == "validation").any():
-        out[rng.integers(len(out))] = "validation"
-    return out
-
-
-def cross_validate_all(
-    table: pd.DataFrame, model_types: list[str], hyperparameters: Mapping[str, Mapping], **cv
-) -> pd.DataFrame:
-    """:func:`cross_validate` of each model type (``cv``: its keyword arguments), one row each, in order."""
-    return pd.DataFrame([cross_validate(table, t, hyperparameters[t], **cv) for t in model_types])
-
-
-def _validation_score(table, model_type, params, seed, class_weight) -> dict:
-    """A large collection's score for ``auto``: one fit on the training split, scored on validation."""
-    model = train_classifier(table, model_type, params, seed=seed, class_weight=class_weight)
-    valid = table[table["split"] == "validation"]
-    metrics = classification_metrics(valid["genre"], model.predict_proba(valid), model.classes)
-    return {
-        "model_type": model_type,
-        "folds": 0,
-        "repeats": 0,
-        "n_tracks": len(table),
-        "accuracy_mean": metrics["accuracy"],
-        "accuracy_std": 0.0,
-        "f1_macro_mean": metrics["f1_macro"],
-        "f1_macro_std": 0.0,
-    }
-
-
-def choose_model(
-    table: pd.DataFrame,
-    candidates: list[str],
-    hyperparameters: Mapping[str, Mapping],
-    *,
-    cv_below_tracks: int = 2000,
-    folds: int = 5,
-    repeats: int = 1,
-    seed: int = 42,
-    class_weight: str | None = None,
-    metric: str = "accuracy",
-) -> tuple[str, pd.DataFrame]:
-    """``modeling.model.type: auto``: the candidate with the best score, and the table of scores. Below
-    ``cv_below_tracks`` tracks the score is cross-validated (mean over folds); above, each candidate trains
-    once on the training split and is scored on validation (LightGBM's is optimistic there: it stopped on
-    it, which favours it slightly on large collections, where it is usually best anyway)."""
-    if len(table) < cv_below_tracks:
-        scores = cross_validate_all(
-            table, candidates, hyperparameters, folds=folds, repeats=repeats, seed=seed,
-            class_weight=class_weight,
-        )  # fmt: skip
-    else:
-        scores = pd.DataFrame(
-            [
-                _validation_score(table, t, hyperparameters[t], seed, class_weight)
-                for t in candidates
-            ]
-        )
-    for row in scores.to_dict("records"):
-        log.info(
-            "auto model choice: %-20s %s %.3f +- %.3f",
-            row["model_type"],
-            metric,
-            row[f"{metric}_mean"],
-            row[f"{metric}_std"],
-        )
-    scores = scores.sort_values(f"{metric}_mean", ascending=False, kind="stable")
-    return str(scores.iloc[0]["model_type"]), scores.reset_index(drop=True)

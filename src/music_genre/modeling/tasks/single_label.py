@@ -31,12 +31,12 @@ class SingleLabelTask(Task):
         arguments = dict(arguments)
         feature_sets = arguments.pop("feature_sets", None) or {}
         default_set = arguments.pop("default_feature_set", None)
-        if feature_sets:  # feature_set auto: the set is chosen with the model, on the user's tracks
-            from music_genre.modeling import selection  # noqa: PLC0415
+        from music_genre.modeling import selection  # noqa: PLC0415
 
+        if feature_sets:  # feature_set auto: the set is chosen with the model, on the user's tracks
             classifier = selection.train_chosen(table, feature_sets, default_set, arguments)
-        else:
-            classifier = training.train_classifier(table, **arguments)
+        else:  # model type auto: the type is chosen by cross-validation
+            classifier = selection.train_model(table, **arguments)
         configured = (
             (modeling.get("hyperparameters") or {}).get("lightgbm", {}).get("min_child_samples")
         )
@@ -141,8 +141,8 @@ class SingleLabelTask(Task):
 
     def label_issues(self, train, manifest, classifier, k, settings, evaluation):
         """cleanlab's label issues, ranked by self-confidence, on out-of-fold probabilities."""
-        report = evaluation.report
-        proba = report.out_of_fold_probabilities(
+        label_quality = evaluation.label_quality
+        proba = label_quality.out_of_fold_probabilities(
             train,
             classifier.model_type,
             classifier.params,
@@ -150,6 +150,6 @@ class SingleLabelTask(Task):
             seed=int(settings.get("seed", 42)),
             members=classifier.info.get("ensemble_members") or (),
         )
-        return report.label_issues(
+        return label_quality.label_issues(
             train, proba, classifier.classes, paths=manifest[["track_id", "path"]], k=k
         )

@@ -1,4 +1,4 @@
-"""Thin nodes over :mod:`music_genre.evaluation.report`: the sections that differ by task are the task's
+"""Thin nodes over :mod:`music_genre.evaluation` (report, calibration, summary): the sections that differ by task are the task's
 (:class:`music_genre.modeling.tasks.base.Task`), computed with the evaluation package passed in."""
 
 from __future__ import annotations
@@ -8,8 +8,11 @@ import logging
 import pandas as pd
 
 import music_genre.evaluation
-from music_genre.evaluation import report as evaluation
+from music_genre.evaluation import label_quality as _label_quality  # noqa: F401 - the tasks' sections
 from music_genre.evaluation import tags as _tags  # noqa: F401 - loaded for the tasks' report sections
+from music_genre.evaluation.calibration import confidence_slices, reliability, reliability_figure
+from music_genre.evaluation.report import feature_importance_figure, feature_importance_table
+from music_genre.evaluation.summary import summary_markdown
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.modeling.tasks import get_task, task_of
 from music_genre.modeling.tasks.base import probabilities
@@ -73,10 +76,8 @@ def report_largest_errors(
 
 
 def report_feature_importance(genre_classifier: GenreClassifier, evaluation_params: dict):
-    table = evaluation.feature_importance_table(
-        genre_classifier, top=evaluation_params["top_features"]
-    )
-    return table, evaluation.feature_importance_figure(table)
+    table = feature_importance_table(genre_classifier, top=evaluation_params["top_features"])
+    return table, feature_importance_figure(table)
 
 
 def find_label_issues(
@@ -138,14 +139,12 @@ def report_confidence(
     classes = genre_classifier.classes
     proba = probabilities(predictions, classes)
     truth = task_of(genre_classifier).confidence_truth(predictions, genre_classifier)
-    slices = evaluation.confidence_slices(
+    slices = confidence_slices(
         truth, proba, classes, threshold=evaluation_params["confidence_threshold"]
     )
-    bins, ece = evaluation.reliability(
-        truth, proba, classes, n_bins=evaluation_params["calibration_bins"]
-    )
+    bins, ece = reliability(truth, proba, classes, n_bins=evaluation_params["calibration_bins"])
     calibration = {"ece": float(ece), "bins": bins.to_dict(orient="records")}
-    return slices, evaluation.reliability_figure(bins, ece), calibration
+    return slices, reliability_figure(bins, ece), calibration
 
 
 def evaluation_metrics(label_issue_summary: dict, calibration: dict, slices: pd.DataFrame) -> dict:
@@ -178,7 +177,7 @@ def write_summary(
     dataset: dict,
 ) -> str:
     task = get_task(model_metrics.get("task"))
-    return evaluation.summary_markdown(
+    return summary_markdown(
         {
             "title": f"Evaluation report: {dataset.get('name')}",
             "model_type": model_metrics["model_type"],

@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from music_genre.modeling import training
+from music_genre.modeling import cross_validation, training
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,14 @@ def cross_validate_models(
     model_input_table: pd.DataFrame, modeling: dict, feature_set_candidates: dict | None = None
 ) -> pd.DataFrame:
     """Stratified k-fold accuracy and macro F1 (mean and std over folds) of every model type, when the
-    collection is under ``modeling.selection.cv_below_tracks`` tracks: there one test split holds a
-    handful of tracks and says little. Empty for a larger collection (its test split is reported). With
+    collection is small (:func:`~music_genre.modeling.cross_validation.small_collection`): there one test
+    split holds a handful of tracks and says little. Empty for a larger collection (its test split is reported). With
     ``feature_set: auto``, every candidate feature set x model type, as modeling scores them."""
     from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
 
     task_of_params(modeling).check_model_comparison()
     selection = dict(modeling.get("selection") or {})
-    if len(model_input_table) >= int(selection.get("cv_below_tracks", 2000)):
+    if not cross_validation.small_collection(len(model_input_table), selection):
         log.info(
             "Model comparison on the test split (%d tracks: no cross-validation)",
             len(model_input_table),
@@ -53,7 +53,7 @@ def cross_validate_models(
             class_weight=modeling["model"].get("class_weight"),
         )[3]
         return choice.selection_table(scores)
-    scores = training.cross_validate_all(
+    scores = cross_validation.cross_validate_all(
         model_input_table,
         list(training.MODEL_TYPES),
         modeling["hyperparameters"],

@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 
 from music_genre.common.console_log import DETAIL
-from music_genre.modeling import training
+from music_genre.modeling import cross_validation, training
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.modeling.tasks import Task, task_of, task_of_params
 
@@ -104,7 +104,7 @@ def _training_arguments(modeling, choice, by_type, settings, table_size, candida
     selection = dict(modeling.get("selection") or {})
     refit = choice.get("refit_on_validation", "auto")
     if refit == "auto":  # small collections: every labelled track counts
-        refit = table_size < int(selection.get("cv_below_tracks", 2000))
+        refit = cross_validation.small_collection(table_size, selection)
     candidates = dict(candidates or {})
     return {
         "model_type": model_type,

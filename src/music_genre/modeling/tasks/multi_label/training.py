@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from music_genre.modeling import training
+from music_genre.modeling import cross_validation, training
 from music_genre.modeling.artifact import GenreClassifier, TagClassifier
 from music_genre.modeling.tasks.multi_label.labels import tag_matrix
 from music_genre.modeling.tasks.multi_label.metrics import (
@@ -214,41 +214,26 @@ def out_of_fold_tag_probabilities(
     hyperparameters: Mapping,
     k: int = 5,
     seed: int = 42,
-    *,
-    early_stopping_fraction: float = 0.1,
 ) -> np.ndarray:
-    """P(genre) for every training track from models that never saw it (cleanlab's input): ``k`` folds
-    stratified by the track's main genre; each fold's models train on the other folds, with 10% of them
-    set aside for early stopping. A genre with no track in a fold's training part gets its frequency."""
-    from sklearn.model_selection import StratifiedKFold, train_test_split  # noqa: PLC0415
-
+    """P(genre) for every training track from models that never saw it (cleanlab's input): the folds
+    and early-stopping slices of :func:`music_genre.modeling.cross_validation.fold_plan`, stratified by
+    the track's main genre; each fold's models train on the other folds. A genre with fewer than 2
+    tracks carrying it (or lacking it) in a fold's training part gets its frequency there."""
     table = train_table.reset_index(drop=True)
-    genres = table["genre"].astype(str).to_numpy()
     true = tag_matrix(table, labels)
-    oof = np.full((len(table), len(labels)), np.nan)
-    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    for fold, (fit_rows, held_rows) in enumerate(folds.split(np.zeros(len(table)), genres)):
-        n_valid = max(2, int(round(early_stopping_fraction * len(fit_rows))))
-        fit_rows, valid_rows = train_test_split(
-            fit_rows, test_size=n_valid, random_state=seed + fold
-        )
-        fold_table = pd.concat(
-            [
-                table.iloc[fit_rows].assign(split="training"),
-                table.iloc[valid_rows].assign(split="validation"),
-            ],
-            ignore_index=True,
-        )
-        held = table.iloc[held_rows]
+    plan = cross_validation.fold_plan(table, folds=k, seed=seed)
+    predictions = []
+    for fold in plan:
+        fold_table = table.assign(split=fold.split)
+        fit = fold.split == cross_validation.TRAINING
+        held = table.iloc[fold.scored]
+        proba = np.empty((len(held), len(labels)))
         for j, label in enumerate(labels):
-            positives = int(true[fit_rows, j].sum())
-            if positives < 2 or positives > len(fit_rows) - 2:
-                oof[held_rows, j] = positives / len(fit_rows)
+            positives = int(true[fit, j].sum())
+            if positives < 2 or positives > fit.sum() - 2:
+                proba[:, j] = positives / fit.sum()
                 continue
-            model = fit_label_models(fold_table, [label], model_type, hyperparameters, seed=seed)[
-                label
-            ]
-            oof[held_rows, j] = TagClassifier.label_proba(model, held)
-    if np.isnan(oof).any():
-        raise RuntimeError("some training tracks got no out-of-fold probabilities")
-    return oof
+            models = fit_label_models(fold_table, [label], model_type, hyperparameters, seed=seed)
+            proba[:, j] = TagClassifier.label_proba(models[label], held)
+        predictions.append(proba)
+    return cross_validation.out_of_fold(plan, predictions)
