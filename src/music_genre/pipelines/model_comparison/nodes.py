@@ -48,7 +48,7 @@ def cross_validate_models(
             usable,
             list(training.MODEL_TYPES),
             modeling["hyperparameters"],
-            selection={**selection, "cv_below_tracks": len(model_input_table) + 1},
+            selection=selection,
             seed=int(modeling["model"].get("seed", 42)),
             class_weight=modeling["model"].get("class_weight"),
         )[3]
