@@ -17,9 +17,9 @@ choice is made here, by the same stratified k-fold cross-validation over the tra
   the folds can tell apart, the smaller set (cheaper, and less to overfit).
 
 A collection that is not small (:func:`~music_genre.modeling.cross_validation.small_collection`) is scored
-on the validation split instead (one fit per candidate). A collection too small for cross-validation (a genre with fewer than 2 training and
-validation tracks) keeps the documented default set (``feature_engineering.auto.default``) and the first
-candidate model type, with one log line.
+on the validation split instead (one fit per candidate). A collection too small for cross-validation (a
+genre with fewer than 2 training and validation tracks) keeps the documented default set
+(``feature_engineering.auto.default``) and the first candidate model type, with one log line.
 Pure pandas/scikit-learn: no Kedro, no Ray.
 """
 
