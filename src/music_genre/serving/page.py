@@ -49,10 +49,9 @@ def _plain(text: str) -> str:
 
 def _catalog_path(project: Path, catalog: dict, name: str) -> Path:
     """The file (or folder) a catalog entry keeps, relative paths anchored at the project."""
-    entry = catalog[name]
-    inner = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
-    where = entry.get("filepath") or entry.get("path") or inner.get("filepath")
-    path = Path(str(where))
+    from music_genre.common.catalog_paths import configured_path  # noqa: PLC0415
+
+    path = Path(str(configured_path(catalog, name)))
     return path if path.is_absolute() else project / path
 
 

@@ -1,6 +1,6 @@
 """The block a run ends with: what it used, what it got, where the results are, what to do next.
 
-Plain functions over what the run wrote (plain dicts and frames); :class:`music_genre.hooks.RunSummaryHook`
+Plain functions over what the run wrote (plain dicts and frames); :class:`music_genre.hooks.run_summary.RunSummaryHook`
 loads them from the catalog and prints the block last, after MLflow and the registry are done.
 """
 

@@ -1,0 +1,27 @@
+"""Where the catalog keeps a dataset, read from its configuration (``DataCatalog.to_config()`` in a run,
+the config loader's ``catalog`` elsewhere): code names datasets, never their paths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def configured_path(config: Mapping, name: str) -> str | None:
+    """The ``filepath`` (or a partitioned dataset's ``path``) of ``name`` in the catalog ``config``, as
+    configured (relative to the project when it is relative); a wrapped dataset's (an MLflow artifact)
+    inner one. None when the entry is missing or keeps no file."""
+    entry = config.get(name)
+    if not isinstance(entry, Mapping):
+        return None
+    inner = entry.get("dataset") if isinstance(entry.get("dataset"), Mapping) else {}
+    where = entry.get("filepath") or entry.get("path") or inner.get("filepath")
+    return None if where is None else str(where)
+
+
+def partition_path(config: Mapping, name: str, partition: str) -> str | None:
+    """The file of ``partition`` in the partitioned dataset ``name`` (its folder, the partition's key and
+    the dataset's ``filename_suffix``)."""
+    folder = configured_path(config, name)
+    if folder is None:
+        return None
+    return f"{folder.rstrip('/')}/{partition}{(config.get(name) or {}).get('filename_suffix', '')}"
