@@ -3,6 +3,7 @@ the config loader's ``catalog`` elsewhere): code names datasets, never their pat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 
@@ -25,3 +26,15 @@ def partition_path(config: Mapping, name: str, partition: str) -> str | None:
     if folder is None:
         return None
     return f"{folder.rstrip('/')}/{partition}{(config.get(name) or {}).get('filename_suffix', '')}"
+
+
+def shown_path(path: str | None, project: str | os.PathLike | None) -> str | None:
+    """``path`` as a person in the project folder types it: relative to ``project`` when inside it
+    (Kedro's context makes the catalog's paths absolute), else as it is."""
+    if path is None or project is None:
+        return path
+    try:
+        relative = os.path.relpath(path, project)
+    except ValueError:  # another drive
+        return path
+    return path if relative.startswith("..") else relative

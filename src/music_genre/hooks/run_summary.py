@@ -47,6 +47,11 @@ class RunSummaryHook:
 
     def __init__(self) -> None:
         self._env: str | None = None
+        self._project: str | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project = str(context.project_path)
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -64,19 +69,27 @@ class RunSummaryHook:
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
-        from music_genre.common.catalog_paths import configured_path, partition_path  # noqa: PLC0415
+        from music_genre.common.catalog_paths import (  # noqa: PLC0415
+            configured_path,
+            partition_path,
+            shown_path,
+        )
 
         outputs = pipeline.all_outputs()
         try:
             config = catalog.to_config()[0]
             if "model_metrics" in outputs:
-                text = self._training(catalog, configured_path(config, "evaluation_summary"))
+                report = shown_path(configured_path(config, "evaluation_summary"), self._project)
+                text = self._training(catalog, report)
             elif "monitoring_decision" in outputs:
                 from music_genre.serving.run_summary import monitoring_summary, render  # noqa: PLC0415
 
                 metrics = catalog.load("monitoring_metrics")
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
-                page = partition_path(config, "monitoring_report", f"report_{metrics['batch']}")
+                page = shown_path(
+                    partition_path(config, "monitoring_report", f"report_{metrics['batch']}"),
+                    self._project,
+                )
                 text = render(
                     f"music-genre monitoring: {dataset}",
                     monitoring_summary(metrics, catalog.load("monitoring_decision"), page),
@@ -86,7 +99,7 @@ class RunSummaryHook:
 
                 report = dict(catalog.load("inference_report"))
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
-                report["output"] = configured_path(config, "predictions")
+                report["output"] = shown_path(configured_path(config, "predictions"), self._project)
                 text = render(f"music-genre batch inference: {dataset}", inference_summary(report))
             else:
                 return
