@@ -1,7 +1,7 @@
 """One run's end, as a process of its own, for tests/test_concurrency.py: log a trained model to MLflow,
 compare it with the champion (``decide_promotion``, the modeling pipeline's node: the run's first read of
-the champion), then register it and move the aliases with the registration hook's own
-``register_and_publish``, at the moment the test says. The test sequences two of these through their
+the champion), then register it and move the aliases with the run end's own ``register_and_publish``
+(:mod:`music_genre.modeling.champion`), at the moment the test says. The test sequences two of these through their
 stdin and stdout (one JSON object a line), so the interleaving is forced, never left to timing.
 
     python tests/promotion_worker.py PROJECT CLASSIFIER.pkl TABLE.pkl ROLE MARGIN EVENTS_FD
@@ -59,7 +59,7 @@ def main() -> None:
     from kedro.framework.startup import bootstrap_project
 
     from music_genre.common.locks import promotion_lock
-    from music_genre.hooks import register_and_publish
+    from music_genre.modeling.champion import register_and_publish
     from music_genre.modeling.registry import log_classifier_model
     from music_genre.pipelines.modeling.nodes import decide_promotion, request_registration
 

@@ -144,15 +144,75 @@ def test_the_package_root_holds_only_kedros_frame_and_the_stage_folders():
         "__main__.py",
         "cli.py",
         "config_loader.py",
-        "hooks.py",
         "pipeline_registry.py",
         "settings.py",
     ]
     folders = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "__pycache__")
-    assert folders == sorted([*LAYERS[:-1], "pipelines"])
+    assert folders == sorted([*LAYERS[:-1], "hooks", "pipelines"])
     for folder in folders:  # each says what it owns (and may import) in its docstring
         doc = ast.get_docstring(ast.parse((root / folder / "__init__.py").read_text()))
         assert doc and len(doc) > 40, folder
+
+
+# What registering a model or moving its aliases looks like in source: the registry's own calls and the
+# project's functions that make them (music_genre.modeling.registry, music_genre.modeling.champion).
+REGISTRY_CALLS = (
+    "create_model_version",
+    "register_model",
+    "set_registered_model_alias",
+    "delete_registered_model_alias",
+    "create_registered_model",
+    "register_and_publish",
+    "publish_champion",
+    "music_genre.modeling.registry",
+    "music_genre.modeling.promotion",
+)
+
+
+def registry_calls(path: Path) -> list[str]:
+    """The names of ``REGISTRY_CALLS`` that ``path`` calls or imports (read with :mod:`ast`)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in REGISTRY_CALLS:
+                found.add(name)
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or "", *(f"{node.module}.{a.name}" for a in node.names),
+                     *(a.name for a in node.names)]  # fmt: skip
+            found.update(n for n in names if n in REGISTRY_CALLS)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in REGISTRY_CALLS)
+    return sorted(found)
+
+
+def test_no_hook_calls_the_model_registry_or_names_a_data_path():
+    """Hooks only observe and wire: registration, the comparison with the champion and its copies are
+    modeling code (music_genre.modeling.champion), reached with the run's named outputs; paths are the
+    catalog's."""
+    hooks = sorted((SOURCE / PACKAGE / "hooks").glob("*.py"))
+    assert len(hooks) > 3
+    for path in hooks:
+        assert registry_calls(path) == [], path.name
+        assert "data/0" not in path.read_text(), path.name
+        assert 'catalog.save("champion' not in path.read_text(), path.name
+
+
+def test_the_registry_check_catches_a_hook_that_registers(tmp_path):
+    hook = tmp_path / "hook.py"
+    hook.write_text(
+        "from mlflow import MlflowClient\n"
+        "from music_genre.modeling.registry import register_model\n"
+        "def after_pipeline_run(request):\n"
+        "    MlflowClient().set_registered_model_alias('m', 'champion', 1)\n"
+    )
+    assert registry_calls(hook) == [
+        "music_genre.modeling.registry",
+        "register_model",
+        "set_registered_model_alias",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
 """Two runs at once on one dataset, for real: separate processes, a real SQLite MLflow store and registry, the
-project's real catalog, the registration hook's own ``register_and_publish``. Every interleaving is forced
+project's real catalog, the run end's own ``register_and_publish`` (:mod:`music_genre.modeling.champion`). Every interleaving is forced
 through the processes' pipes and the locks themselves; nothing is left to timing.
 """
 
@@ -109,7 +109,7 @@ def test_a_run_never_promotes_against_a_stale_champion(tmp_path):
     """Run B compares its model with champion v1 (its first read), then run A promotes v2 while B waits
     for the promotion lock: B must compare again with v2 inside the lock and decide against v2, and the
     champion's local copy must be v2's at every point a run leaves the lock."""
-    from music_genre.hooks import register_and_publish
+    from music_genre.modeling.champion import register_and_publish
     from music_genre.modeling.promotion import score
 
     project = make_project_copy(tmp_path / "project")

@@ -77,6 +77,9 @@ def test_a_run_ends_with_its_summary_and_no_library_chatter(fresh_run):
     assert tail[-1].startswith("=====") and len(tail) <= 12
     labels = [line.split()[0] for line in tail[1:-1] if line[:1].strip()]
     assert labels[:6] == ["Data", "Features", "Model", "Test", "Registry", "Report"]
+    # the report's path is the catalog's, as typed in the project folder
+    (report,) = [line for line in tail if line.startswith("Report")]
+    assert report.split()[1] == "data/08_reporting/sample/evaluation/summary.md"
     assert (
         "excluded (" in block and "missing_file 1" in block
     )  # the sample's planted faults, with reasons

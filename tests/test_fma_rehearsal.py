@@ -104,7 +104,7 @@ def test_node_times_hook_logs_one_time_per_node_that_the_benchmark_reads(tmp_pat
     from kedro.pipeline import Node, Pipeline
     from kedro.runner import SequentialRunner
 
-    from music_genre.hooks import NodeTimesHook
+    from music_genre.hooks.timing import NodeTimesHook
 
     def slow_double(x):
         import time

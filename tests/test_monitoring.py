@@ -565,3 +565,69 @@ def test_a_checkpoint_torn_by_a_kill_is_read_only_where_complete(tmp_path):
     assert unfinished_batches(tmp_path) == ["2017-01-01"]
     store.clear()
     assert unfinished_batches(tmp_path) == []
+
+
+def refit_reference_table(seed: int = 0) -> pd.DataFrame:
+    """Tracks of three genres in the three splits, each track's features its own (``f0`` numbers it),
+    so a reference row names the track it came from."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for split, per_genre in (("training", 20), ("validation", 6), ("test", 8)):
+        for g, genre in enumerate(("Folk", "Pop", "Rock")):
+            for i in range(per_genre):
+                values = np.eye(3, 6)[g] * 3.0 + rng.normal(size=6)
+                rows.append({"track_id": f"{split}-{genre}-{i}", "genre": genre, "split": split,
+                             "f0": float(len(rows)),
+                             **{f"f{k + 1}": float(v) for k, v in enumerate(values)}})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("refit", "expected"), [(True, ["test"]), (False, ["validation", "test"])])
+def test_the_monitoring_reference_of_a_refit_model_holds_none_of_the_tracks_it_fitted(refit, expected):
+    """A small collection's model is refit on training+validation: its reference (what its confidence on
+    unseen music is measured on) is then the test split alone, never a track it fitted; a model fitted on
+    training keeps the configured validation and test splits."""
+    from music_genre.features import FeatureSettings
+    from music_genre.modeling.training import train_classifier
+    from music_genre.pipelines.monitoring.nodes import build_monitoring_frames
+
+    table = refit_reference_table()
+    settings = FeatureSettings().to_dict()
+    model = train_classifier(
+        table, "logistic_regression", {"C": 1.0, "max_iter": 500}, seed=0,
+        feature_settings=settings, feature_digest="synthetic-7", refit_on_validation=refit,
+    )  # fmt: skip
+    assert model.info["fitted_on"] == ("training+validation" if refit else "training")
+    reference, current = build_monitoring_frames(
+        pd.DataFrame(columns=["path", "feature_digest"]),
+        pd.DataFrame(),
+        table,
+        settings,
+        model,
+        pd.DataFrame(),
+        pd.DataFrame(),
+        {"reference_splits": ["validation", "test"]},
+    )
+    assert current.empty
+    split_of = table.set_index("f0")["split"]
+    assert sorted(split_of[reference["f0"]].unique()) == sorted(expected)
+    assert len(reference) == int(table["split"].isin(expected).sum())
+    fitted = drift.fitted_splits(model)
+    assert not split_of[reference["f0"]].isin(fitted).any()
+
+
+def test_a_reference_of_only_fitted_tracks_is_one_clear_line():
+    from music_genre.common.errors import ExpectedError
+    from music_genre.modeling.training import train_classifier
+
+    model = train_classifier(
+        refit_reference_table(), "logistic_regression", {"C": 1.0, "max_iter": 500}, seed=0,
+        refit_on_validation=True,
+    )  # fmt: skip
+    with pytest.raises(ExpectedError) as raised:
+        drift.unseen_splits(model, ["validation"])
+    assert str(raised.value) == (
+        "monitoring.reference_splits ['validation'] holds only tracks the model was fitted on "
+        "(training+validation): add a split it never fitted, e.g. test"
+    )
+    assert drift.unseen_splits(model, ["validation", "test"]) == ["test"]

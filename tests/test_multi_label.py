@@ -33,16 +33,31 @@ MULTI = {"modeling.task": "multi_label"}
 def tagged(tmp_path_factory, sample_archive) -> KedroProject:
     """The default pipelines on a copy of the session's sample: single-label first (its model becomes
     the champion the environment serves), then a multi-label experiment, as a user trying the other
-    task would. ``single`` keeps what the single-label run left, to compare with."""
+    task would. ``single`` keeps what the single-label run left, to compare with, and ``single_files``
+    the bytes of every report and metrics file it wrote."""
     project = project_on_sample(tmp_path_factory, sample_archive, "tagged")
     project.run(params=project.params)
     project.single = {
         name: project.load(name, params=project.params)
         for name in ("new_releases", "champion_info", "inference_model")
     }
+    project.single_files = report_files(project)
     project.params = {**project.params, **MULTI}
     project.run(params=project.params)
     return project
+
+
+def report_files(project: KedroProject) -> dict[str, bytes]:
+    """Every file under the dataset's reports and model outputs, by path: what a page or a person reads."""
+    folders = [
+        project.path / "data" / part / "sample" for part in ("07_model_output", "08_reporting")
+    ]
+    return {
+        str(path.relative_to(project.path)): path.read_bytes()
+        for folder in folders
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 @pytest.fixture
@@ -98,6 +113,45 @@ def test_a_multi_label_run_competes_only_with_its_own_task(tagged, tmp_path):
     pd.testing.assert_frame_equal(
         tagged.load("new_releases", params=tagged.params), tagged.single["new_releases"]
     )
+
+
+def test_a_multi_label_run_leaves_the_single_label_reports_byte_identical(tagged):
+    """Each task keeps its own reports and metrics: the multi-label run wrote beside the single-label
+    files (``-tags``), and the page of the single-label champion still shows the single-label report."""
+    from music_genre.serving.page import project_files
+
+    single = tagged.single_files
+    assert {
+        "data/08_reporting/sample/model_metrics.json",
+        "data/08_reporting/sample/evaluation/summary.md",
+        "data/08_reporting/sample/evaluation/per_class_report.csv",
+        "data/08_reporting/sample/evaluation/confusion_matrix.png",
+    } <= set(single)
+    now = report_files(tagged)
+    changed = sorted(path for path, data in single.items() if now.get(path) != data)
+    assert changed == []
+    written = sorted(set(now) - set(single))
+    assert "data/08_reporting/sample/model_metrics-tags.json" in written
+    assert "data/08_reporting/sample/evaluation-tags/summary.md" in written
+    assert json.loads(now["data/08_reporting/sample/model_metrics.json"])["task"] == "single_label"
+    assert (
+        "True vs predicted tags"
+        not in now["data/08_reporting/sample/evaluation/summary.md"].decode()
+    )
+
+    files = project_files(tagged.path, None)  # serving.task: single_label
+    assert files["model_metrics"] == tagged.path / "data/08_reporting/sample/model_metrics.json"
+    assert files["per_class_report"].parent == tagged.path / "data/08_reporting/sample/evaluation"
+
+
+def test_the_page_reads_the_reports_of_the_task_it_serves(tagged, serving_tags):
+    from music_genre.serving.page import project_files
+
+    files = project_files(tagged.path, None)  # conf/local says serving.task: multi_label
+    reports = tagged.path / "data/08_reporting/sample"
+    assert files["model_metrics"] == reports / "model_metrics-tags.json"
+    assert files["confusion_matrix"] == reports / "evaluation-tags" / "confusion_matrix.png"
+    assert json.loads(files["model_metrics"].read_text())["task"] == "multi_label"
 
 
 def test_multi_genre_tracks_are_kept_with_every_genre(tagged, sample_archive):
@@ -247,9 +301,13 @@ def test_evaluation_reports_per_genre_ap_cooccurrence_and_worst_tracks(tagged):
     worst = tagged.load("largest_errors", params=tagged.params)
     assert not worst.empty and (worst["errors"] > 0).all()
     assert worst["errors"].is_monotonic_decreasing
-    summary = (tagged.path / "data/08_reporting/sample/evaluation/summary.md").read_text()
+    summary = (tagged.path / "data/08_reporting/sample/evaluation-tags/summary.md").read_text()
     assert "multi-label" in summary and "True vs predicted tags" in summary
-    assert (tagged.path / "data/08_reporting/sample/evaluation/confusion_matrix.png").stat().st_size
+    assert (
+        (tagged.path / "data/08_reporting/sample/evaluation-tags/confusion_matrix.png")
+        .stat()
+        .st_size
+    )
     issues = tagged.load("label_issue_summary", params=tagged.params)
     assert issues["n_training"] > 0 and issues["count"] == len(
         tagged.load("label_issues", params=tagged.params)

@@ -73,6 +73,42 @@ def test_a_registered_task_gets_its_own_outputs_through_the_same_code_path(mood,
     assert request["model_name"] == "music-genre-gtzan-mood" and request["tags"]["task"] == "mood"
 
 
+def test_every_task_has_its_report_sections_and_its_wording_by_name(mood):
+    """Each layer keeps what it shows of a task in a module named as the task: the evaluation report's
+    sections (music_genre.evaluation.tasks) and the words of the page, the CLI and the run summary
+    (music_genre.serving.tasks). A task without them is one clear line naming the file to add."""
+    from music_genre.evaluation.tasks import ReportSections, sections_of
+    from music_genre.serving.tasks import TaskWording, wording_of
+
+    for name in ("single_label", "multi_label"):
+        task = tasks.get_task(name)
+        assert isinstance(sections_of(task), ReportSections)
+        assert isinstance(wording_of(task), TaskWording)
+    assert (
+        sections_of(tasks.get_task("multi_label")).texts["confusions"] == "True vs predicted tags"
+    )
+    assert (
+        wording_of(tasks.get_task("single_label")).headline({"accuracy": 0.714, "f1_macro": 0.69})
+        == "accuracy 0.71, macro F1 0.69"
+    )
+    with pytest.raises(ExpectedError) as raised:
+        wording_of(mood)
+    assert str(raised.value) == (
+        "task mood has no wording: add music_genre/serving/tasks/mood.py defining WORDING"
+    )
+    with pytest.raises(ExpectedError) as raised:
+        sections_of(mood)
+    assert "add music_genre/evaluation/tasks/mood.py defining SECTIONS" in str(raised.value)
+    # typed: no interface of a layer takes or gives Any
+    for interface in (tasks.Task, ReportSections, TaskWording):
+        for method in vars(interface).values():
+            annotations = getattr(method, "__annotations__", {})
+            assert all("Any" not in str(a) for a in annotations.values()), method
+    # the modelling interface keeps modelling only: no report section, no wording
+    assert not {"genre_report", "headline", "json_outputs", "model_card", "report_texts",
+                "summary_warning", "test_summary"} & set(dir(tasks.Task))  # fmt: skip
+
+
 def test_each_task_keeps_its_own_champion_files(mood, tmp_path):
     """The catalog's champion paths follow modeling.task (what a run trains) and serving.task (what is
     served), through the task's suffix."""

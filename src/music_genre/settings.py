@@ -9,16 +9,13 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 
 from music_genre.common import console_log
 from music_genre.config_loader import ProjectConfigLoader
-from music_genre.hooks import (
-    BatchLoopLockHook,
-    EmptyExperimentHook,
-    MlflowSessionIsolationHook,
-    ModelRegistrationHook,
-    NodeTimesHook,
-    RayHook,
-    RunSummaryHook,
-    TestedStackHook,
-)
+from music_genre.hooks.locks import BatchLoopLockHook
+from music_genre.hooks.mlflow_runs import EmptyExperimentHook, MlflowSessionIsolationHook
+from music_genre.hooks.ray_lifetime import RayHook
+from music_genre.hooks.registration import ModelRegistrationHook
+from music_genre.hooks.run_summary import RunSummaryHook
+from music_genre.hooks.stack import TestedStackHook
+from music_genre.hooks.timing import NodeTimesHook
 
 # The console tells the run's story, info.log keeps the rest (conf/logging.yml, console_log.py).
 console_log.install()

@@ -16,6 +16,9 @@ from music_genre.common.errors import ExpectedError
 
 log = logging.getLogger(__name__)
 
+# The tag of the nodes that need Ray: the project's hook starts Ray just before the first of them runs.
+RAY_TAG = "ray"
+
 
 class RayClusterUnreachable(ExpectedError, ConnectionError):
     """The configured Ray address does not answer."""

@@ -38,14 +38,16 @@ def find_project(start: str | os.PathLike | None = None) -> Path | None:
     return find_kedro_project(Path(start or Path.cwd()).resolve())
 
 
-def project_config(project: Path, env: str | None):
-    """The project's config loader, built as a Kedro session would (same settings, same environments)."""
+def project_config(project: Path, env: str | None, runtime_params: dict | None = None):
+    """The project's config loader, built as a Kedro session would (same settings, same environments;
+    ``runtime_params`` as ``--params`` gives them, nested: ``{"modeling": {"task": "multi_label"}}``)."""
     from kedro.framework.project import configure_project, settings  # noqa: PLC0415
 
     configure_project("music_genre")
     return settings.CONFIG_LOADER_CLASS(
         conf_source=str(project / settings.CONF_SOURCE),
         env=env,
+        runtime_params=runtime_params,
         **settings.CONFIG_LOADER_ARGS,
     )
 

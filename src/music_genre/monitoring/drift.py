@@ -34,11 +34,35 @@ class FeatureMismatchError(ExpectedError, ValueError):
     """The batch was featurized with other settings than the reference."""
 
 
+def fitted_splits(classifier) -> frozenset[str]:
+    """The splits whose tracks ``classifier`` was fitted on (its ``info["fitted_on"]``: ``training``,
+    ``training+validation`` after a refit on a small collection, an ensemble's members' joined by commas);
+    ``training`` for a model that does not say (LightGBM only stops early on validation, a multi-label
+    model only tunes its thresholds there)."""
+    said = str((getattr(classifier, "info", None) or {}).get("fitted_on") or "training")
+    return frozenset(part.strip() for part in said.replace(",", "+").split("+") if part.strip())
+
+
+def unseen_splits(classifier, splits) -> list[str]:
+    """The splits of ``splits`` (``monitoring.reference_splits``) whose tracks ``classifier`` never fitted:
+    after a refit on training+validation, not validation. One ``error:`` line when none is left."""
+    splits = [splits] if isinstance(splits, str) else list(splits)
+    fitted = fitted_splits(classifier)
+    unseen = [split for split in splits if split not in fitted]
+    if not unseen:
+        raise ExpectedError(
+            f"monitoring.reference_splits {splits} holds only tracks the model was fitted on "
+            f"({'+'.join(sorted(fitted))}): add a split it never fitted, e.g. test"
+        )
+    return unseen
+
+
 def reference_frame(
     model_input_table: pd.DataFrame, classifier: GenreClassifier, splits
 ) -> pd.DataFrame:
-    """The reference: tracks of ``splits`` (the model never fitted them, so its confidence there is what
-    it is on unseen music of the training distribution), with the model's predictions."""
+    """The reference: tracks of ``splits`` (pass :func:`unseen_splits`: the model never fitted them, so its
+    confidence there is what it is on unseen music of the training distribution), with the model's
+    predictions."""
     part = model_input_table[model_input_table["split"].isin(list(splits))].reset_index(drop=True)
     if part.empty:
         raise ExpectedError(

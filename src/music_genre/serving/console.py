@@ -571,9 +571,9 @@ def _json_familiarity(row) -> dict:
 def _json_tags(row, classifier) -> dict:
     """The task's own keys (a multi-label model's ``tags``: genres over their thresholds, with
     probability and threshold)."""
-    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
+    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
 
-    return task_of(classifier).json_outputs(row, classifier)
+    return wording_of_model(classifier).json_outputs(row, classifier)
 
 
 def _print_prediction(out, row, ranked, classifier, uncertainty: dict, width: int = 30) -> None:

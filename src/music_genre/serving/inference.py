@@ -189,7 +189,9 @@ def familiarity_columns(classifier, mean_features) -> dict:
 def row_tags(row: Mapping, classifier) -> list[tuple[str, float]]:
     """The (genre, probability) pairs a prediction row's task columns name (a multi-label model's
     ``tags``), most probable first; none for one genre per track."""
-    return task_of(classifier).row_tags(row)
+    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
+
+    return wording_of_model(classifier).row_tags(row)
 
 
 def prediction_columns(classifier) -> list[str]:

@@ -49,20 +49,24 @@ def _plain(text: str) -> str:
 
 def _catalog_path(project: Path, catalog: dict, name: str) -> Path:
     """The file (or folder) a catalog entry keeps, relative paths anchored at the project."""
-    entry = catalog[name]
-    inner = entry.get("dataset") if isinstance(entry.get("dataset"), dict) else {}
-    where = entry.get("filepath") or entry.get("path") or inner.get("filepath")
-    path = Path(str(where))
+    from music_genre.common.catalog_paths import configured_path  # noqa: PLC0415
+
+    path = Path(str(configured_path(catalog, name)))
     return path if path.is_absolute() else project / path
 
 
 def project_files(project: Path, env: str | None) -> dict:
-    """Where the catalog keeps what the page shows, from the project's own configuration."""
+    """Where the catalog keeps what the page shows, from the project's own configuration: the reports
+    and metrics of the task the environment serves (``serving.task``; each task keeps its own files, as
+    a run of ``modeling.task`` writes them), whatever task a run trained last."""
     from music_genre.modeling import store as model_store  # noqa: PLC0415
 
-    loader = model_store.project_config(project, env)
+    parameters = model_store.project_config(project, env)["parameters"]
+    served = (parameters.get("serving") or {}).get("task")
+    loader = model_store.project_config(
+        project, env, {"modeling": {"task": served}} if served else None
+    )
     catalog = loader["catalog"]
-    parameters = loader["parameters"]
     evaluation = _catalog_path(project, catalog, "per_class_report").parent
     return {
         "dataset": loader["globals"]["dataset_name"],
@@ -143,9 +147,9 @@ def timeline_chart(timeline):
 def model_card(classifier, files: dict) -> list[tuple[str, str]]:
     """What model is answering: registry name, version and alias, dataset, features, its task, test
     scores."""
-    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
+    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
 
-    task = task_of(classifier)
+    wording = wording_of_model(classifier)
     registry = classifier.info.get("registry") or {}
     role = classifier.info.get("serving_role", "newest")
     if registry:
@@ -159,7 +163,7 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
         ("Features", classifier.feature_settings.get("feature_set", "handcrafted")),
         ("Type", classifier.model_type),
     ]
-    rows += task.model_card(classifier)
+    rows += wording.model_card(classifier)
     champion = files["champion_info"]
     if role == "champion" and champion.is_file():
         info = json.loads(champion.read_text())
@@ -171,7 +175,7 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
         if metrics.get("training_fingerprint") == classifier.info.get("training_fingerprint"):
             test = (metrics.get("splits") or {}).get("test") or {}
             if test:
-                rows.append(("Test", f"{task.headline(test)} on {int(test['n_tracks'])} tracks"))
+                rows.append(("Test", f"{wording.headline(test)} on {int(test['n_tracks'])} tracks"))
     return rows
 
 
@@ -208,10 +212,10 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     import streamlit as st  # noqa: PLC0415
 
     from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
     from music_genre.serving import inference, wording  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
     from music_genre.serving.metrics import OK, SERVER_ERROR  # noqa: PLC0415
+    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
 
     args = _arguments()
     project = Path(args.project)
@@ -314,7 +318,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         if files["confusion_matrix"].is_file():
             st.image(
                 str(files["confusion_matrix"]),
-                caption=task_of(classifier).figure_caption,
+                caption=wording_of_model(classifier).figure_caption,
             )
         if files["per_class_report"].is_file():
             st.table(pd.read_csv(files["per_class_report"]).round(3))

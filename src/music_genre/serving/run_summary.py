@@ -1,6 +1,6 @@
 """The block a run ends with: what it used, what it got, where the results are, what to do next.
 
-Plain functions over what the run wrote (plain dicts and frames); :class:`music_genre.hooks.RunSummaryHook`
+Plain functions over what the run wrote (plain dicts and frames); :class:`music_genre.hooks.run_summary.RunSummaryHook`
 loads them from the catalog and prints the block last, after MLflow and the registry are done.
 """
 
@@ -12,6 +12,7 @@ import pandas as pd
 
 from music_genre.modeling.tasks import get_task
 from music_genre.monitoring.verdict import verdict_lines
+from music_genre.serving.tasks import wording_of
 
 
 def _reasons(frame: pd.DataFrame | None) -> str:
@@ -77,12 +78,13 @@ def training_summary(
     if model_metrics.get("fitted_on") == "training+validation":
         model += "; refit on training + validation"
     task = get_task(model_metrics.get("task"))
-    rows.append(("Model", model + task.model_summary(model_metrics)))
+    words = wording_of(task)
+    rows.append(("Model", model + words.model_summary(model_metrics)))
     test = model_metrics.get("splits", {}).get("test")
     if test:
-        rows.append(("Test", task.test_summary(test, model_metrics)))
+        rows.append(("Test", words.test_summary(test, model_metrics)))
     if model_metrics.get("better_than_chance") is False:
-        rows.append(("WARNING", task.summary_warning))
+        rows.append(("WARNING", words.summary_warning))
     rows.append(("Registry", _registry_line(registration)))
     if serving_task is not None and serving_task != task.name:
         rows.append(

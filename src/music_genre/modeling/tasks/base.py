@@ -1,23 +1,23 @@
-"""What a modelling task is: one small interface that every step asks, instead of testing a task's name.
+"""What a modelling task is: one small interface that every modelling step asks, instead of testing a
+task's name.
 
 A task (``modeling.task`` for what a run trains, ``serving.task`` for what an environment serves) says
-which manifest columns its model learns from, trains and scores that model, decides whether the model is
-better than chance and good enough to register, names its registered model and local champion copies,
-and shapes what every output shows: prediction columns, the command line's JSON, the page, the run
-summary, the evaluation report. The two tasks, :mod:`~music_genre.modeling.tasks.single_label` and
-:mod:`~music_genre.modeling.tasks.multi_label`, implement it; :mod:`music_genre.modeling.tasks` holds the
-registry. Adding a task is one new module and one registry line.
+which manifest columns its model learns from, trains and scores that model (its metrics and the baseline
+it must beat), decides whether the model is good enough to register and on which metric it is promoted,
+names its registered model and local champion copies, and what columns its predictions carry. The two
+tasks, :mod:`~music_genre.modeling.tasks.single_label` and :mod:`~music_genre.modeling.tasks.multi_label`,
+implement it; :mod:`music_genre.modeling.tasks` holds the registry.
 
-The evaluation report's sections are the task's too, computed with the evaluation layer's functions,
-which the evaluation nodes pass in as ``evaluation`` (the :mod:`music_genre.evaluation` package, its
-``report`` and ``tags`` modules loaded): the modeling layer never imports the layer above it.
+Each layer above keeps what it shows of a task, one module per task named as the task: the evaluation
+report's sections in :mod:`music_genre.evaluation.tasks`, the wording of the page, the command line and
+the run summary in :mod:`music_genre.serving.tasks`. Adding a task: one module per layer and one line in
+the registry.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pandas as pd
 
@@ -39,14 +39,7 @@ class Task(ABC):
     keeps_multi_genre_tracks: bool = False  # ingestion keeps FMA's tracks of several top genres
     label_columns: tuple[str, ...] = ()  # manifest columns the model input table keeps beyond genre
     output_extras: tuple[str, ...] = ()  # prediction columns of this task's own, after confidence
-    # Texts: the registry's reason for a model no better than chance, the run summary's warning, the
-    # evaluation summary's opening lines and wording (replacing music_genre.evaluation.report's
-    # REPORT_TEXTS: warning, confusions, figure, pairs, largest), the page's caption of its figure.
-    chance_reason: str
-    summary_warning: str
-    report_intro: tuple[str, ...] = ()
-    report_texts: Mapping[str, str] = {}
-    figure_caption: str
+    chance_reason: str  # the registry's reason for a model no better than chance
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -151,65 +144,6 @@ class Task(ABC):
     def row_outputs(self, classifier, proba) -> dict:
         """This task's own columns of one file's prediction row (its ``output_extras``)."""
         return {}
-
-    def row_tags(self, row: Mapping) -> list[tuple[str, float]]:
-        """The (genre, probability) pairs a prediction row's own columns name, most probable first:
-        what the command line and the page show before the ranked genres (none for one genre)."""
-        return []
-
-    def json_outputs(self, row: Mapping, classifier) -> dict:
-        """This task's own keys of ``music-genre predict --json``."""
-        return {}
-
-    def model_card(self, classifier) -> list[tuple[str, str]]:
-        """The page's rows about the task of the model answering (none for the default task)."""
-        return []
-
-    @abstractmethod
-    def headline(self, test: Mapping) -> str:
-        """The page's test scores, e.g. ``accuracy 0.71, macro F1 0.69``."""
-
-    @abstractmethod
-    def test_summary(self, test: Mapping, model_metrics: Mapping) -> str:
-        """The run summary's Test line."""
-
-    def model_summary(self, model_metrics: Mapping) -> str:
-        """What the run summary's Model line adds after the model type."""
-        return ""
-
-    # ---- evaluation report (``evaluation``: the evaluation package, passed in by its nodes) ---------------
-
-    def evaluation_columns(self, classifier, part: pd.DataFrame, proba) -> dict[str, list]:
-        """Columns of this task's own in ``evaluation_predictions`` (after confidence)."""
-        return {}
-
-    @abstractmethod
-    def genre_report(
-        self, predictions: pd.DataFrame, classifier, params: Mapping, evaluation: Any
-    ) -> tuple[pd.DataFrame, Any, pd.DataFrame]:
-        """(per-genre table, figure, most confused pairs) of the evaluated split."""
-
-    @abstractmethod
-    def largest_errors(
-        self, predictions: pd.DataFrame, classifier, n: int, evaluation: Any
-    ) -> pd.DataFrame:
-        """The ``n`` tracks the model judged worst, to listen to first."""
-
-    @abstractmethod
-    def label_issues(
-        self,
-        train: pd.DataFrame,
-        manifest: pd.DataFrame,
-        classifier,
-        k: int,
-        settings: Mapping,
-        evaluation: Any,
-    ) -> tuple[pd.DataFrame, dict]:
-        """cleanlab's suspect labels among the training tracks (out-of-fold, ``k`` folds), and a summary."""
-
-    def confidence_truth(self, predictions: pd.DataFrame, classifier) -> pd.Series:
-        """The genre each evaluated track counts as right for, in the confidence report."""
-        return predictions["genre"]
 
 
 def probabilities(predictions: pd.DataFrame, classes: Sequence[str]):

@@ -14,7 +14,7 @@ import pandas as pd
 
 from music_genre.common.console_log import DETAIL
 from music_genre.modeling import training
-from music_genre.modeling.tasks.base import Task, probabilities
+from music_genre.modeling.tasks.base import Task
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 class SingleLabelTask(Task):
     name = "single_label"
     chance_reason = "no better than chance on validation or test"
-    summary_warning = "no better than chance: not registered; add tracks (docs/configuration.md)"
-    figure_caption = "Confusion matrix (test split)"
 
     # ---- training --------------------------------------------------------------------------------------
 
@@ -31,12 +29,12 @@ class SingleLabelTask(Task):
         arguments = dict(arguments)
         feature_sets = arguments.pop("feature_sets", None) or {}
         default_set = arguments.pop("default_feature_set", None)
-        from music_genre.modeling import selection  # noqa: PLC0415
-
         if feature_sets:  # feature_set auto: the set is chosen with the model, on the user's tracks
+            from music_genre.modeling import selection  # noqa: PLC0415
+
             classifier = selection.train_chosen(table, feature_sets, default_set, arguments)
-        else:  # model type auto: the type is chosen by cross-validation
-            classifier = selection.train_model(table, **arguments)
+        else:
+            classifier = training.train_classifier(table, **arguments)
         configured = (
             (modeling.get("hyperparameters") or {}).get("lightgbm", {}).get("min_child_samples")
         )
@@ -102,54 +100,3 @@ class SingleLabelTask(Task):
 
     def promotion_metric(self, promotion: Mapping) -> str:
         return str(promotion.get("metric", "accuracy"))
-
-    # ---- outputs ---------------------------------------------------------------------------------------
-
-    def headline(self, test: Mapping) -> str:
-        return f"accuracy {test['accuracy']:.2f}, macro F1 {test['f1_macro']:.2f}"
-
-    def test_summary(self, test: Mapping, model_metrics: Mapping) -> str:
-        line = (
-            f"accuracy {test['accuracy']:.2f}, macro F1 {test['f1_macro']:.2f} on "
-            f"{int(test.get('n_tracks', 0))} test tracks"
-        )
-        chance = (model_metrics.get("chance") or {}).get("test", {}).get("chance")
-        if chance is not None:
-            line += f" (always answering the most frequent genre: {chance:.2f})"
-        return line
-
-    # ---- evaluation report -----------------------------------------------------------------------------
-
-    def genre_report(self, predictions, classifier, params, evaluation):
-        """Per-genre precision/recall/F1, the confusion matrix figure and the most confused pairs."""
-        report = evaluation.report
-        classes = classifier.classes
-        per_class = report.per_class_report(predictions["genre"], predictions["predicted"], classes)
-        counts, normalized = report.confusion_tables(
-            predictions["genre"], predictions["predicted"], classes
-        )
-        figure = report.confusion_figure(
-            counts, normalized, title=f"Confusion matrix ({params['split']} split)"
-        )
-        pairs = report.top_confused_pairs(normalized, counts, n=params["top_confused"])
-        return per_class, figure, pairs
-
-    def largest_errors(self, predictions, classifier, n, evaluation):
-        """The lowest probabilities given to the true genre."""
-        proba = probabilities(predictions, classifier.classes)
-        return evaluation.report.largest_errors(predictions, proba, classifier.classes, n=n)
-
-    def label_issues(self, train, manifest, classifier, k, settings, evaluation):
-        """cleanlab's label issues, ranked by self-confidence, on out-of-fold probabilities."""
-        label_quality = evaluation.label_quality
-        proba = label_quality.out_of_fold_probabilities(
-            train,
-            classifier.model_type,
-            classifier.params,
-            k=k,
-            seed=int(settings.get("seed", 42)),
-            members=classifier.info.get("ensemble_members") or (),
-        )
-        return label_quality.label_issues(
-            train, proba, classifier.classes, paths=manifest[["track_id", "path"]], k=k
-        )

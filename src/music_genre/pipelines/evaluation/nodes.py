@@ -1,5 +1,6 @@
-"""Thin nodes over :mod:`music_genre.evaluation` (report, calibration, summary): the sections that differ by task are the task's
-(:class:`music_genre.modeling.tasks.base.Task`), computed with the evaluation package passed in."""
+"""Thin nodes over :mod:`music_genre.evaluation` (report, calibration, label quality, summary): the
+sections that differ by task are the task's report sections (:mod:`music_genre.evaluation.tasks`, found
+by the model's task)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import logging
 
 import pandas as pd
 
-import music_genre.evaluation
-from music_genre.evaluation import label_quality as _label_quality  # noqa: F401 - the tasks' sections
-from music_genre.evaluation import tags as _tags  # noqa: F401 - loaded for the tasks' report sections
 from music_genre.evaluation.calibration import confidence_slices, reliability, reliability_figure
 from music_genre.evaluation.report import feature_importance_figure, feature_importance_table
 from music_genre.evaluation.summary import summary_markdown
+from music_genre.evaluation.tasks import ReportSections, sections_of
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.modeling.tasks import get_task, task_of
 from music_genre.modeling.tasks.base import probabilities
 from music_genre.modeling.training import with_feature_columns
 
 log = logging.getLogger(__name__)
+
+
+def _sections(genre_classifier) -> ReportSections:
+    return sections_of(task_of(genre_classifier))
 
 
 def predict_split(
@@ -44,7 +47,7 @@ def predict_split(
         }
     )
     for name, values in (
-        task_of(genre_classifier).evaluation_columns(genre_classifier, part, proba).items()
+        _sections(genre_classifier).evaluation_columns(genre_classifier, part, proba).items()
     ):
         predictions[name] = values
     for i, genre in enumerate(genre_classifier.classes):
@@ -57,8 +60,8 @@ def report_genres(predictions: pd.DataFrame, genre_classifier: GenreClassifier, 
     confusion matrix and the most confused pairs; for a multi-label model, per-genre scores and
     average precision with each threshold, the heatmap of true against predicted tags, and the genres
     most often added to another's tracks."""
-    return task_of(genre_classifier).genre_report(
-        predictions, genre_classifier, evaluation_params, music_genre.evaluation
+    return _sections(genre_classifier).genre_report(
+        predictions, genre_classifier, evaluation_params
     )
 
 
@@ -67,11 +70,8 @@ def report_largest_errors(
 ) -> pd.DataFrame:
     """The tracks the model judged worst, to listen to first: the lowest probability given to the true
     genre, or (multi-label) most tags wrong."""
-    return task_of(genre_classifier).largest_errors(
-        predictions,
-        genre_classifier,
-        int(evaluation_params.get("largest_errors", 20)),
-        music_genre.evaluation,
+    return _sections(genre_classifier).largest_errors(
+        predictions, genre_classifier, int(evaluation_params.get("largest_errors", 20))
     )
 
 
@@ -120,8 +120,8 @@ def find_label_issues(
             settings["k"],
             smallest,
         )
-    issues, summary = task_of(genre_classifier).label_issues(
-        train, manifest, genre_classifier, k, settings, music_genre.evaluation
+    issues, summary = _sections(genre_classifier).label_issues(
+        train, manifest, genre_classifier, k, settings
     )
     log.info(
         "Label quality: %d suspect labels in %d training tracks (%.1f%%)",
@@ -138,7 +138,7 @@ def report_confidence(
     """Scores above and below the confidence threshold, and a reliability diagram with its ECE."""
     classes = genre_classifier.classes
     proba = probabilities(predictions, classes)
-    truth = task_of(genre_classifier).confidence_truth(predictions, genre_classifier)
+    truth = _sections(genre_classifier).confidence_truth(predictions, genre_classifier)
     slices = confidence_slices(
         truth, proba, classes, threshold=evaluation_params["confidence_threshold"]
     )
@@ -176,7 +176,7 @@ def write_summary(
     evaluation_params: dict,
     dataset: dict,
 ) -> str:
-    task = get_task(model_metrics.get("task"))
+    sections = sections_of(get_task(model_metrics.get("task")))
     return summary_markdown(
         {
             "title": f"Evaluation report: {dataset.get('name')}",
@@ -188,8 +188,8 @@ def write_summary(
             "per_class": per_class,
             "top_confused": top_confused,
             "largest_errors": largest_errors,
-            "intro": task.report_intro,
-            "texts": task.report_texts,
+            "intro": sections.intro,
+            "texts": sections.texts,
             "feature_importance": feature_importance,
             "label_issues": label_issues,
             "label_issue_summary": label_issue_summary,

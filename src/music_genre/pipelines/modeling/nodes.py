@@ -175,8 +175,9 @@ def decide_promotion(
     modeling: dict,
 ) -> dict:
     """Would this model replace the champion of its task (``champion_genre_classifier``: the copy of
-    ``modeling.task``'s)? Both scored on the same tracks (the registration hook moves the alias only when
-    the model is registered and the answer is yes)."""
+    ``modeling.task``'s)? Both scored on the same tracks (registration at the run's end,
+    :mod:`music_genre.modeling.champion`, moves the alias only when the model is registered and the
+    answer is yes, compared again when the champion changed meanwhile)."""
     from music_genre.modeling.promotion import compare  # noqa: PLC0415
 
     decision = compare(
@@ -193,6 +194,28 @@ def decide_promotion(
     return decision
 
 
+def keep_registration_candidate(
+    genre_classifier: GenreClassifier, model_input_table: pd.DataFrame, modeling: dict
+):
+    """This run's model and the tracks it was compared with the champion on, kept in memory for the
+    registration at the run's end (:func:`music_genre.modeling.champion.register_run`): the shared
+    files may be rewritten by another run on the same dataset meanwhile.
+
+    Args:
+        genre_classifier: the model this run trained.
+        model_input_table: the table it was scored on (only ``modeling.promotion.splits`` is kept).
+        modeling: the ``modeling`` parameters (their ``promotion`` block).
+
+    Returns:
+        A :class:`music_genre.modeling.champion.RegistrationCandidate`.
+    """
+    from music_genre.modeling.champion import registration_candidate  # noqa: PLC0415
+
+    return registration_candidate(
+        genre_classifier, model_input_table, modeling.get("promotion") or {}
+    )
+
+
 def request_registration(
     model_metrics: dict,
     mlflow_model: dict,
@@ -200,7 +223,8 @@ def request_registration(
     modeling: dict,
     dataset: dict,
 ) -> dict:
-    """Register when the test metric reaches the threshold (done by the project hook after the run)."""
+    """Register when the test metric reaches the threshold (done at the run's end, once kedro-mlflow has
+    logged the served model: :func:`music_genre.modeling.champion.register_run`)."""
     from music_genre.modeling.registry import registration_request  # noqa: PLC0415
 
     request = registration_request(

@@ -4,6 +4,7 @@ from .nodes import (
     build_model_input,
     decide_promotion,
     evaluate_model,
+    keep_registration_candidate,
     log_model_to_mlflow,
     publish_for_serving,
     report_model_selection,
@@ -54,8 +55,9 @@ def training_pipeline() -> Pipeline:
 
 
 def registration_pipeline() -> Pipeline:
-    """Publish, log and (by the registration hook, after the run) register the trained model, moving the
-    champion alias only to a model that beats the champion: shared by modeling and retraining."""
+    """Publish, log and compare the trained model with the champion, and ask for its registration: the
+    run's end registers it (once kedro-mlflow has logged the served model) and moves the champion alias
+    only to a model that beats the champion. Shared by modeling and retraining."""
     return Pipeline(
         [
             Node(
@@ -81,6 +83,12 @@ def registration_pipeline() -> Pipeline:
                 ],
                 outputs="promotion_decision",
                 name="decide_promotion_node",
+            ),
+            Node(
+                func=keep_registration_candidate,
+                inputs=["genre_classifier", "model_input_table", "params:modeling"],
+                outputs="registration_candidate",
+                name="keep_registration_candidate_node",
             ),
             Node(
                 func=request_registration,

@@ -79,9 +79,15 @@ def build_monitoring_frames(
     )
     drift.check_columns(reference_table, inference_model)
     reference_digest = inference_model.feature_digest
-    reference = drift.reference_frame(
-        reference_table, inference_model, monitoring.get("reference_splits", ["validation", "test"])
-    )
+    configured = list(monitoring.get("reference_splits", ["validation", "test"]))
+    splits = drift.unseen_splits(inference_model, configured)
+    if splits != configured:  # a model refit on training+validation: its reference is what it never saw
+        log.info(
+            "Reference: the %s tracks only, which the model never fitted (it was fitted on %s)",
+            " and ".join(splits),
+            "+".join(sorted(drift.fitted_splits(inference_model))),
+        )
+    reference = drift.reference_frame(reference_table, inference_model, splits)
     if batch_rows.empty:
         return reference, reference.iloc[0:0].assign(path=pd.Series(dtype=str))
     drift.check_features(reference_digest, batch_rows["feature_digest"].dropna().unique())

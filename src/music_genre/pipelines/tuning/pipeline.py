@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from music_genre.hooks import RAY_TAG
+from music_genre.common.ray_runtime import RAY_TAG
 
 from .nodes import tune_hyperparameters, tune_if_enabled
 

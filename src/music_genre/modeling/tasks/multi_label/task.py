@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from music_genre.common.errors import ExpectedError
-from music_genre.data.labels import SEPARATOR, TAGS_COLUMN, join_tags, split_tags
+from music_genre.data.labels import SEPARATOR, TAGS_COLUMN
 from music_genre.modeling import training
-from music_genre.modeling.tasks.base import Task, probabilities
+from music_genre.modeling.tasks.base import Task
 from music_genre.modeling.tasks.multi_label import labels as tag_labels
 from music_genre.modeling.tasks.multi_label import metrics as tag_metrics
 from music_genre.modeling.tasks.multi_label import training as tag_training
@@ -33,21 +33,6 @@ class MultiLabelTask(Task):
     label_columns = (TAGS_COLUMN,)
     output_extras = ("tags",)
     chance_reason = "no better than the label-frequency baseline on validation or test"
-    summary_warning = "no better than the label-frequency baseline: not registered"
-    report_intro = (
-        "Task: **multi-label** (every genre of a track; one model and threshold per genre).",
-        "",
-    )
-    report_texts = {
-        "warning": "**Warning: this model is no better than the label-frequency baseline (Jaccard and "
-        "Hamming loss). It was not registered.**",
-        "confusions": "True vs predicted tags",
-        "figure": "tag co-occurrence",
-        "pairs": "Genres most often added to tracks of another genre (rate = share of that genre's "
-        "tracks):",
-        "largest": "Tracks with the most tags wrong:",
-    }
-    figure_caption = "True vs predicted tags (test split)"
 
     # ---- data ------------------------------------------------------------------------------------------
 
@@ -198,118 +183,3 @@ class MultiLabelTask(Task):
         chosen = np.flatnonzero(classifier.tags_from_proba(proba[None, :])[0])
         order = sorted(chosen, key=lambda j: -float(proba[j]))
         return {"tags": SEPARATOR.join(classifier.classes[j] for j in order)}
-
-    def row_tags(self, row: Mapping) -> list[tuple[str, float]]:
-        value = row.get("tags")
-        if not isinstance(value, str) or not value:
-            return []
-        return [(genre, float(row[f"proba_{genre}"])) for genre in split_tags(value)]
-
-    def json_outputs(self, row: Mapping, classifier) -> dict:
-        """``tags``: the genres over their thresholds, with probability and threshold."""
-        return {
-            "tags": [
-                {
-                    "genre": genre,
-                    "probability": round(p, 6),
-                    "threshold": round(float(classifier.thresholds[genre]), 6),
-                }
-                for genre, p in self.row_tags(row)
-            ]
-        }
-
-    def model_card(self, classifier) -> list[tuple[str, str]]:
-        return [("Task", f"multi-label: {len(classifier.classes)} genres, a threshold each")]
-
-    def headline(self, test: Mapping) -> str:
-        return f"Jaccard {test['jaccard']:.2f}, Hamming loss {test['hamming_loss']:.3f}"
-
-    def test_summary(self, test: Mapping, model_metrics: Mapping) -> str:
-        return (
-            f"Jaccard {test['jaccard']:.2f}, Hamming loss {test['hamming_loss']:.3f}, micro F1 "
-            f"{test['f1_micro']:.2f} on {int(test.get('n_tracks', 0))} test tracks (label-frequency "
-            f"baseline: Jaccard {test['baseline_jaccard']:.2f}, Hamming loss "
-            f"{test['baseline_hamming_loss']:.3f})"
-        )
-
-    def model_summary(self, model_metrics: Mapping) -> str:
-        return f", multi-label over {len(model_metrics.get('classes') or [])} genres"
-
-    # ---- evaluation report -----------------------------------------------------------------------------
-
-    def evaluation_columns(self, classifier, part: pd.DataFrame, proba) -> dict[str, list]:
-        labels = classifier.classes
-        return {
-            "true_tags": [
-                join_tags(t)
-                for t in tag_labels.tag_lists(tag_labels.tag_matrix(part, labels), labels)
-            ],
-            "predicted_tags": [
-                join_tags(t)
-                for t in tag_labels.tag_lists(classifier.tags_from_proba(proba), labels)
-            ],
-        }
-
-    @staticmethod
-    def _tag_matrices(predictions: pd.DataFrame, classifier):
-        """True and predicted tags of the evaluated tracks, as boolean (tracks, genres) matrices."""
-        index = {label: j for j, label in enumerate(classifier.classes)}
-
-        def matrix(column):
-            out = np.zeros((len(predictions), len(index)), dtype=bool)
-            for i, tags in enumerate(predictions[column].map(split_tags)):
-                out[i, [index[t] for t in tags if t in index]] = True
-            return out
-
-        return matrix("true_tags"), matrix("predicted_tags")
-
-    def genre_report(self, predictions, classifier, params, evaluation):
-        """Per-genre precision/recall/F1 and average precision with each threshold, the heatmap of true
-        against predicted tags, and the genres most often added to another's tracks."""
-        tags = evaluation.tags
-        classes = classifier.classes
-        true, predicted = self._tag_matrices(predictions, classifier)
-        proba = probabilities(predictions, classes)
-        per_tag = tags.per_tag_report(true, predicted, proba, classes, classifier.thresholds)
-        counts = tags.cooccurrence_table(true, predicted, classes)
-        figure = tags.cooccurrence_figure(
-            counts, title=f"True vs predicted tags ({params['split']} split)"
-        )
-        extra = tags.cooccurrence_table(true, predicted & ~true, classes)
-        totals = true.sum(axis=0)
-        rates = extra.div(np.where(totals > 0, totals, 1), axis=0)
-        pairs = evaluation.report.top_confused_pairs(rates, extra, n=params["top_confused"])
-        return per_tag, figure, pairs
-
-    def largest_errors(self, predictions, classifier, n, evaluation):
-        """The tracks with the most tags wrong."""
-        true, predicted = self._tag_matrices(predictions, classifier)
-        proba = probabilities(predictions, classifier.classes)
-        return evaluation.tags.largest_tag_errors(
-            predictions["track_id"].to_numpy(), true, predicted, proba, classifier.classes, n=n
-        )
-
-    def label_issues(self, train, manifest, classifier, k, settings, evaluation):
-        """cleanlab's multi-label finder on out-of-fold tag probabilities of the training split: tracks
-        whose genre list looks incomplete (a genre the audio carries is missing) or wrong."""
-        labels = classifier.classes
-        proba = tag_training.out_of_fold_tag_probabilities(
-            train, labels, classifier.model_type, classifier.params, k=k,
-            seed=int(settings.get("seed", 42)),
-        )  # fmt: skip
-        return evaluation.tags.tag_label_issues(
-            train["track_id"].to_numpy(),
-            tag_labels.tag_matrix(train, labels),
-            proba,
-            labels,
-            paths=manifest[["track_id", "path"]],
-            k=k,
-        )
-
-    def confidence_truth(self, predictions: pd.DataFrame, classifier) -> pd.Series:
-        """The genre a track counts as right for: its most likely genre when that is one of its tags
-        (so "right" means the top genre is one of the track's)."""
-        true, _ = self._tag_matrices(predictions, classifier)
-        top = probabilities(predictions, classifier.classes).argmax(axis=1)
-        hit = true[np.arange(len(true)), top]
-        return predictions["genre"].where(~hit, predictions["predicted"])
