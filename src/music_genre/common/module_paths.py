@@ -51,6 +51,12 @@ MOVED = {
     "music_genre.page": "music_genre.serving.page",
     "music_genre.served_inputs": "music_genre.serving.served_inputs",
     "music_genre.run_summary": "music_genre.serving.run_summary",
+    # names that say what a module is (issue 26)
+    "music_genre.common.console_log": "music_genre.common.run_logging",
+    "music_genre.monitoring.progress": "music_genre.monitoring.checkpoints",
+    "music_genre.monitoring.metrics_export": "music_genre.monitoring.prometheus_textfile",
+    "music_genre.serving.metrics": "music_genre.serving.prometheus_metrics",
+    "music_genre.features._cache": "music_genre.features._kernel_cache",
 }
 # Old paths answered without a warning: the console script of an install made before the move names
 # them (``music-genre = music_genre.serving.console:main`` until ``pip install -e .`` is run again), and

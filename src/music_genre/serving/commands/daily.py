@@ -60,9 +60,9 @@ def daily(
     import os  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from music_genre.common.console_log import SUBRUN_ENV  # noqa: PLC0415
     from music_genre.common.errors import expected_message  # noqa: PLC0415
     from music_genre.common.locks import batch_loop_lock  # noqa: PLC0415
+    from music_genre.common.run_logging import SUBRUN_ENV  # noqa: PLC0415
     from music_genre.monitoring.daily import champion_text, run_daily  # noqa: PLC0415
     from music_genre.monitoring.retention import retention_line  # noqa: PLC0415
     from music_genre.serving.run_summary import render  # noqa: PLC0415
@@ -103,11 +103,11 @@ def daily(
 
 
 def _daily_metrics(parameters: dict, started: float, outcome=None, runner=None) -> None:
-    """The day's figures where Prometheus reads them (``metrics.textfile_dir``): success or failure, what
+    """The day's figures where Prometheus reads them (``prometheus.textfile_dir``): success or failure, what
     it scored and decided, the champion it leaves. Writing them never changes the day's outcome."""
-    from music_genre.monitoring.metrics_export import write_daily_metrics  # noqa: PLC0415
+    from music_genre.monitoring.prometheus_textfile import write_daily_metrics  # noqa: PLC0415
 
-    settings = parameters.get("metrics")
+    settings = parameters.get("prometheus")
     if not settings:
         return
     try:

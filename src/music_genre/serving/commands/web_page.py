@@ -26,7 +26,7 @@ def app_command(
         typer.Option(
             "--metrics-port",
             metavar="PORT",
-            help="Port of the page's Prometheus metrics on 127.0.0.1 (default metrics.page_port; 0: off).",
+            help="Port of the page's Prometheus metrics on 127.0.0.1 (default prometheus.page_port; 0: off).",
         ),
     ] = None,
     project: ProjectOption = None,
