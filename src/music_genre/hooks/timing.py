@@ -6,7 +6,7 @@ import logging
 
 from kedro.framework.hooks import hook_impl
 
-from music_genre.common.console_log import DETAIL
+from music_genre.common.run_logging import DETAIL
 
 timing_log = logging.getLogger("music_genre.timing")
 

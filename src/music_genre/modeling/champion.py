@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from music_genre.common.console_log import DETAIL
+from music_genre.common.run_logging import DETAIL
 from music_genre.modeling.artifact import GenreClassifier
 
 log = logging.getLogger(__name__)
