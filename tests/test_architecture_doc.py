@@ -188,7 +188,7 @@ def test_every_module_of_the_package_is_listed():
         "`serving.with_serving_model`",  # a function that moved to another layer
         "`modeling.registry.log_everything`",  # a function that does not exist
         "`music_genre.hooks.NoSuchHook`",
-        "`hooks.RayHook.no_such_method`",
+        "`hooks.ray_lifetime.RayHook.no_such_method`",
         "`src/music_genre/serving/console.py`",  # a file that was split
         "`monitoring/progress.py`",
     ],
@@ -200,6 +200,6 @@ def test_a_stale_name_is_caught(stale):
 def test_names_that_are_not_code_pass():
     text = (
         "`modeling.task` `dataset.root` `info.log` `sys.meta_path` `champion.json` "
-        "`hooks.RayHook` `music_genre.modeling.registry.log_classifier_model` `common/errors.py`"
+        "`hooks.ray_lifetime.RayHook` `music_genre.modeling.registry.log_classifier_model` `common/errors.py`"
     )
     assert problems(text) == []
