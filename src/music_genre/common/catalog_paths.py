@@ -1,5 +1,5 @@
-"""Where the catalog keeps a dataset, read from its configuration (``DataCatalog.to_config()`` in a run,
-the config loader's ``catalog`` elsewhere): code names datasets, never their paths."""
+"""Where the catalog keeps a dataset, read from its configuration (the config loader's ``catalog``, paths
+as configured, ``${...}`` resolved): code names datasets, never their paths."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def partition_path(config: Mapping, name: str, partition: str) -> str | None:
 def shown_path(path: str | None, project: str | os.PathLike | None) -> str | None:
     """``path`` as a person in the project folder types it: relative to ``project`` when inside it
     (Kedro's context makes the catalog's paths absolute), else as it is."""
-    if path is None or project is None:
+    if path is None or project is None or not os.path.isabs(path):
         return path
     try:
         relative = os.path.relpath(path, project)

@@ -48,10 +48,15 @@ class RunSummaryHook:
     def __init__(self) -> None:
         self._env: str | None = None
         self._project: str | None = None
+        self._catalog: dict = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
         self._project = str(context.project_path)
+        try:  # the catalog's configuration, resolved as the run's catalog is (its --params too)
+            self._catalog = dict(context.config_loader["catalog"] or {})
+        except Exception:  # no catalog: the summary names no file
+            self._catalog = {}
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
@@ -77,7 +82,7 @@ class RunSummaryHook:
 
         outputs = pipeline.all_outputs()
         try:
-            config = catalog.to_config()[0]
+            config = self._catalog
             if "model_metrics" in outputs:
                 report = shown_path(configured_path(config, "evaluation_summary"), self._project)
                 text = self._training(catalog, report)
