@@ -11,11 +11,16 @@ Each modelling task keeps its own champion copies (``champion<suffix>/``, ``fall
 (what a run trains) or ``${task_suffix:serving.task}`` (what the environment serves), and with
 ``${task:serving.task}`` the task itself: both read the parameters this loader resolves, runtime
 ``--params`` included, so the paths follow the configuration, never a run's side effects.
+
+The parameters are checked once, as they load, against :mod:`music_genre.parameter_schema` (one schema
+per block): an unknown key or a bad value, from ``conf/base``, an environment or ``--params``, is one
+``error:`` line naming the key and the file, for ``kedro run`` and ``music-genre`` alike.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -79,6 +84,8 @@ class ProjectConfigLoader(OmegaConfigLoader):
     catalog's task paths from the parameters."""
 
     def __getitem__(self, key: str) -> Any:
+        if key == "parameters" and key not in self:
+            return self._checked_parameters()
         if key == "catalog" and key not in self:
             try:
                 parameters = super().__getitem__("parameters")
@@ -97,3 +104,28 @@ class ProjectConfigLoader(OmegaConfigLoader):
                 server[name] = anchor_sqlite_uri(server.get(name), conf_dir.resolve().parent)
             config = {**config, "server": server}
         return config
+
+    def _checked_parameters(self) -> dict:
+        """The merged parameters, once :func:`~music_genre.parameter_schema.validate_parameters`
+        passed (an old block name moved to today's first)."""
+        from music_genre.parameter_schema import renamed, validate_parameters  # noqa: PLC0415
+
+        parameters, notes = renamed(super().__getitem__("parameters"))
+        for note in notes:
+            logging.getLogger(__name__).warning(note)
+        return dict(validate_parameters(parameters, self._parameter_sources()))
+
+    def _parameter_sources(self) -> list[tuple[str, Any]]:
+        """Each parameters file's own tree (base first, then the environment's), then ``--params``."""
+        from music_genre.parameter_schema import relative  # noqa: PLC0415
+
+        root = Path(str(self.conf_source)).parent
+        sources: list[tuple[str, Any]] = []
+        try:
+            base, env, *_ = self._read_raw_config("parameters")  # Kedro 1.7's per-file read
+        except Exception:  # noqa: BLE001 - the files' names only label the message
+            base, env = {}, {}
+        for path, tree in [*base.items(), *env.items()]:
+            sources.append((relative(path, root), OmegaConf.to_container(tree, resolve=False)))
+        sources.append(("--params", dict(self.runtime_params or {})))
+        return sources

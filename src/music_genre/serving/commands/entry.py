@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from music_genre.serving.commands.daily import daily
-from music_genre.serving.commands.options import EXIT_OK
+from music_genre.serving.commands.options import EXIT_FAILED, EXIT_OK
 from music_genre.serving.commands.predict import predict
 from music_genre.serving.commands.serve import serve
 from music_genre.serving.commands.web_page import app_command
@@ -57,8 +57,14 @@ app.command()(serve)
 
 
 def main() -> None:
-    """Console entry point; usage errors exit 2 (click's convention), failures 1."""
+    """Console entry point; usage errors exit 2 (click's convention), failures 1: one ``error:`` line
+    for a failure the user can fix that no command caught (a parameter that does not fit its schema)."""
+    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+
     try:
         app(standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
+    except ExpectedError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)

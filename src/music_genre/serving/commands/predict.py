@@ -76,6 +76,7 @@ def predict(
         if problem:
             err.print(f"error: {problem}", markup=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE)
+    settings = project_settings(project_dir, env)  # the parameters checked before any work
     items = inference.expand_inputs(paths)
     if not any(isinstance(item, Path) for item in items):
         for item in items:
@@ -86,7 +87,6 @@ def predict(
     except model_store.ModelNotFoundError as error:
         err.print(f"error: {error}", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
-    settings = project_settings(project_dir, env)
     classifier = loaded.classifier
     # the environment's dataset names the model only when it came from that environment's catalog
     facts = wording.model_facts(classifier, loaded.source, None if model else settings["dataset"])
