@@ -488,6 +488,7 @@ class RunSummaryHook:
             registration=optional("model_registration"),
             report_path=f"data/08_reporting/{dataset}/evaluation/summary.md",
             serving_task=(optional("params:serving") or {}).get("task"),
+            label_issue_summary=optional("label_issue_summary"),
         )
         return render(f"music-genre run: {dataset}", rows)
 

@@ -8,8 +8,8 @@
 The text output opens, before the first answer, with one line naming the model answering (registered name
 and version, dataset, task); then come a warning when that model learned from the synthesized sample and a
 note when it cannot tell music unlike its training music (both on stderr, as the other warnings; neither
-when no file got an answer). A weak answer reads "uncertain: A or B" (``inference.uncertain_below`` /
-``uncertain_margin``), an unfamiliar one gets a line under its bars, and a silent file is one line,
+when no file got an answer). An answer reads confident, "leaning A (...)" or "uncertain: A or B"
+(``inference.verdict``), an unfamiliar one gets a line under its bars, and a silent file is one line,
 ``<path>: silent``. The words are :mod:`music_genre.serving.wording`'s, the page's too.
 
 Exit status: 0 when every file was predicted, 1 when any could not be (a silent file too: it has no
@@ -46,7 +46,8 @@ EnvOption = Annotated[
 ]
 # servers bind this machine only unless told otherwise
 HostOption = Annotated[
-    str, typer.Option("--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only).")
+    str,
+    typer.Option("--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."),
 ]
 
 
@@ -159,7 +160,11 @@ def predict(
         answered = True
         if not as_json:  # --json carries the same facts in each object's "model"
             out.print(wording.header_text(facts), markup=False, soft_wrap=True)
-        for line in (wording.sample_warning(facts), wording.familiarity_note(facts)):
+        for line in (
+            wording.sample_warning(facts),
+            wording.familiarity_note(facts),
+            wording.weak_model_note(facts, settings["verdict"]),
+        ):
             if line:
                 err.print(line, markup=False, soft_wrap=True)
 
@@ -170,7 +175,9 @@ def predict(
             _report_error(out, err, as_json, item.path, item.reason, item.message)
             continue
         try:
-            row = inference.predict_files([item], classifier, settings["windowing"]).iloc[0]
+            row = inference.predict_files(
+                [item], classifier, settings["windowing"], settings["verdict"]
+            ).iloc[0]
         except (
             ExpectedError
         ) as error:  # not this file's fault: e.g. the embedding's weights are gone
@@ -192,7 +199,7 @@ def predict(
         if as_json:
             print(json.dumps(_json_row(row, classifier.classes, ranked, loaded, facts)), flush=True)
         else:
-            _print_prediction(out, row, ranked, classifier, settings["uncertainty"])
+            _print_prediction(out, row, ranked, classifier, settings["verdict"])
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -504,7 +511,7 @@ def _quiet_libraries() -> None:
 
 def _project_settings(project_dir: Path | None, env: str | None) -> dict:
     """What the project's configuration says about scoring and wording, read once: the ``inference``
-    windowing (window length, hop, count, minimum length), when an answer is uncertain, and the
+    windowing (window length, hop, count, minimum length), how sure an answer is (its verdict), and the
     environment's dataset (None outside a project: the defaults)."""
     from music_genre.modeling import store as model_store  # noqa: PLC0415
     from music_genre.serving import inference, wording  # noqa: PLC0415
@@ -517,7 +524,7 @@ def _project_settings(project_dir: Path | None, env: str | None) -> dict:
         dataset = loader["globals"].get("dataset_name")
     return {
         "windowing": inference.windowing_settings(parameters),
-        "uncertainty": wording.uncertainty_settings(parameters),
+        "verdict": wording.verdict_settings(parameters),
         "dataset": dataset,
     }
 
@@ -533,13 +540,16 @@ def _print_json_error(path: str, reason: str, message: str) -> None:
 
 
 def _json_row(row, classes, ranked, loaded, facts) -> dict:
-    """One file's JSON object; ``familiarity``/``unfamiliar`` only where the prediction rows carry them."""
+    """One file's JSON object: the row's answer with its ``verdict`` and ``runner_up`` (the words the
+    text says), ``familiarity_distance``/``unfamiliar`` where the prediction rows carry them."""
     return (
         {
             "path": row["path"],
             "track_id": row["track_id"],
             "genre": row["genre"],
             "confidence": round(float(row["confidence"]), 6),
+            "verdict": row.get("verdict"),
+            "runner_up": row.get("runner_up"),
             "top": [{"genre": genre, "probability": round(p, 6)} for genre, p in ranked],
             "probabilities": {genre: round(float(row[f"proba_{genre}"]), 6) for genre in classes},
             "windows": int(row["windows"]),
@@ -558,14 +568,15 @@ def _json_row(row, classes, ranked, loaded, facts) -> dict:
 
 
 def _json_familiarity(row) -> dict:
-    """``familiarity`` (null where the model has none) and ``unfamiliar``, where rows carry them."""
+    """``familiarity_distance`` (how far the song is from the training music, over the threshold: lower
+    is more familiar, above 1 ``unfamiliar``; null where the model has no check) and ``unfamiliar``."""
     if "unfamiliar" not in row.index:
         return {}
-    value = row.get("familiarity")
+    value = row.get("familiarity_distance")
     score = None if value is None or value != value else round(float(value), 6)
     from music_genre.serving.wording import is_unfamiliar  # noqa: PLC0415
 
-    return {"familiarity": score, "unfamiliar": is_unfamiliar(row)}
+    return {"familiarity_distance": score, "unfamiliar": is_unfamiliar(row)}
 
 
 def _json_tags(row, classifier) -> dict:
@@ -576,17 +587,15 @@ def _json_tags(row, classifier) -> dict:
     return task_of(classifier).json_outputs(row, classifier)
 
 
-def _print_prediction(out, row, ranked, classifier, uncertainty: dict, width: int = 30) -> None:
-    """The file's answer line (in :func:`wording.answer_text`'s words), its genre bars, and the verdict
-    line (unfamiliar music) under them."""
+def _print_prediction(out, row, ranked, classifier, verdict: dict, width: int = 30) -> None:
+    """The file's answer line (its :func:`wording.row_verdict` in words), its genre bars, and the
+    verdict line (unfamiliar music) under them."""
     from rich.markup import escape  # noqa: PLC0415
 
     from music_genre.serving import wording  # noqa: PLC0415
-    from music_genre.serving.inference import row_tags, top_genres  # noqa: PLC0415
+    from music_genre.serving.inference import row_tags  # noqa: PLC0415
 
-    answer = wording.answer_text(
-        top_genres(row, classifier.classes, 2), row_tags(row, classifier), uncertainty
-    )
+    answer = wording.row_verdict(row, classifier.classes, verdict, row_tags(row, classifier)).text()
     out.print(
         f"[bold]{escape(Path(row['path']).name)}[/bold]  [green]{escape(answer)}[/green]  "
         f"[dim]({int(row['windows'])} window{'s' if row['windows'] != 1 else ''}, "
