@@ -111,6 +111,8 @@ def run_daily(
         f"{report['model_version']} ({report.get('model_role')}); {failed} could not be scored"
         + (f" ({report['failure_reasons']})" if failed and report.get("failure_reasons") else "")
     )
+    if any((report.get("verdicts") or {}).values()):
+        outcome.scoring += f"; answers: {verdict_line(report['verdicts'])}"
     if (
         report.get("scored", 0) == 0
         and not labels_csv
@@ -149,3 +151,12 @@ def run_daily(
     elif decision.get("retrain"):
         outcome.steps.append("retraining asked for, skipped (--no-retrain)")
     return outcome
+
+
+def verdict_line(verdicts: Mapping[str, int]) -> str:
+    """``3 confident, 5 leaning, 14 uncertain, 2 unfamiliar``: a batch's answers by verdict (the batch
+    job's ``inference_report["verdicts"]``); a kind beyond the first three that no answer had is left
+    out."""
+    return ", ".join(
+        f"{int(n)} {kind}" for i, (kind, n) in enumerate(verdicts.items()) if i < 3 or int(n)
+    )

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from music_genre.modeling.tasks import get_task
+from music_genre.monitoring.daily import verdict_line
 from music_genre.monitoring.verdict import verdict_lines
 
 
@@ -197,13 +198,6 @@ def inference_summary(report: Mapping) -> list[tuple[str, str]]:
     if report.get("files"):
         rows.append(("Next", "kedro run --pipelines=monitoring"))
     return rows
-
-
-def verdict_line(verdicts: Mapping[str, int]) -> str:
-    """``3 confident, 5 leaning, 14 uncertain, 2 unfamiliar`` (a kind no answer had, beyond the first
-    three, left out)."""
-    shown = [f"{int(n)} {kind}" for i, (kind, n) in enumerate(verdicts.items()) if i < 3 or int(n)]
-    return ", ".join(shown)
 
 
 def monitoring_summary(
