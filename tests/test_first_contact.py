@@ -159,6 +159,9 @@ def test_batch_inference_ends_with_its_own_summary(fresh_run):
             1,
             "collection folder not found",
         ),
+        # an empty value: `--params=dataset.root=`, or the README's `$(realpath ../shared/...)` where
+        # there is no ../shared
+        (["--env=gtzan", "--params=dataset.root="], 1, "dataset.root is empty"),
         (["--pipelines=download"], 1, "needs no download"),
         (["--env=nosuchenv"], 2, "no environment 'nosuchenv'"),
         (
@@ -167,7 +170,7 @@ def test_batch_inference_ends_with_its_own_summary(fresh_run):
             "FMA metadata not found",
         ),
     ],
-    ids=["no-data", "download-without-fma-env", "wrong-env", "fma-without-data"],
+    ids=["no-data", "empty-root", "download-without-fma-env", "wrong-env", "fma-without-data"],
 )
 def test_expected_failures_end_in_one_line(tmp_path, args, code, expected):
     project = make_project_copy(tmp_path / "project")
