@@ -173,13 +173,16 @@ def test_a_model_fitted_on_few_tracks_a_genre_says_so_once():
     ("row", "expected"),
     [
         ({"error_reason": "silent", "error": "no sound"}, wording.SILENT_TEXT),
-        ({"error_reason": None, "unfamiliar": True, "familiarity": 0.02}, wording.UNFAMILIAR_TEXT),
         (
-            {"error_reason": None, "unfamiliar": np.True_, "familiarity": 0.02},
+            {"error_reason": None, "unfamiliar": True, "familiarity_distance": 2.1},
             wording.UNFAMILIAR_TEXT,
         ),
-        ({"error_reason": None, "unfamiliar": False, "familiarity": 0.8}, None),
-        ({"error_reason": None, "unfamiliar": math.nan, "familiarity": math.nan}, None),
+        (
+            {"error_reason": None, "unfamiliar": np.True_, "familiarity_distance": 2.1},
+            wording.UNFAMILIAR_TEXT,
+        ),
+        ({"error_reason": None, "unfamiliar": False, "familiarity_distance": 0.8}, None),
+        ({"error_reason": None, "unfamiliar": math.nan, "familiarity_distance": math.nan}, None),
         ({"error_reason": None, "unfamiliar": pd.NA}, None),
         ({"error_reason": None}, None),  # rows of a version without the check
         ({"error_reason": "too_short", "unfamiliar": math.nan}, None),
@@ -366,7 +369,7 @@ def test_an_unfamiliar_answer_gets_a_line_under_its_bars(tmp_path):
     row = inference.predict_files([_tone(tmp_path / "tone.wav")], classifier).iloc[0].copy()
     plain = _printed(row, classifier, DEFAULTS)
     assert len(plain) == 4 and wording.UNFAMILIAR_TEXT not in "\n".join(plain)  # answer + 3 bars
-    row["familiarity"], row["unfamiliar"] = 0.01, True
+    row["familiarity_distance"], row["unfamiliar"] = 2.1, True
     flagged = _printed(row, classifier, DEFAULTS)
     assert flagged[:4] == plain and flagged[4] == f"  {wording.UNFAMILIAR_TEXT}"
 
