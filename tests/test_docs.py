@@ -472,7 +472,8 @@ def test_the_http_example_scores_a_long_song(docs_project, trained_project, tmp_
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
-    # SIGTERM stops the server and frees its port
+    # SIGTERM stops the server and frees its port (for a new server: SO_REUSEADDR, as servers bind)
     time.sleep(0.2)
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
