@@ -477,3 +477,22 @@ def test_the_http_example_scores_a_long_song(docs_project, trained_project, tmp_
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
+
+
+# ---- the README a newcomer reads -----------------------------------------------------------------------
+def test_the_readme_fits_on_a_screen_and_links_into_docs():
+    """At most 300 lines: what it is, the quick start with its virtual environment, predicting a song,
+    and where to go next; every link into docs/ names a page that exists."""
+    text = (PROJECT_ROOT / "README.md").read_text(encoding="utf8")
+    assert len(text.splitlines()) <= 300
+    headings = [line[3:] for line in text.splitlines() if line.startswith("## ")]
+    assert headings[:2] == ["Quick start", "Predict a song"] and headings[-1] == "Where to go next"
+    commands = [command for _, body in [(lang, b) for lang, _, b in blocks(PROJECT_ROOT / "README.md")
+                if lang in COMMAND_LANGUAGES] for _, command in commands_of_block("bash", body)]  # fmt: skip
+    venv = commands.index("python3.11 -m venv .venv && source .venv/bin/activate")
+    ci = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf8").strip().splitlines()[-1]
+    assert venv < commands.index(
+        ci
+    )  # the environment first, then CI's own test command, as written
+    links = re.findall(r"\]\((docs/[^)#]+)", text)
+    assert links and all((PROJECT_ROOT / link).is_file() for link in links), links
