@@ -401,3 +401,13 @@ def test_no_answer_no_header_and_no_caveats(tmp_path, sample_model_folder):
         f"error: {not_audio}: no readable audio header: not a supported audio file, or corrupt "
         "(unreadable)"
     ]
+
+
+def test_help_names_arguments_without_python_types(tmp_path):
+    """`--help` said ``PATH <list[str]>``: an argument is shown by its name alone."""
+    for command in ("predict", "app", "serve", "daily"):
+        result = _music_genre(command, "--help", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "<list[" not in result.stdout and "<str>" not in result.stdout, result.stdout
+    shown = _music_genre("predict", "--help", cwd=tmp_path).stdout.splitlines()
+    assert "  PATH  Audio files or folders (searched recursively).  [required]" in shown

@@ -241,7 +241,8 @@ def daily(
 ) -> None:
     """The daily job (for cron or Airflow): score the next batch, monitor it, re-score it with the
     fallback model on drift, retrain when monitoring says so and promote the challenger only if it beats
-    the champion. Rerunning a day does nothing."""
+    the champion. A day is one batch, not a date: each run takes the next batch not scored yet; with
+    nothing new, or a --batch already done, it does nothing."""
     import os  # noqa: PLC0415
     import time  # noqa: PLC0415
 
@@ -283,7 +284,10 @@ def daily(
         print(f"error: {message}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
     _daily_metrics(parameters, started, outcome, runner)
-    print("\n" + render(f"music-genre daily: {env or 'sample'}", outcome.lines()), flush=True)
+    # the block's title carries when the day ran: logs/daily.log gathers one block a day
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(started))
+    title = f"music-genre daily: {env or 'sample'}, {stamp}"
+    print("\n" + render(title, outcome.lines()), flush=True)
     _exit_now(EXIT_OK)
 
 
@@ -614,9 +618,23 @@ def _print_prediction(out, row, ranked, classifier, verdict: dict, width: int = 
         out.print(f"  [yellow]{escape(verdict)}[/yellow]", soft_wrap=True)
 
 
+def plain_argument_help(command) -> None:
+    """Arguments in ``--help`` as their metavar alone (``PATH``), not ``PATH <list[str]>``: Typer
+    adds the Python type of every argument to its help line, which says nothing to a person."""
+    import typer.core  # noqa: PLC0415
+
+    for sub in getattr(command, "commands", {}).values():
+        plain_argument_help(sub)
+    for param in getattr(command, "params", []):
+        if isinstance(param, typer.core.TyperArgument) and param.metavar:
+            param.display_type = lambda ctx=None: ""
+
+
 def main() -> None:
     """Console entry point; usage errors exit 2 (click's convention), failures 1."""
+    command = typer.main.get_command(app)
+    plain_argument_help(command)
     try:
-        app(standalone_mode=True)
+        command(standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
