@@ -2,8 +2,9 @@
 
 ``music-genre daily`` (what cron or Airflow runs) calls :func:`run_daily` with two callables: one runs a
 Kedro pipeline with runtime parameters, one loads a catalog entry. Each pipeline is its own Kedro session
-and MLflow run. Rerunning a day is a no-op: a batch already scored and monitored by the serving model is
-not scored, monitored or retrained on again.
+and MLflow run. A day is one batch, not a date: each run takes the next batch nobody scored yet (two runs
+in one calendar day do two batches); a batch already scored and monitored by the serving model is not
+scored, monitored or retrained on again.
 """
 
 from __future__ import annotations
