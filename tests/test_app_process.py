@@ -121,7 +121,9 @@ def test_serve_says_which_environment_and_sigterm_frees_its_port(trained_project
         if served.poll() is None:
             os.killpg(served.pid, signal.SIGKILL)
             served.wait()
-    assert served.returncode == 0, err
+    # uvicorn shuts down gracefully, then ends by the signal it was sent (its exit status says so)
+    assert served.returncode in (0, -signal.SIGTERM), err
+    assert "Traceback" not in err
     said = [line for line in out.splitlines() if line.startswith("music-genre serve:")]
     assert len(said) == 1
     assert said[0].startswith(f"music-genre serve: {wording.environment_text(None, 'sample')}: ")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from music_genre.common.console_log import DETAIL
 from music_genre.common.errors import ExpectedError
+from music_genre.common.run_logging import DETAIL
 from music_genre.data import audio, fma
 from music_genre.data.splits import SPLIT_NAMES, stratified_group_split
 

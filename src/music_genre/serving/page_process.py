@@ -48,7 +48,7 @@ def metrics_endpoint(port: int | None, address: str = "127.0.0.1"):
     except OSError as error:
         log.warning(
             "The page's metrics endpoint is off: cannot listen on %s:%s (%s); set "
-            "metrics.page_port or `music-genre app --metrics-port`",
+            "prometheus.page_port or `music-genre app --metrics-port`",
             address,
             port,
             error.strerror or error,
@@ -103,7 +103,7 @@ def run_page(command: Sequence[str], environment: dict, metrics_folder: str | No
 
 
 def metrics_port_of(option: int | None, settings: dict) -> int | None:
-    """The page's metrics port: ``--metrics-port`` when given, else ``metrics.page_port``; 0 is off."""
+    """The page's metrics port: ``--metrics-port`` when given, else ``prometheus.page_port``; 0 is off."""
     port = option if option is not None else settings.get("page_port")
     return int(port) if port else None
 
