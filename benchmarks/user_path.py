@@ -27,7 +27,9 @@ name) are split into stratified k folds. For each fold:
 Printed: per fold and in total, k of N correct and the accuracy; what the run chose (feature set and model
 type, from the copy's ``data/08_reporting/gtzan/model_metrics.json``, and the best row of ``model_cv.csv``
 when the model type was chosen by cross-validation); wall time of training and of prediction; the fraction
-of held-out files the JSON marks ``"unfamiliar": true`` ("n/a" when no JSON row carries the key). A fold
+of held-out files the JSON marks ``"unfamiliar": true`` ("n/a" when no JSON row carries the key); how the
+answers split by ``verdict`` (confident / leaning / uncertain / unfamiliar, each with how many were right),
+beside how many the old rule (under 50%, or under 10 points ahead of the second) called uncertain. A fold
 whose run fails prints its stderr tail, counts as failed (its clips are not scored) and the next fold runs;
 ``--retries`` re-runs a failed fold after ``--retry-wait`` seconds on a new copy (the tree is edited by
 others meanwhile). ``--report`` writes everything as JSON.
@@ -266,6 +268,9 @@ def score(stdout: str, held_out: list[tuple[Path, str]]) -> dict:
                 "predicted": predicted,
                 "confidence": None if row is None else row.get("confidence"),
                 "unfamiliar": None if row is None else row.get("unfamiliar"),
+                "verdict": None if row is None else row.get("verdict"),
+                "runner_up": None if row is None else row.get("runner_up"),
+                "probabilities": None if row is None else row.get("probabilities"),
                 "error": None if row is None else row.get("error", None),
                 "missing": row is None,
             }
@@ -280,6 +285,51 @@ def score(stdout: str, held_out: list[tuple[Path, str]]) -> dict:
         else None,
         "answers": answers,
     }
+
+
+# The rule before verdicts knew how many genres there are (uncertain_below 0.5, uncertain_margin 0.10):
+# every answer under 50%, or less than 10 points ahead of the second, read "uncertain".
+OLD_BELOW, OLD_MARGIN = 0.5, 0.10
+VERDICT_ORDER = ("confident", "leaning", "uncertain", "unfamiliar", "tagged")
+
+
+def old_rule_uncertain(probabilities: dict | None) -> bool | None:
+    if not probabilities:
+        return None
+    top, second, *_ = sorted(map(float, probabilities.values()), reverse=True) + [0.0, 0.0]
+    return top < OLD_BELOW or round(top - second, 9) < OLD_MARGIN
+
+
+def verdict_split(answers: list[dict]) -> dict:
+    """How the held-out answers split by verdict (the JSON's ``verdict``), how many of each were right,
+    and how many the old 50%-or-10-points rule would have called uncertain."""
+    split: dict = {}
+    for answer in answers:
+        kind = answer.get("verdict") or ("error" if answer["predicted"] is None else "none")
+        entry = split.setdefault(kind, {"n": 0, "correct": 0})
+        entry["n"] += 1
+        entry["correct"] += int(answer["predicted"] == answer["genre"])
+    old = [old_rule_uncertain(a.get("probabilities")) for a in answers]
+    return {
+        "by_verdict": split,
+        "old_rule_uncertain": sum(o is True for o in old),
+        "old_rule_judged": sum(o is not None for o in old),
+    }
+
+
+def verdict_text(split: dict) -> str:
+    order = [k for k in VERDICT_ORDER if k in split["by_verdict"]]
+    order += [k for k in split["by_verdict"] if k not in order]
+    parts = [
+        f"{kind} {split['by_verdict'][kind]['n']} ({split['by_verdict'][kind]['correct']} right)"
+        for kind in order
+    ]
+    return (
+        "verdicts: "
+        + (", ".join(parts) or "none")
+        + f"; the old rule (under {OLD_BELOW:.0%} or under {100 * OLD_MARGIN:.0f} points ahead) "
+        f"called {split['old_rule_uncertain']} of {split['old_rule_judged']} uncertain"
+    )
 
 
 def run_fold(
@@ -420,6 +470,7 @@ def print_fold(result: dict) -> None:
         f"{result['wall_s']:.0f} s; unfamiliar {unfamiliar}",
         flush=True,
     )
+    print("    " + verdict_text(verdict_split(result["answers"])), flush=True)
     if result.get("stderr_tail"):
         print("    predict stderr: " + result["stderr_tail"].replace("\n", "\n    "), flush=True)
     if result.get("work") and Path(result["work"]).exists():
@@ -521,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         + (f" (chance {1 / len(genres):.0%})" if genres else ""),
         flush=True,
     )
+    split = verdict_split([a for r in ok for a in r["answers"]])
+    print("total " + verdict_text(split), flush=True)
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         summary = {
@@ -532,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             "n": scored,
             "failed_folds": failed,
             "unfamiliar": unfamiliar,
+            "verdicts": split,
             "total_s": total_s,
             "results": results,
         }

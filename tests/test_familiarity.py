@@ -220,23 +220,31 @@ def test_noise_sweep_and_speech_are_unfamiliar_and_silence_is_silent(
     rows, features = inference.predict_files_with_features(paths, gtzan_model)
     rows = rows.set_index(rows["path"].map(lambda p: Path(p).stem))
     for name in ("noise", "sweep", "speech"):
-        assert rows.loc[name, "unfamiliar"] is True, rows.loc[name, "familiarity"]
-        assert rows.loc[name, "familiarity"] > 1.0
-        # still answered, with the warning beside it
+        assert rows.loc[name, "unfamiliar"] is True, rows.loc[name, "familiarity_distance"]
+        assert rows.loc[name, "familiarity_distance"] > 1.0
+        # still answered, with the warning beside it, and the verdict says so
         assert isinstance(rows.loc[name, "genre"], str)
+        assert rows.loc[name, "verdict"] == "unfamiliar"
     # noise and the sweep are far beyond the threshold, not near it
-    assert rows.loc["noise", "familiarity"] > 2.0 and rows.loc["sweep", "familiarity"] > 5.0
+    assert (
+        rows.loc["noise", "familiarity_distance"] > 2.0
+        and rows.loc["sweep", "familiarity_distance"] > 5.0
+    )
     silent = rows.loc["silence"]
     assert silent["error_reason"] == "silent" and "digital silence" in silent["error"]
-    assert pd.isna(silent["genre"]) and pd.isna(silent["familiarity"])
+    assert pd.isna(silent["genre"]) and pd.isna(silent["familiarity_distance"])
     assert len(features) == 3  # the silent file was not extracted
     columns = inference.prediction_columns(gtzan_model)
-    assert list(rows.columns) == columns and {"familiarity", "unfamiliar"} <= set(columns)
+    assert list(rows.columns) == columns and {
+        "familiarity_distance",
+        "unfamiliar",
+        "verdict",
+    } <= set(columns)
     # the batch job's Parquet table keeps the columns typed
     path = tmp_path / "predictions.parquet"
     rows.reset_index(drop=True).to_parquet(path)
     back = pd.read_parquet(path)
-    assert back["familiarity"].dtype == np.float64
+    assert back["familiarity_distance"].dtype == np.float64
     assert back["unfamiliar"].tolist()[:3] == [True, True, True]
 
 
@@ -253,7 +261,7 @@ def test_real_music_is_familiar_and_a_quiet_recording_is_not_silent(gtzan_model,
     sf.write(silent, signal * 10 ** (-80 / 20), rate, subtype="FLOAT")
     rows = inference.predict_files([clip, quiet, silent], gtzan_model)
     assert rows["error_reason"][:2].isna().all()
-    assert rows["unfamiliar"].tolist()[0] is False and rows["familiarity"].iloc[0] < 1.0
+    assert rows["unfamiliar"].tolist()[0] is False and rows["familiarity_distance"].iloc[0] < 1.0
     assert rows["error_reason"].iloc[2] == "silent"
     assert "loudest moment is -" in rows["error"].iloc[2]
     off = inference.predict_files([silent], gtzan_model, {"silence_floor_dbfs": None})
@@ -317,7 +325,7 @@ def test_an_old_model_still_predicts_with_no_familiarity(name):
     clip = require_shared("data", "gtzan_subset") / "blues" / "blues.00000.wav"
     row = inference.predict_files([clip], classifier).iloc[0]
     assert pd.isna(row["error_reason"]) and isinstance(row["genre"], str)
-    assert math.isnan(row["familiarity"]) and row["unfamiliar"] is None
+    assert math.isnan(row["familiarity_distance"]) and row["unfamiliar"] is None
     figures = drift.unfamiliar_figures(
         pd.DataFrame(), drift.with_familiarity(pd.DataFrame(index=[0]), [math.nan])
     )

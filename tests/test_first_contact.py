@@ -74,9 +74,20 @@ def test_a_run_ends_with_its_summary_and_no_library_chatter(fresh_run):
     start = max(i for i, line in enumerate(lines) if line.startswith("== music-genre run: sample"))
     tail = lines[start:]  # the block is the end of the output
     block = "\n".join(tail)
-    assert tail[-1].startswith("=====") and len(tail) <= 12
+    metrics = json.loads((project / "data/08_reporting/sample/model_metrics.json").read_text())
+    assert tail[-1].startswith("=====") and len(tail) <= 14
     labels = [line.split()[0] for line in tail[1:-1] if line[:1].strip()]
-    assert labels[:6] == ["Data", "Features", "Model", "Test", "Registry", "Report"]
+    assert labels[:7] == ["Data", "Features", "Model", "Test", "Labels", "Registry", "Report"]
+    # the small sample's test split is too small to say much, and the block says so
+    tracks = int(metrics["splits"]["test"]["n_tracks"])
+    assert tracks < 30 and f"only {tracks} test tracks: this figure is noise" in block
+    # the suspect labels, counted with one line of advice
+    issues = json.loads(
+        (project / "data/08_reporting/sample/evaluation/label_issue_summary.json").read_text()
+    )
+    said = f"{issues['count']} suspect labels ({100 * issues['fraction_of_training']:.1f}% of training)"
+    assert said in block
+    assert ("listen to the first ones" in block) is (issues["fraction_of_training"] > 0.05)
     # the report's path is the catalog's, as typed in the project folder
     (report,) = [line for line in tail if line.startswith("Report")]
     assert report.split()[1] == "data/08_reporting/sample/evaluation/summary.md"
@@ -126,11 +137,20 @@ def test_batch_inference_ends_with_its_own_summary(fresh_run):
     result = run(project, "run", "--pipelines=inference", params({**SAMPLE_RUN_PARAMS,
                  "dataset.root": project.parent / "sample", "inference.input_dir": folder}))  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    tail = "\n".join(line for line in result.stdout.splitlines()[-10:])
+    # the block's lines, its label column's padding aside
+    tail = "\n".join(" ".join(line.split()) for line in result.stdout.splitlines()[-14:])
     assert "== music-genre batch inference: sample" in tail
-    assert "Next    kedro run --pipelines=monitoring" in tail
+    assert "Next kedro run --pipelines=monitoring" in tail
     assert "2 found, 0 already scored by this model, 2 scored now" in tail
-    assert "Failed  1 (empty_file 1)" in tail
+    assert "Failed 1 (empty_file 1)" in tail
+    # the answers by verdict, and the genres of the confident ones apart from every answer's
+    report = json.loads((project / "data/08_reporting/sample/inference_report.json").read_text())
+    answers = [line for line in tail.splitlines() if line.startswith("Answers ")]
+    counts = report["verdicts"]
+    assert sum(counts.values()) == 1  # a.mp3 answered, broken.mp3 failed
+    shown = ", ".join(f"{n} {k}" for i, (k, n) in enumerate(counts.items()) if i < 3 or n)
+    assert answers == [f"Answers {shown}"]
+    assert "(confident answers)" in tail and "(every answer)" in tail
     assert "data/07_model_output/sample/predictions.parquet" in tail
 
 
@@ -142,6 +162,9 @@ def test_batch_inference_ends_with_its_own_summary(fresh_run):
             1,
             "collection folder not found",
         ),
+        # an empty value: `--params=dataset.root=`, or the README's `$(realpath ../shared/...)` where
+        # there is no ../shared
+        (["--env=gtzan", "--params=dataset.root="], 1, "dataset.root is empty"),
         (["--pipelines=download"], 1, "needs no download"),
         (["--env=nosuchenv"], 2, "no environment 'nosuchenv'"),
         (
@@ -150,7 +173,7 @@ def test_batch_inference_ends_with_its_own_summary(fresh_run):
             "FMA metadata not found",
         ),
     ],
-    ids=["no-data", "download-without-fma-env", "wrong-env", "fma-without-data"],
+    ids=["no-data", "empty-root", "download-without-fma-env", "wrong-env", "fma-without-data"],
 )
 def test_expected_failures_end_in_one_line(tmp_path, args, code, expected):
     project = make_project_copy(tmp_path / "project")

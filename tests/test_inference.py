@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from music_genre.serving import wording
 from tests.conftest import (
     FMA_EXCERPT,
     GTZAN_SUBSET,
@@ -37,6 +38,8 @@ JSON_KEYS = {
     "track_id",
     "genre",
     "confidence",
+    "verdict",
+    "runner_up",
     "top",
     "probabilities",
     "windows",
@@ -117,7 +120,7 @@ def test_json_schema_and_values(project, clips):
     from music_genre.serving.inference import prediction_columns
 
     # the familiarity verdict, where the prediction rows carry it (serving/inference.py)
-    verdict = {"familiarity", "unfamiliar"} & set(prediction_columns(classifier))
+    verdict = {"familiarity_distance", "unfamiliar"} & set(prediction_columns(classifier))
     for row in rows:
         assert set(row) == JSON_KEYS | verdict
         assert set(row["probabilities"]) == set(classifier.classes)
@@ -129,6 +132,10 @@ def test_json_schema_and_values(project, clips):
         assert row["windows"] == 1 and 11 < row["duration"] < 13
         assert row["model"]["version"] == classifier.version
         assert (row["model"]["dataset"], row["model"]["task"]) == ("sample", "single_label")
+        # the text's verdict as fields: the one judgement of the row's probabilities
+        ranked = sorted(row["probabilities"].items(), key=lambda item: -item[1])
+        judged = wording.judge(ranked, len(ranked), unfamiliar=bool(row.get("unfamiliar")))
+        assert (row["verdict"], row["runner_up"]) == (judged.kind, ranked[1][0])
 
 
 def test_bad_inputs_are_one_line_each_and_the_rest_is_predicted(project, clips, tmp_path):
@@ -308,6 +315,14 @@ def test_batch_pipeline_scores_the_oldest_new_release_batch_by_default(project):
     assert scored["track_id"].notna().all()
     classes = served_model(project).classes
     assert np.allclose(scored[[f"proba_{g}" for g in classes]].sum(axis=1), 1.0)
+    # the batch table carries the verdict of each answer, the one judgement of its probabilities
+    for _, row in scored.iterrows():
+        judged = wording.row_verdict(row, classes)
+        assert (row["verdict"], row["runner_up"]) == (judged.kind, judged.runner_up)
+    report = project.load("inference_report")
+    assert report["verdicts"] == {
+        kind: int((scored["verdict"] == kind).sum()) for kind in wording.VERDICTS
+    }
 
 
 def test_without_new_releases_the_batch_is_the_test_split(project):
@@ -447,6 +462,13 @@ def test_mlflow_serves_the_registered_pipeline_over_http(project, clips, tmp_pat
     classes = served_model(project).classes
     for served, local in zip([rows[0], rows[2]], cli_rows, strict=True):
         assert served["genre"] == local["genre"]
+        # the same verdict fields as the command line's JSON
+        for key in ("verdict", "runner_up", "familiarity_distance", "unfamiliar"):
+            assert (
+                served[key] == pytest.approx(local[key])
+                if key == "familiarity_distance"
+                else (served[key] == local[key])
+            ), key
         for genre in classes:
             assert served[f"proba_{genre}"] == pytest.approx(
                 local["probabilities"][genre], abs=2e-6

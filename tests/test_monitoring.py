@@ -325,6 +325,12 @@ def test_flipped_labels_retrain_and_the_promotion_rule_decides_the_champion(loop
     assert decision["drift_verdict"] in day.stdout and decision["retrain_verdict"] in day.stdout
     # one block for the day (the sub-runs' blocks are in info.log), ending with the champion it leaves
     assert day.stdout.count("== music-genre") == 1 and "== music-genre daily: " in day.stdout
+    # its title says when the day ran (logs/daily.log gathers a block a day)
+    assert re.search(
+        r"^== music-genre daily: sample, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00 =+$",
+        day.stdout,
+        re.M,
+    )
     assert re.search(r"^Champion +music-genre-sample version 2 \(serves the next batch\)$",
                      day.stdout, re.M)  # fmt: skip
     assert "Next" not in day.stdout  # no advice meant for a person between runs

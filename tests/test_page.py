@@ -108,7 +108,7 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
 
     # the one prediction path, in the test's own process, says what each song must get
     classifier = project.load("inference_model")  # what the page serves: the champion, as champion
-    settings = wording.uncertainty_settings(project.load("params:inference"))
+    settings = wording.verdict_settings(project.load("params:inference"))
     rows = {
         p.name: inference.predict_files([p], classifier).iloc[0]
         for p in (clip, long_song, noise, silent)
@@ -120,7 +120,12 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
     expected = predict_json(project.path, clip)  # and the CLI agrees with it
     for genre, probability in ranked:
         assert expected["probabilities"][genre] == pytest.approx(probability, abs=1e-6), genre
-    assert f"{clip.name}: {wording.answer_text(ranked, (), settings, decimals=2)}" in text
+    # the CLI's words and format (whole percents), from the one judgement of the row
+    answer = wording.row_verdict(rows[clip.name], classifier.classes, settings).text()
+    assert f"{clip.name}: {answer}" in text
+    assert (
+        rows[clip.name]["verdict"] == wording.row_verdict(rows[clip.name], classifier.classes).kind
+    )
     assert "notes.mp3: no readable audio header" in text and "(unreadable)" in text
     assert "empty.mp3: file is empty (0 bytes) (empty_file)" in text
     windows = predict_json(project.path, long_song)["windows"]
@@ -158,6 +163,10 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
     champion = project.load("champion_info")  # the model answering: the registry's champion
     facts = wording.model_facts(classifier, "", "sample")
     assert wording.header_text(facts) in sidebar  # the CLI's header line, word for word
+    # which environment is served, and the switch among those with a champion (here: local only)
+    assert wording.environment_text(None, "sample") in sidebar and "Environment" in sidebar
+    note = wording.weak_model_note(facts, settings)  # the small sample: few tracks a genre
+    assert note is not None and note in sidebar
     assert f"{champion['name']} version {champion['version']} (champion)" in sidebar
     # the tests' model learned the synthesized sample
     assert wording.sample_warning(facts) in sidebar

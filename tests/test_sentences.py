@@ -229,3 +229,63 @@ def test_a_model_loaded_by_its_registry_uri_is_named_as_registered(single, uri, 
     assert (
         wording.header_text(wording.model_facts(classifier, uri)) == f"{header}, task single_label"
     )
+
+
+# ---- the run summary's honesty about small data --------------------------------------------------------
+def _summary(model_metrics: dict, label_issue_summary: dict | None = None) -> dict[str, list[str]]:
+    from music_genre.serving.run_summary import training_summary
+
+    rows = training_summary(
+        dataset="gtzan", env="gtzan", manifest=None, exclusions=None, extraction_failures=None,
+        feature_settings=None, model_metrics=model_metrics, registration=None,
+        report_path="data/08_reporting/gtzan/evaluation/summary.md",
+        label_issue_summary=label_issue_summary,
+    )  # fmt: skip
+    found: dict[str, list[str]] = {}
+    label = None
+    for name, text in rows:
+        label = name or label
+        found.setdefault(label, []).append(text)
+    return found
+
+
+def test_the_summary_marks_the_winners_cv_score_and_a_tiny_test_split():
+    """Issue: "accuracy 0.92 +- 0.07" was the best of 20 candidates on 35 clips, beside a test accuracy
+    of 0.60 on 5 clips, with no caveat."""
+    selection = [
+        {"feature_set": "embedding", "model_type": m, "accuracy_mean": a, "accuracy_std": 0.07,
+         "folds": 5, "chosen": m == "svm"}
+        for m, a in [("svm", 0.92)] + [(f"m{i}", 0.5) for i in range(19)]
+    ]  # fmt: skip
+    metrics = {
+        "model_type": "svm",
+        "feature_set": "embedding",
+        "model_selection": selection,
+        "splits": {"test": {"accuracy": 0.6, "f1_macro": 0.55, "n_tracks": 5}},
+    }
+    found = _summary(metrics)
+    assert found["Model"][0] == (
+        "svm, chosen by 5-fold cross-validation: accuracy 0.92 +- 0.07 (the best of 20 candidates: "
+        "optimistic, the test says more)"
+    )
+    assert found["Test"][1] == (
+        "only 5 test tracks: this figure is noise (+-0.44 at 95%); judge the model on 30+ test "
+        "tracks (more music, or a larger data_split.test_size)"
+    )
+    big = {**metrics, "splits": {"test": {"accuracy": 0.6, "f1_macro": 0.55, "n_tracks": 300}}}
+    assert len(_summary(big)["Test"]) == 1  # enough tracks: no caveat
+    one = {**metrics, "model_selection": selection[:1]}
+    assert "optimistic" not in _summary(one)["Model"][0]  # one candidate: no winner's curse
+
+
+def test_suspect_labels_come_with_one_line_of_advice():
+    metrics = {"model_type": "lightgbm", "splits": {}}
+    many = {"count": 27, "fraction_of_training": 0.2077, "n_training": 130, "k": 5}
+    assert _summary(metrics, many)["Labels"] == [
+        "27 suspect labels (20.8% of training): listen to the first ones in the report's label "
+        "issues, fix or drop the wrong ones (exclude them from the collection), and retrain"
+    ]
+    few = {"count": 2, "fraction_of_training": 0.02, "n_training": 100, "k": 5}
+    assert _summary(metrics, few)["Labels"] == ["2 suspect labels (2.0% of training)"]
+    skipped = {"count": 0, "fraction_of_training": 0.0, "n_training": 8, "k": None, "skipped": "x"}
+    assert "Labels" not in _summary(metrics, skipped)

@@ -24,12 +24,14 @@ from music_genre.serving.commands import rendering
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULTS = {"uncertain_below": 0.5, "uncertain_margin": 0.10}
+DEFAULTS = {"confident_at": 0.5, "margin": 0.10, "leaning_chance": 2.0, "few_tracks_per_genre": 20}
 
 
 # ---- the words, on rows built by hand --------------------------------------------------------------
-def test_a_clear_answer_is_a_verdict():
-    assert wording.answer_text([("Rock", 0.71), ("Pop", 0.14)], (), DEFAULTS) == "Rock 71%"
+def test_a_clear_answer_is_confident():
+    ranked = [("Rock", 0.71), ("Pop", 0.14)]
+    assert wording.answer_text(ranked, (), DEFAULTS, genres=10) == "Rock 71%"
+    assert wording.judge(ranked, 10, DEFAULTS).kind == wording.CONFIDENT
     assert (
         wording.answer_text([("Rock", 0.71234), ("Pop", 0.14)], (), DEFAULTS, decimals=2)
         == "Rock 71.23%"
@@ -37,34 +39,86 @@ def test_a_clear_answer_is_a_verdict():
 
 
 @pytest.mark.parametrize(
-    ("ranked", "expected"),
+    ("ranked", "genres", "kind", "expected"),
     [
-        # under uncertain_below, far ahead of the second: still uncertain
+        # the first-contact case: ten genres, 32% is 3.2 x chance and 17 points ahead: it points
         (
-            [("Classical", 0.28), ("Jazz", 0.12), ("Rock", 0.10)],
-            "uncertain: Classical or Jazz (28%, 12%)",
+            [("Metal", 0.32), ("Rock", 0.15)],
+            10,
+            "leaning",
+            "leaning Metal (32%, 3.2 x chance, 17 points ahead of Rock)",
         ),
-        # over uncertain_below, but within uncertain_margin of the second
-        ([("Pop", 0.52), ("Electronic", 0.45)], "uncertain: Pop or Electronic (52%, 45%)"),
-        # exactly on the threshold and exactly the margin apart: a verdict (both tests are "under")
-        ([("Pop", 0.5), ("Electronic", 0.25)], "Pop 50%"),
-        ([("Pop", 0.6), ("Electronic", 0.5)], "Pop 60%"),
+        (
+            [("Experimental", 0.38), ("Hip-Hop", 0.26)],
+            10,
+            "leaning",
+            "leaning Experimental (38%, 3.8 x chance, 12 points ahead of Hip-Hop)",
+        ),
+        # ... while 16% beside 12% is a coin toss among ten
+        (
+            [("Classical", 0.16), ("Jazz", 0.12)],
+            10,
+            "uncertain",
+            "uncertain: Classical or Jazz (16%, 12%)",
+        ),
+        # far from its runner-up, but under twice chance among three: uncertain
+        ([("Pop", 0.45), ("Rock", 0.30)], 3, "uncertain", "uncertain: Pop or Rock (45%, 30%)"),
+        # over confident_at, within the margin of the second
+        ([("Pop", 0.52), ("Rock", 0.45)], 10, "uncertain", "uncertain: Pop or Rock (52%, 45%)"),
+        # exactly on each threshold: reached (0.6 - 0.5 is 0.0999... in floating point)
+        ([("Pop", 0.6), ("Rock", 0.5)], 10, "confident", "Pop 60%"),
+        ([("Pop", 0.5), ("Rock", 0.4)], 2, "confident", "Pop 50%"),
+        (
+            [("Pop", 0.2), ("Rock", 0.1)],
+            10,
+            "leaning",
+            "leaning Pop (20%, 2.0 x chance, 10 points ahead of Rock)",
+        ),
+        ([("Pop", 0.3)], 10, "leaning", "leaning Pop (30%, 3.0 x chance)"),
     ],
-    ids=["under-threshold", "within-margin", "on-threshold", "on-margin"],
+    ids=[
+        "metal",
+        "experimental",
+        "coin-toss",
+        "three-genres",
+        "within-margin",
+        "on-margin",
+        "on-confident",
+        "on-leaning",
+        "one-genre",
+    ],  # fmt: skip
 )
-def test_a_weak_answer_names_two_genres(ranked, expected):
-    assert wording.answer_text(ranked, (), DEFAULTS) == expected
+def test_the_verdict_knows_how_many_genres_there_are(ranked, genres, kind, expected):
+    verdict = wording.judge(ranked, genres, DEFAULTS)
+    assert verdict.kind == verdict.strength == kind
+    assert wording.answer_text(ranked, (), DEFAULTS, genres=genres) == expected
+    assert verdict.runner_up == (ranked[1][0] if len(ranked) > 1 else None)
 
 
-def test_zero_turns_each_uncertainty_test_off():
+def test_the_verdict_is_one_judgement_for_every_output():
+    """unfamiliar overrides the ranking's word (kept as ``strength``); a multi-label model's tags are
+    ``tagged``; the row's verdict is the same function on the row's probabilities."""
+    ranked = [("Metal", 0.32), ("Rock", 0.15)]
+    flagged = wording.judge(ranked, 10, DEFAULTS, unfamiliar=True)
+    assert (flagged.kind, flagged.strength) == ("unfamiliar", "leaning")
+    assert flagged.text() == wording.judge(ranked, 10, DEFAULTS).text()
+    tags = wording.judge([("Rock", 0.64), ("Folk", 0.52)], 5, DEFAULTS, tags=[("Rock", 0.64)])
+    assert tags.kind == "tagged" and tags.text() == "tags: Rock 64%"
+    classes = ["Metal", "Pop", "Rock"] + [f"g{i}" for i in range(7)]
+    row = {"genre": "Metal", "proba_Metal": 0.32, "proba_Rock": 0.15, "proba_Pop": 0.11,
+           **{f"proba_g{i}": 0.06 for i in range(7)}, "unfamiliar": False}  # fmt: skip
+    assert wording.row_verdict(row, classes, DEFAULTS) == wording.judge(ranked, 10, DEFAULTS)
+    assert wording.row_verdict({**row, "unfamiliar": True}, classes, DEFAULTS).kind == "unfamiliar"
+    assert wording.row_verdict({"genre": None, "error_reason": "too_short"}, classes) is None
+
+
+def test_zero_turns_the_margin_off():
     weak = [("Pop", 0.30), ("Electronic", 0.29)]
-    assert (
-        wording.answer_text(weak, (), {"uncertain_below": 0.0, "uncertain_margin": 0.0})
-        == "Pop 30%"
+    assert wording.judge(weak, 10, DEFAULTS).kind == "uncertain"
+    assert wording.judge(weak, 10, {**DEFAULTS, "margin": 0.0}).kind == "leaning"
+    assert wording.judge(weak, 10, {**DEFAULTS, "margin": 0.0, "confident_at": 0.0}).kind == (
+        "confident"
     )
-    assert wording.is_uncertain(weak, {"uncertain_below": 0.0, "uncertain_margin": 0.10})
-    assert wording.is_uncertain(weak, {"uncertain_below": 0.5, "uncertain_margin": 0.0})
-    assert wording.answer_text([("Pop", 0.3)], (), DEFAULTS) == "uncertain: Pop (30%)"  # one genre
 
 
 def test_tags_are_the_answer_of_a_multi_label_model():
@@ -77,34 +131,59 @@ def test_tags_are_the_answer_of_a_multi_label_model():
 
 
 def test_the_settings_default_and_refuse_nonsense():
-    assert wording.uncertainty_settings(None) == DEFAULTS
-    assert wording.uncertainty_settings({"uncertain_below": 0.3, "window_seconds": 30}) == {
-        "uncertain_below": 0.3,
-        "uncertain_margin": 0.10,
+    assert wording.verdict_settings(None) == DEFAULTS
+    # the inference block or the verdict block itself
+    assert wording.verdict_settings({"verdict": {"margin": 0.2}, "window_seconds": 30}) == {
+        **DEFAULTS,
+        "margin": 0.2,
     }
-    with pytest.raises(ValueError, match="inference.uncertain_margin must be between 0 and 1"):
-        wording.uncertainty_settings({"uncertain_margin": 10})
+    assert wording.verdict_settings({"confident_at": 0.3}) == {**DEFAULTS, "confident_at": 0.3}
+    with pytest.raises(ValueError, match="inference.verdict.margin must be between 0 and 1"):
+        wording.verdict_settings({"margin": 10})
+    with pytest.raises(ValueError, match="inference.verdict.leaning_chance must be at least 1"):
+        wording.verdict_settings({"leaning_chance": 0.5})
 
 
 def test_the_shipped_parameters_are_the_documented_defaults():
     params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_inference.yml").read_text())
-    assert (
-        wording.uncertainty_settings(params["inference"]) == wording.DEFAULT_UNCERTAINTY == DEFAULTS
+    assert wording.verdict_settings(params["inference"]) == wording.DEFAULT_VERDICT == DEFAULTS
+    assert set(params["inference"]["verdict"]) == set(DEFAULTS)
+    rule = (PROJECT_ROOT / "docs/predictions.md").read_text()
+    assert all(f"`{key}`" in rule for key in DEFAULTS)  # the rule and each parameter documented
+
+
+def test_a_model_fitted_on_few_tracks_a_genre_says_so_once():
+    few = wording.ModelFacts(
+        task="single_label", version="v", dataset="gtzan", tracks_per_genre=3.5
     )
-    assert {"uncertain_below", "uncertain_margin"} <= set(params["inference"])
+    assert wording.weak_model_note(few, DEFAULTS) == (
+        "note: this model learned from about 4 tracks a genre (fewer than 20): its answers will be "
+        "weak; train it on more music (docs/predictions.md)"
+    )
+    many = wording.ModelFacts(task="single_label", version="v", dataset="x", tracks_per_genre=20)
+    assert wording.weak_model_note(many, DEFAULTS) is None
+    classifier = load_from_file(FIXTURES / "single_label_v0.pkl").classifier
+    facts = wording.model_facts(classifier)
+    expected = classifier.info.get("n_training")
+    assert facts.tracks_per_genre == (
+        None if expected is None else expected / len(classifier.classes)
+    )
 
 
 @pytest.mark.parametrize(
     ("row", "expected"),
     [
         ({"error_reason": "silent", "error": "no sound"}, wording.SILENT_TEXT),
-        ({"error_reason": None, "unfamiliar": True, "familiarity": 0.02}, wording.UNFAMILIAR_TEXT),
         (
-            {"error_reason": None, "unfamiliar": np.True_, "familiarity": 0.02},
+            {"error_reason": None, "unfamiliar": True, "familiarity_distance": 2.1},
             wording.UNFAMILIAR_TEXT,
         ),
-        ({"error_reason": None, "unfamiliar": False, "familiarity": 0.8}, None),
-        ({"error_reason": None, "unfamiliar": math.nan, "familiarity": math.nan}, None),
+        (
+            {"error_reason": None, "unfamiliar": np.True_, "familiarity_distance": 2.1},
+            wording.UNFAMILIAR_TEXT,
+        ),
+        ({"error_reason": None, "unfamiliar": False, "familiarity_distance": 0.8}, None),
+        ({"error_reason": None, "unfamiliar": math.nan, "familiarity_distance": math.nan}, None),
         ({"error_reason": None, "unfamiliar": pd.NA}, None),
         ({"error_reason": None}, None),  # rows of a version without the check
         ({"error_reason": "too_short", "unfamiliar": math.nan}, None),
@@ -145,7 +224,7 @@ def test_the_header_names_the_model():
     )
     assert (
         wording.header_text(loose)
-        == "model: model v9 (not registered), dataset unknown, task multi_label"
+        == "model: model v9 (newest trained: registry not looked up), dataset unknown, task multi_label"
     )
     assert wording.familiarity_note(loose) == f"note: {wording.NO_FAMILIARITY_TEXT}"
     sample = wording.ModelFacts(task="single_label", version="v1", dataset="sample")
@@ -222,19 +301,21 @@ def test_plain_output_says_who_answered_and_warns_about_the_sample(tmp_path, sam
     lines = result.stdout.splitlines()
     assert (
         lines[0]
-        == f"model: model {classifier.version} (not registered), dataset sample, task single_label"
+        == f"model: model {classifier.version} (loaded from a file: registry not looked up), "
+        "dataset sample, task single_label"
     )
     assert sum(line.startswith("model: ") for line in lines) == 1  # one header, not one per file
     row = inference.predict_files([tone], classifier).iloc[0]
-    ranked = inference.top_genres(row, classifier.classes, 2)
     assert lines[1].startswith(
-        f"tone.wav  {wording.answer_text(ranked, (), DEFAULTS)}  (1 window, 12 s)"
+        f"tone.wav  {wording.row_verdict(row, classifier.classes).text()}  (1 window, 12 s)"
     )
     warnings = [
         line for line in result.stderr.splitlines() if line.startswith(("warning:", "note:"))
     ]
-    assert warnings == [wording.sample_warning(wording.model_facts(classifier, str(sample_model_folder))),
-                        f"note: {wording.NO_FAMILIARITY_TEXT}"]  # fmt: skip
+    facts = wording.model_facts(classifier, str(sample_model_folder))
+    assert facts.tracks_per_genre < 20  # the fixture learned from a small sample: said once
+    assert warnings == [wording.sample_warning(facts), f"note: {wording.NO_FAMILIARITY_TEXT}",
+                        wording.weak_model_note(facts)]  # fmt: skip
     assert "Traceback" not in result.stderr
 
     as_json = _music_genre(
@@ -289,7 +370,7 @@ def test_an_unfamiliar_answer_gets_a_line_under_its_bars(tmp_path):
     row = inference.predict_files([_tone(tmp_path / "tone.wav")], classifier).iloc[0].copy()
     plain = _printed(row, classifier, DEFAULTS)
     assert len(plain) == 4 and wording.UNFAMILIAR_TEXT not in "\n".join(plain)  # answer + 3 bars
-    row["familiarity"], row["unfamiliar"] = 0.01, True
+    row["familiarity_distance"], row["unfamiliar"] = 2.1, True
     flagged = _printed(row, classifier, DEFAULTS)
     assert flagged[:4] == plain and flagged[4] == f"  {wording.UNFAMILIAR_TEXT}"
 
@@ -305,7 +386,7 @@ def test_the_cli_words_a_weak_answer_as_uncertain(tmp_path):
     lines = _printed(row, classifier, DEFAULTS)
     assert lines[0] == f"tone.wav  uncertain: {first} or {second} (40%, 35%)  (1 window, 12 s)"
     assert lines[1].startswith(f"  {first:<20} ") and lines[1].endswith(" 40.0%")
-    off = {"uncertain_below": 0.0, "uncertain_margin": 0.0}
+    off = {**DEFAULTS, "margin": 0.0, "confident_at": 0.0}
     assert _printed(row, classifier, off)[0] == f"tone.wav  {first} 40%  (1 window, 12 s)"
 
 
@@ -321,3 +402,13 @@ def test_no_answer_no_header_and_no_caveats(tmp_path, sample_model_folder):
         f"error: {not_audio}: no readable audio header: not a supported audio file, or corrupt "
         "(unreadable)"
     ]
+
+
+def test_help_names_arguments_without_python_types(tmp_path):
+    """`--help` said ``PATH <list[str]>``: an argument is shown by its name alone."""
+    for command in ("predict", "app", "serve", "daily"):
+        result = _music_genre(command, "--help", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "<list[" not in result.stdout and "<str>" not in result.stdout, result.stdout
+    shown = _music_genre("predict", "--help", cwd=tmp_path).stdout.splitlines()
+    assert "  PATH  Audio files or folders (searched recursively).  [required]" in shown

@@ -66,8 +66,15 @@ class DatasetNotFoundError(ExpectedError, FileNotFoundError):
 
 
 def locate_dataset(dataset: Mapping) -> dict:
-    """Resolve and check the dataset root; raise one clear line that says how to get the data."""
-    root = Path(dataset["root"]).expanduser().resolve()
+    """Resolve and check the dataset root; raise one clear line that says how to get the data (an
+    empty root too: ``--params=dataset.root=`` gives None, and so does ``$(realpath missing/folder)``)."""
+    given = dataset.get("root")
+    if given is None or not str(given).strip():
+        raise DatasetNotFoundError(
+            "dataset.root is empty: pass the collection folder, `--params=dataset.root=/abs/path` (an "
+            "empty value also comes from `$(realpath ...)` of a folder that does not exist)"
+        )
+    root = Path(str(given)).expanduser().resolve()
     data_format = dataset.get("format", "fma")
     if data_format == "fma":
         tracks_csv = root / "fma_metadata" / "tracks.csv"

@@ -137,5 +137,6 @@ class RunSummaryHook:
             registration=optional("model_registration"),
             report_path=report_path or "the evaluation report",
             serving_task=(optional("params:serving") or {}).get("task"),
+            label_issue_summary=optional("label_issue_summary"),
         )
         return render(f"music-genre run: {dataset}", rows)

@@ -2,8 +2,9 @@
 
 ``music-genre daily`` (what cron or Airflow runs) calls :func:`run_daily` with two callables: one runs a
 Kedro pipeline with runtime parameters, one loads a catalog entry. Each pipeline is its own Kedro session
-and MLflow run. Rerunning a day is a no-op: a batch already scored and monitored by the serving model is
-not scored, monitored or retrained on again.
+and MLflow run. A day is one batch, not a date: each run takes the next batch nobody scored yet (two runs
+in one calendar day do two batches); a batch already scored and monitored by the serving model is not
+scored, monitored or retrained on again.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def run_daily(
         f"{report['model_version']} ({report.get('model_role')}); {failed} could not be scored"
         + (f" ({report['failure_reasons']})" if failed and report.get("failure_reasons") else "")
     )
+    if any((report.get("verdicts") or {}).values()):
+        outcome.scoring += f"; answers: {verdict_line(report['verdicts'])}"
     if (
         report.get("scored", 0) == 0
         and not labels_csv
@@ -149,3 +152,12 @@ def run_daily(
     elif decision.get("retrain"):
         outcome.steps.append("retraining asked for, skipped (--no-retrain)")
     return outcome
+
+
+def verdict_line(verdicts: Mapping[str, int]) -> str:
+    """``3 confident, 5 leaning, 14 uncertain, 2 unfamiliar``: a batch's answers by verdict (the batch
+    job's ``inference_report["verdicts"]``); a kind beyond the first three that no answer had is left
+    out."""
+    return ", ".join(
+        f"{int(n)} {kind}" for i, (kind, n) in enumerate(verdicts.items()) if i < 3 or int(n)
+    )

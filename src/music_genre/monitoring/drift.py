@@ -26,6 +26,8 @@ TARGET = "target"
 CONFIDENCE = "confidence"
 # distance from the training tracks over the threshold (modeling.familiarity), and its flag
 FAMILIARITY = "familiarity"
+# the prediction tables' name for it (tables written before call it "familiarity")
+FAMILIARITY_DISTANCE = "familiarity_distance"
 UNFAMILIAR = "unfamiliar"
 PC_PREFIX = "pc_"  # the principal components' column names: pc_01, pc_02, ...
 
@@ -123,7 +125,9 @@ def current_frame(
         ["path", "fingerprint"]
     )
     keys = pd.MultiIndex.from_frame(merged[["path", "fingerprint"]])
-    familiarity = scored.get(FAMILIARITY, pd.Series(np.nan, index=scored.index))
+    familiarity = scored.get(FAMILIARITY_DISTANCE, pd.Series(np.nan, index=scored.index))
+    if FAMILIARITY in scored.columns:  # rows of a table written before the column was renamed
+        familiarity = familiarity.astype("float64").fillna(scored[FAMILIARITY].astype("float64"))
     return with_familiarity(frame, familiarity.reindex(keys).astype("float64").to_numpy())
 
 

@@ -31,6 +31,8 @@ from music_genre.modeling.familiarity import (  # noqa: F401 - part of this modu
     is_unfamiliar,
 )
 from music_genre.modeling.tasks import task_of
+from music_genre.modeling.tasks.base import FAMILIARITY_DISTANCE
+from music_genre.serving import wording
 
 DEFAULT_WINDOWING = {
     "window_seconds": 30.0,
@@ -115,16 +117,26 @@ def window_timeline(path: str | os.PathLike, classifier, windowing: Mapping | No
     return pd.DataFrame(rows)
 
 
-def predict_files(paths: Iterable[str | os.PathLike], classifier, windowing: Mapping | None = None):
+def predict_files(
+    paths: Iterable[str | os.PathLike],
+    classifier,
+    windowing: Mapping | None = None,
+    verdict: Mapping | None = None,
+):
     """One row per file: path, track_id, genre, confidence (then the task's own columns: a multi-label
-    model's ``tags``, the genres over their thresholds, most probable first), windows, duration, error
-    reason and message, then one probability column per genre. Bad files get a row with their reason;
-    nothing raises."""
-    return predict_files_with_features(paths, classifier, windowing)[0]
+    model's ``tags``, the genres over their thresholds, most probable first), windows, duration, the
+    verdict on the answer and its runner-up (:func:`music_genre.serving.wording.judge` with
+    ``verdict``, the ``inference.verdict`` settings), the familiarity distance and flag, error reason
+    and message, then one probability column per genre. Bad files get a row with their reason; nothing
+    raises."""
+    return predict_files_with_features(paths, classifier, windowing, verdict)[0]
 
 
 def predict_files_with_features(
-    paths: Iterable[str | os.PathLike], classifier, windowing: Mapping | None = None
+    paths: Iterable[str | os.PathLike],
+    classifier,
+    windowing: Mapping | None = None,
+    verdict: Mapping | None = None,
 ):
     """:func:`predict_files`, plus the features each scored file was judged on (its windows' mean, in the
     model's columns, one row per scored file with its path): what monitoring compares with training."""
@@ -133,6 +145,7 @@ def predict_files_with_features(
     from music_genre.features import FeatureSettings  # noqa: PLC0415
 
     windowing = windowing_settings(windowing)
+    verdict = wording.verdict_settings(verdict)
     settings = FeatureSettings.from_dict(classifier.feature_settings)
     task = task_of(classifier)
     records = []
@@ -165,6 +178,8 @@ def predict_files_with_features(
             mean = features[classifier.feature_columns].astype("float64").mean(axis=0)
             feature_rows.append({"path": str(path), **mean.to_dict()})
             record.update(familiarity_columns(classifier, mean))
+            judged = wording.row_verdict(record, classifier.classes, verdict, task.row_tags(record))
+            record.update(verdict=judged.kind, runner_up=judged.runner_up)
         record["seconds"] = round(time.perf_counter() - started, 4)
         records.append(record)
     predictions = pd.DataFrame.from_records(records, columns=prediction_columns(classifier))
@@ -175,15 +190,16 @@ def predict_files_with_features(
 
 
 def familiarity_columns(classifier, mean_features) -> dict:
-    """A scored file's ``familiarity`` (its distance from the training tracks over the threshold: above
-    1.0 it is ``unfamiliar``) from its windows' mean features, the row monitoring compares with training.
-    A model without the statistics: NaN and None (not checked, rather than "familiar")."""
+    """A scored file's ``familiarity_distance`` (its distance from the training tracks over the
+    threshold: lower is more familiar, above 1.0 it is ``unfamiliar``) from its windows' mean features,
+    the row monitoring compares with training. A model without the statistics: NaN and None (not
+    checked, rather than "familiar")."""
     import pandas as pd  # noqa: PLC0415
 
     if not has_familiarity(classifier):
-        return {"familiarity": float("nan"), "unfamiliar": None}
+        return {FAMILIARITY_DISTANCE: float("nan"), "unfamiliar": None}
     score = float(classifier_familiarity(classifier, pd.DataFrame([mean_features]))[0])
-    return {"familiarity": score, "unfamiliar": bool(is_unfamiliar(score))}
+    return {FAMILIARITY_DISTANCE: score, "unfamiliar": bool(is_unfamiliar(score))}
 
 
 def row_tags(row: Mapping, classifier) -> list[tuple[str, float]]:

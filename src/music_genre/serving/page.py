@@ -84,6 +84,24 @@ def project_files(project: Path, env: str | None) -> dict:
     }
 
 
+def environments(project: Path) -> list[str]:
+    """The project's environments (the folders of ``conf/`` but ``base``), ``local`` (Kedro's default)
+    first."""
+    conf = project / "conf"
+    names = sorted(p.name for p in conf.iterdir() if p.is_dir() and p.name != "base")
+    return sorted(names, key=lambda name: name != "local")
+
+
+def environments_with_champion(project: Path, current: str | None = None) -> list[str]:
+    """The environments whose champion the page can switch to: those with a champion (their catalog's
+    ``served_champion_info`` file), and the one being served whatever it holds."""
+    found = []
+    for env in environments(project):
+        if env == (current or "local") or project_files(project, env)["champion_info"].is_file():
+            found.append(env)
+    return found
+
+
 def genre_chart(ranked: list[tuple[str, float]]):
     """Every genre's probability as horizontal bars, most probable on top, each labelled with its
     percentage: an Altair chart for ``st.altair_chart``."""
@@ -99,15 +117,16 @@ def genre_chart(ranked: list[tuple[str, float]]):
             axis=alt.Axis(format="%"),
             title="probability",
         ),
-        tooltip=["genre", alt.Tooltip("probability:Q", format=".2%")],
+        tooltip=["genre", alt.Tooltip("probability:Q", format=".0%")],
     )
-    labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
+    # the CLI's and the answer's format: whole percents
+    labels = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".0%"))
     return (base.mark_bar() + labels).properties(height=90 + 26 * len(data))
 
 
 def chart_text(ranked: list[tuple[str, float]]) -> str:
     """The bar chart in words (its alternative text, for screen readers): every genre's percentage."""
-    return "Genre probabilities: " + ", ".join(f"{g} {100 * p:.2f}%" for g, p in ranked)
+    return "Genre probabilities: " + ", ".join(f"{g} {100 * p:.0f}%" for g, p in ranked)
 
 
 def timeline_text(timeline) -> str:
@@ -189,6 +208,13 @@ def _meter(args: argparse.Namespace, files: dict, classifier, source: str):
     return metrics.ServingMetrics(metrics.ModelLabels.of_classifier(classifier, source))
 
 
+def _env_flag(env: str | None, equals: bool = False) -> str:
+    """`` --env gtzan`` (``--env=gtzan`` for kedro) for a command about ``env``; nothing for local."""
+    if not env or env == "local":
+        return ""
+    return f" --env={env}" if equals else f" --env {env}"
+
+
 def champion_rows(info: dict) -> list[tuple[str, str]]:
     """How the champion (``champion.json``) came to serve: the score it beat the previous champion with,
     or, for the first champion, which had no model to beat, what the registration gate measured."""
@@ -223,19 +249,34 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
 
     @st.cache_resource
     def load(project_dir: str, env: str | None):
-        """Once per server process, not per request."""
+        """Once per server process and environment, not per request."""
         return model_store.load_model(None, env, Path(project_dir))
 
-    files = project_files(project, args.env)
+    @st.cache_data(ttl=60)
+    def choices(project_dir: str, env: str | None) -> list[str]:
+        return environments_with_champion(Path(project_dir), env)
+
+    served = args.env or "local"
+    options = choices(str(project), args.env)
+    with st.sidebar:
+        # the environment started with first; the others only where a champion was trained
+        env = st.selectbox(
+            "Environment",
+            options,
+            index=options.index(served) if served in options else 0,
+            help="Environments of this project that have a champion model (music-genre app --env).",
+        )
+    env = None if env == "local" else env
+    files = project_files(project, env)
     try:
-        loaded = load(str(project), args.env)
+        loaded = load(str(project), env)
     except model_store.ModelNotFoundError as error:
         st.error(str(error))
         return
     classifier = loaded.classifier
     facts = wording.model_facts(classifier, loaded.source, files["dataset"])
     windowing = inference.windowing_settings(files["inference"])
-    uncertainty = wording.uncertainty_settings(files["inference"])
+    verdict_settings = wording.verdict_settings(files["inference"])
     limit = guard.max_bytes(files["serving"])
     meter = _meter(args, files, classifier, loaded.source)
     metered = st.session_state.setdefault("metered_uploads", set())
@@ -243,11 +284,16 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     st.title("music-genre")
     with st.sidebar:
         st.subheader("The model answering")
+        st.text(wording.environment_text(env, files["dataset"]))
         st.text(wording.header_text(facts))
         if wording.sample_warning(facts):
             st.warning(wording.sample_warning(facts))
-        if wording.familiarity_note(facts):
-            st.info(wording.familiarity_note(facts))
+        for note in (
+            wording.familiarity_note(facts),
+            wording.weak_model_note(facts, verdict_settings),
+        ):
+            if note:
+                st.info(note)
         for label, text in model_card(classifier, files):
             st.markdown(f"**{label}**: {text}")
 
@@ -274,7 +320,9 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             with guard.PrivateUploads() as private:
                 path = private.write(data, suffix)
                 try:
-                    row = inference.predict_files([path], classifier, windowing).iloc[0]
+                    row = inference.predict_files(
+                        [path], classifier, windowing, verdict_settings
+                    ).iloc[0]
                 except Exception:
                     if first:
                         meter.request(SERVER_ERROR, time.perf_counter() - started)
@@ -293,9 +341,10 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                 if int(row["windows"]) > 1:
                     timeline = inference.window_timeline(path, classifier, windowing)
             ranked = inference.top_genres(row, classifier.classes, len(classifier.classes))
-            answer = wording.answer_text(
-                ranked, inference.row_tags(row, classifier), uncertainty, decimals=2
+            judged = wording.row_verdict(
+                row, classifier.classes, verdict_settings, inference.row_tags(row, classifier)
             )
+            answer = judged.text()
             st.markdown(
                 f"### {upload.name}: {answer}  \n"
                 f"{int(row['windows'])} window{'s' if row['windows'] != 1 else ''}, "
@@ -323,7 +372,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         if files["per_class_report"].is_file():
             st.table(pd.read_csv(files["per_class_report"]).round(3))
         if not files["confusion_matrix"].is_file():
-            st.info("No evaluation report yet: run `kedro run`.")
+            st.info(f"No evaluation report yet: run `kedro run{_env_flag(env, True)}`.")
         st.subheader("Monitoring")
         pages = sorted(files["monitoring"].glob("report_*.html"), key=lambda p: p.stat().st_mtime)
         decision = files["decision"]
@@ -340,7 +389,8 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             st.components.v1.html(pages[-1].read_text(encoding="utf-8"), height=900, scrolling=True)
         else:
             st.info(
-                "No monitoring report yet: `kedro run --pipelines=inference`, then `monitoring`."
+                f"No monitoring report yet: `music-genre daily{_env_flag(env)}` scores the next "
+                "batch and monitors it."
             )
         st.subheader("Batch predictions")
         if files["predictions"].is_file():
@@ -353,12 +403,15 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                 shown = shown[shown["genre"].isin(genres)]
             columns = [
                 c
-                for c in ("batch", "path", "genre", "tags", "confidence", "model_version")
+                for c in ("batch", "path", "genre", "verdict", "runner_up", "tags", "confidence",
+                          "model_version")
                 if c in shown
-            ]
+            ]  # fmt: skip
             st.dataframe(shown[columns], hide_index=True)
         else:
-            st.info("No batch predictions yet: `kedro run --pipelines=inference`.")
+            st.info(
+                f"No batch predictions yet: `music-genre daily{_env_flag(env)}` scores the next batch."
+            )
 
 
 if __name__ == "__main__":  # pragma: no cover

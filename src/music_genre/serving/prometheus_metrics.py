@@ -99,6 +99,9 @@ class _Families:
             "The model answering (value 1), where it was loaded from and its alias.",
             [*model, "source", "alias"],
             registry=registry,
+            # the page's child process writes it for music-genre app's endpoint (page_process): one
+            # series per model, not one per process id
+            multiprocess_mode="max",
         )
 
 

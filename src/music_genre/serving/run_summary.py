@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from music_genre.modeling.tasks import get_task
+from music_genre.monitoring.daily import verdict_line
 from music_genre.monitoring.verdict import verdict_lines
 from music_genre.serving.tasks import wording_of
 
@@ -35,9 +36,11 @@ def training_summary(
     report_path: str,
     new_releases: pd.DataFrame | None = None,
     serving_task: str | None = None,
+    label_issue_summary: Mapping | None = None,
 ) -> list[tuple[str, str]]:
     """(label, text) rows of a training run's summary (``serving_task``: what the environment serves,
-    said when the run trained another task)."""
+    said when the run trained another task; ``label_issue_summary``: the evaluation's count of suspect
+    labels, with one line of advice)."""
     rows: list[tuple[str, str]] = []
     used = 0 if manifest is None else len(manifest)
     excluded = 0 if exclusions is None else len(exclusions)
@@ -75,6 +78,8 @@ def training_summary(
         model += (
             f", chosen by {how}: accuracy {best['accuracy_mean']:.2f} +- {best['accuracy_std']:.2f}"
         )
+        if len(selection) > 1:  # the winner's own score: the best of several is optimistic
+            model += f" (the best of {len(selection)} candidates: optimistic, the test says more)"
     if model_metrics.get("fitted_on") == "training+validation":
         model += "; refit on training + validation"
     task = get_task(model_metrics.get("task"))
@@ -83,8 +88,14 @@ def training_summary(
     test = model_metrics.get("splits", {}).get("test")
     if test:
         rows.append(("Test", words.test_summary(test, model_metrics)))
+        tracks = int(test.get("n_tracks", 0) or 0)
+        if 0 < tracks < SMALL_TEST:
+            rows.append(("", small_test_advice(tracks)))
     if model_metrics.get("better_than_chance") is False:
         rows.append(("WARNING", words.summary_warning))
+    issues = label_issue_advice(label_issue_summary)
+    if issues:
+        rows.append(("Labels", issues))
     rows.append(("Registry", _registry_line(registration)))
     if serving_task is not None and serving_task != task.name:
         rows.append(
@@ -104,6 +115,37 @@ def training_summary(
         rows.append(("Note", "the built-in sample is synthesized: this model exercises the pipeline, it does "
                              "not know real music (README: On real music)"))  # fmt: skip
     return rows
+
+
+# Under this many test tracks a test score is noise: one track moves accuracy by more than 3 points and
+# its 95% interval is wider than +-0.17 (binomial, accuracy near 0.5)
+SMALL_TEST = 30
+# Over this share of suspect training labels, the labels deserve a look before more tuning
+SUSPECT_SHARE = 0.05
+
+
+def small_test_advice(tracks: int, accuracy: float = 0.5) -> str:
+    """One line saying a test split of ``tracks`` tracks is too small to measure the model with, and
+    how wide its figure's 95% interval is (binomial, at accuracy 0.5: the widest)."""
+    half_width = 1.96 * (accuracy * (1 - accuracy) / tracks) ** 0.5
+    return (
+        f"only {tracks} test tracks: this figure is noise (+-{half_width:.2f} at 95%); judge the model "
+        f"on {SMALL_TEST}+ test tracks (more music, or a larger data_split.test_size)"
+    )
+
+
+def label_issue_advice(summary: Mapping | None) -> str | None:
+    """The count of suspect training labels with one line of advice (None when none were looked for)."""
+    if not summary or summary.get("skipped") or not summary.get("n_training"):
+        return None
+    count, share = int(summary.get("count", 0)), float(summary.get("fraction_of_training", 0.0))
+    line = f"{count} suspect labels ({100 * share:.1f}% of training)"
+    if share > SUSPECT_SHARE:
+        line += (
+            ": listen to the first ones in the report's label issues, fix or drop the wrong ones "
+            "(exclude them from the collection), and retrain"
+        )
+    return line
 
 
 def _registry_line(registration: Mapping | None) -> str:
@@ -138,8 +180,12 @@ def inference_summary(report: Mapping) -> list[tuple[str, str]]:
     ]
     if report.get("failed"):
         rows.append(("Failed", f"{report['failed']} ({report.get('failure_reasons', '')})"))
+    verdicts = report.get("verdicts") or {}
+    if any(verdicts.values()):
+        rows.append(("Answers", verdict_line(verdicts)))
     if report.get("genres"):
-        rows.append(("Genres", report["genres"]))
+        rows.append(("Genres", f"{report.get('confident_genres') or 'none'} (confident answers)"))
+        rows.append(("", f"{report['genres']} (every answer)"))
     if report.get("resumed"):
         rows.append(("Resumed", f"{report['resumed']} files scored before the last run stopped"))
     if report.get("batch"):

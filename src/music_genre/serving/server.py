@@ -39,6 +39,7 @@ class ServedModel:
     load_uri: str
     labels: ModelLabels
     tracking_uri: str | None
+    environment: str | None = None  # "environment gtzan (dataset gtzan)" when it is one's champion
 
 
 def tracking_uri(project: Path | None) -> str | None:
@@ -66,6 +67,14 @@ def champion_uri(project: Path, env: str | None) -> str:
     return f"models:/{name}@{CHAMPION}"
 
 
+def environment_text(project: Path, env: str | None) -> str:
+    """Which environment is served (:func:`music_genre.serving.wording.environment_text`)."""
+    from music_genre.modeling import store  # noqa: PLC0415
+    from music_genre.serving.wording import environment_text as words  # noqa: PLC0415
+
+    return words(env, store.project_config(project, env)["globals"]["dataset_name"])
+
+
 def resolve(model: str | None, env: str | None, project: Path | None) -> ServedModel:
     """The model to serve: ``model`` (a ``models:/`` URI, ``runs:/``, a local MLflow model folder), else
     the environment's champion in the project's registry. An alias is resolved to its version here."""
@@ -76,6 +85,9 @@ def resolve(model: str | None, env: str | None, project: Path | None) -> ServedM
                 "models:/music-genre-<dataset>@champion with MLFLOW_TRACKING_URI set"
             )
         model = champion_uri(project, env)
+        environment = environment_text(project, env)
+    else:
+        environment = None
     uri = tracking_uri(project)
     if model.startswith("models:/") and uri is None:
         raise ExpectedError(
@@ -105,7 +117,9 @@ def resolve(model: str | None, env: str | None, project: Path | None) -> ServedM
         raise ExpectedError(
             f"cannot find {model} in the MLflow store {uri}: {' '.join(str(err).split())}"
         ) from err
-    return ServedModel(f"models:/{name}/{version}", ModelLabels(name, version, model, alias), uri)
+    return ServedModel(
+        f"models:/{name}/{version}", ModelLabels(name, version, model, alias), uri, environment
+    )
 
 
 def _unregistered_labels(served: ServedModel, pyfunc_model) -> ModelLabels:
@@ -216,9 +230,11 @@ def serve(served: ServedModel, host: str, port: int) -> None:
 
     model, labels = load(served)
     app = build_app(model, labels)
+    environment = f"{served.environment}: " if served.environment else ""
     print(
-        f"music-genre serve: {labels.name} version {labels.version} ({served.load_uri}) on "
-        f"http://{host}:{port} (POST /invocations, GET /metrics; Ctrl+C stops it)",
+        f"music-genre serve: {environment}{labels.name} version {labels.version} "
+        f"({served.load_uri}) on http://{host}:{port} (POST /invocations, GET /metrics; Ctrl+C "
+        "stops it)",
         flush=True,
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")

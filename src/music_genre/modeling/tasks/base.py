@@ -24,9 +24,21 @@ import pandas as pd
 # A prediction table's columns, in order: these, then a task's own output columns after ``confidence``,
 # then one probability column per genre and the seconds the file took.
 PREDICTION_HEAD = ("path", "track_id", "genre", "confidence")
-# familiarity: distance from the training tracks over the threshold (> 1: unfamiliar; NaN for a model
-# trained before the check, music_genre.modeling.familiarity).
-PREDICTION_TAIL = ("windows", "duration", "familiarity", "unfamiliar", "error_reason", "error")
+# verdict: confident | leaning | uncertain | unfamiliar | tagged, and the runner-up genre
+# (music_genre.serving.wording.judge). familiarity_distance: distance from the training tracks over the
+# threshold (lower is more familiar, > 1: unfamiliar; NaN for a model trained before the check,
+# music_genre.modeling.familiarity). Tables written before it was named so call it "familiarity".
+FAMILIARITY_DISTANCE = "familiarity_distance"
+PREDICTION_TAIL = (
+    "windows",
+    "duration",
+    "verdict",
+    "runner_up",
+    FAMILIARITY_DISTANCE,
+    "unfamiliar",
+    "error_reason",
+    "error",
+)
 
 
 class Task(ABC):

@@ -11,7 +11,7 @@ from music_genre.common.progress import ProgressLog
 from music_genre.features.extraction import batch_size_for, ray_cpus
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.monitoring import batches, progress
-from music_genre.serving import inference
+from music_genre.serving import inference, wording
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ def list_inference_inputs(
     )
 
 
-def _predict_batch(paths: list[str], classifier: GenreClassifier, windowing: dict):
-    return inference.predict_files_with_features(paths, classifier, windowing)
+def _predict_batch(paths: list[str], classifier: GenreClassifier, windowing: dict, verdict: dict):
+    return inference.predict_files_with_features(paths, classifier, windowing, verdict)
 
 
 def _model_columns(classifier: GenreClassifier) -> dict:
@@ -148,6 +148,7 @@ def score_new_files(
         )
     log.info("Scored %d files (%d could not be scored)", len(scored), int(failed.sum()))
     genres = scored.loc[~failed, "genre"].value_counts()
+    verdicts = verdict_counts(scored.loc[~failed])
     report.update(
         scored=len(scored),
         resumed=len(resumed),
@@ -159,6 +160,13 @@ def score_new_files(
             str(r): int(n) for r, n in scored.loc[failed, "error_reason"].value_counts().items()
         },
         genres=", ".join(f"{g} {n}" for g, n in genres.items()),
+        verdicts=verdicts,
+        confident_genres=", ".join(
+            f"{g} {n}"
+            for g, n in scored.loc[~failed & (scored.get("verdict") == wording.CONFIDENT), "genre"]
+            .value_counts()
+            .items()
+        ),
     )
     predictions = _append(previous_predictions, scored)
     all_features = _append(
@@ -166,6 +174,14 @@ def score_new_files(
     )
     store.clear()  # the caller saves both tables next; a kill before that rescores from the tables
     return predictions, all_features, report
+
+
+def verdict_counts(scored: pd.DataFrame) -> dict[str, int]:
+    """How many answers of each verdict (confident, leaning, uncertain, unfamiliar, tagged), in that
+    order, zeros included: the run summary counts confident answers apart from the rest."""
+    column = scored["verdict"] if "verdict" in scored.columns else pd.Series(dtype=object)
+    counts = column.value_counts()
+    return {kind: int(counts.get(kind, 0)) for kind in wording.VERDICTS}
 
 
 def export_batch_metrics(inference_report: dict, prometheus: dict) -> None:
@@ -214,13 +230,14 @@ def _score_on_ray(
     import ray  # noqa: PLC0415
 
     windowing = inference.windowing_settings(inference_params)
+    verdict = wording.verdict_settings(inference_params)
     remote = ray.remote(max_retries=3)(_predict_batch)
     model_ref = ray.put(classifier)
     size = batch_size_for(
         len(paths), inference_params.get("batch_size", 4), ray_cpus(), batches_per_worker=2
     )
     pending = [
-        remote.remote(paths[start : start + size], model_ref, windowing)
+        remote.remote(paths[start : start + size], model_ref, windowing, verdict)
         for start in range(0, len(paths), size)
     ]
     parts, feature_parts = [], []
@@ -251,6 +268,7 @@ def predict_audio_paths(
     if not columns & {"path", "content"}:
         raise ValueError("each row needs a 'path' (a file on the server) or a base64 'content'")
     windowing = inference.windowing_settings(inference_params)
+    verdict = wording.verdict_settings(inference_params)
     roots = guard.allowed_roots(serving_params)
     limit = guard.max_bytes(serving_params)
     rows = []
@@ -274,7 +292,7 @@ def predict_audio_paths(
                     rows.append(_refused(shown, checked))
                     continue
                 target = checked
-            row = inference.predict_files([target], served_genre_classifier, windowing)
+            row = inference.predict_files([target], served_genre_classifier, windowing, verdict)
             row["path"] = shown
             rows.append(row)
     columns_out = inference.prediction_columns(served_genre_classifier)

@@ -13,8 +13,8 @@ options they share (:mod:`.options`), the Kedro session runner of ``daily`` (:mo
 The text output opens, before the first answer, with one line naming the model answering (registered name
 and version, dataset, task); then come a warning when that model learned from the synthesized sample and a
 note when it cannot tell music unlike its training music (both on stderr, as the other warnings; neither
-when no file got an answer). A weak answer reads "uncertain: A or B" (``inference.uncertain_below`` /
-``uncertain_margin``), an unfamiliar one gets a line under its bars, and a silent file is one line,
+when no file got an answer). An answer reads confident ("Rock 71%"), "leaning A (...)" or "uncertain: A or
+B" (``inference.verdict``), an unfamiliar one gets a line under its bars, and a silent file is one line,
 ``<path>: silent``. The words are :mod:`music_genre.serving.wording`'s, the page's too.
 
 Exit status: 0 when every file was predicted, 1 when any could not be (a silent file too: it has no

@@ -56,7 +56,8 @@ def daily(
 ) -> None:
     """The daily job (for cron or Airflow): score the next batch, monitor it, re-score it with the
     fallback model on drift, retrain when monitoring says so and promote the challenger only if it beats
-    the champion. Rerunning a day does nothing."""
+    the champion. A day is one batch, not a date: each run takes the next batch not scored yet; with
+    nothing new, or a --batch already done, it does nothing."""
     import os  # noqa: PLC0415
     import time  # noqa: PLC0415
 
@@ -98,7 +99,10 @@ def daily(
         print(f"error: {message}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
     _daily_metrics(parameters, started, outcome, runner)
-    print("\n" + render(f"music-genre daily: {env or 'sample'}", outcome.lines()), flush=True)
+    # the block's title carries when the day ran: logs/daily.log gathers one block a day
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(started))
+    title = f"music-genre daily: {env or 'sample'}, {stamp}"
+    print("\n" + render(title, outcome.lines()), flush=True)
     _exit_now(EXIT_OK)
 
 

@@ -56,13 +56,27 @@ app.command("app")(app_command)
 app.command()(serve)
 
 
+def plain_argument_help(command) -> None:
+    """Arguments in ``--help`` as their metavar alone (``PATH``), not ``PATH <list[str]>``: Typer
+    adds the Python type of every argument to its help line, which says nothing to a person."""
+    import typer.core  # noqa: PLC0415
+
+    for sub in getattr(command, "commands", {}).values():
+        plain_argument_help(sub)
+    for param in getattr(command, "params", []):
+        if isinstance(param, typer.core.TyperArgument) and param.metavar:
+            param.display_type = lambda ctx=None: ""
+
+
 def main() -> None:
     """Console entry point; usage errors exit 2 (click's convention), failures 1: one ``error:`` line
     for a failure the user can fix that no command caught (a parameter that does not fit its schema)."""
     from music_genre.common.errors import ExpectedError  # noqa: PLC0415
 
+    command = typer.main.get_command(app)
+    plain_argument_help(command)
     try:
-        app(standalone_mode=True)
+        command(standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
     except ExpectedError as error:

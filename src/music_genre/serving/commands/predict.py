@@ -105,7 +105,11 @@ def predict(
         answered = True
         if not as_json:  # --json carries the same facts in each object's "model"
             out.print(wording.header_text(facts), markup=False, soft_wrap=True)
-        for line in (wording.sample_warning(facts), wording.familiarity_note(facts)):
+        for line in (
+            wording.sample_warning(facts),
+            wording.familiarity_note(facts),
+            wording.weak_model_note(facts, settings["verdict"]),
+        ):
             if line:
                 err.print(line, markup=False, soft_wrap=True)
 
@@ -116,7 +120,9 @@ def predict(
             report_error(out, err, as_json, item.path, item.reason, item.message)
             continue
         try:
-            row = inference.predict_files([item], classifier, settings["windowing"]).iloc[0]
+            row = inference.predict_files(
+                [item], classifier, settings["windowing"], settings["verdict"]
+            ).iloc[0]
         except (
             ExpectedError
         ) as error:  # not this file's fault: e.g. the embedding's weights are gone
@@ -138,13 +144,13 @@ def predict(
         if as_json:
             print(json.dumps(json_row(row, classifier.classes, ranked, loaded, facts)), flush=True)
         else:
-            print_prediction(out, row, ranked, classifier, settings["uncertainty"])
+            print_prediction(out, row, ranked, classifier, settings["verdict"])
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 def project_settings(project_dir: Path | None, env: str | None) -> dict:
     """What the project's configuration says about scoring and wording, read once: the ``inference``
-    windowing (window length, hop, count, minimum length), when an answer is uncertain, and the
+    windowing (window length, hop, count, minimum length), how sure an answer is (its verdict), and the
     environment's dataset (None outside a project: the defaults)."""
     from music_genre.modeling import store as model_store  # noqa: PLC0415
     from music_genre.serving import inference, wording  # noqa: PLC0415
@@ -157,6 +163,6 @@ def project_settings(project_dir: Path | None, env: str | None) -> dict:
         dataset = loader["globals"].get("dataset_name")
     return {
         "windowing": inference.windowing_settings(parameters),
-        "uncertainty": wording.uncertainty_settings(parameters),
+        "verdict": wording.verdict_settings(parameters),
         "dataset": dataset,
     }

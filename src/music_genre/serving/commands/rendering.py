@@ -19,13 +19,16 @@ def print_json_error(path: str, reason: str, message: str) -> None:
 
 
 def json_row(row, classes, ranked, loaded, facts) -> dict:
-    """One file's JSON object; ``familiarity``/``unfamiliar`` only where the prediction rows carry them."""
+    """One file's JSON object: the row's answer with its ``verdict`` and ``runner_up`` (the words the
+    text says), ``familiarity_distance``/``unfamiliar`` where the prediction rows carry them."""
     return (
         {
             "path": row["path"],
             "track_id": row["track_id"],
             "genre": row["genre"],
             "confidence": round(float(row["confidence"]), 6),
+            "verdict": row.get("verdict"),
+            "runner_up": row.get("runner_up"),
             "top": [{"genre": genre, "probability": round(p, 6)} for genre, p in ranked],
             "probabilities": {genre: round(float(row[f"proba_{genre}"]), 6) for genre in classes},
             "windows": int(row["windows"]),
@@ -44,14 +47,15 @@ def json_row(row, classes, ranked, loaded, facts) -> dict:
 
 
 def _json_familiarity(row) -> dict:
-    """``familiarity`` (null where the model has none) and ``unfamiliar``, where rows carry them."""
+    """``familiarity_distance`` (how far the song is from the training music, over the threshold: lower
+    is more familiar, above 1 ``unfamiliar``; null where the model has no check) and ``unfamiliar``."""
     if "unfamiliar" not in row.index:
         return {}
-    value = row.get("familiarity")
+    value = row.get("familiarity_distance")
     score = None if value is None or value != value else round(float(value), 6)
     from music_genre.serving.wording import is_unfamiliar  # noqa: PLC0415
 
-    return {"familiarity": score, "unfamiliar": is_unfamiliar(row)}
+    return {"familiarity_distance": score, "unfamiliar": is_unfamiliar(row)}
 
 
 def _json_tags(row, classifier) -> dict:
@@ -62,17 +66,15 @@ def _json_tags(row, classifier) -> dict:
     return wording_of_model(classifier).json_outputs(row, classifier)
 
 
-def print_prediction(out, row, ranked, classifier, uncertainty: dict, width: int = 30) -> None:
-    """The file's answer line (in :func:`wording.answer_text`'s words), its genre bars, and the verdict
-    line (unfamiliar music) under them."""
+def print_prediction(out, row, ranked, classifier, verdict: dict, width: int = 30) -> None:
+    """The file's answer line (its :func:`wording.row_verdict` in words), its genre bars, and the
+    verdict line (unfamiliar music) under them."""
     from rich.markup import escape  # noqa: PLC0415
 
     from music_genre.serving import wording  # noqa: PLC0415
-    from music_genre.serving.inference import row_tags, top_genres  # noqa: PLC0415
+    from music_genre.serving.inference import row_tags  # noqa: PLC0415
 
-    answer = wording.answer_text(
-        top_genres(row, classifier.classes, 2), row_tags(row, classifier), uncertainty
-    )
+    answer = wording.row_verdict(row, classifier.classes, verdict, row_tags(row, classifier)).text()
     out.print(
         f"[bold]{escape(Path(row['path']).name)}[/bold]  [green]{escape(answer)}[/green]  "
         f"[dim]({int(row['windows'])} window{'s' if row['windows'] != 1 else ''}, "

@@ -49,7 +49,7 @@ def serve(
         project_dir = project_or_exit(project_dir, env)
     try:
         served = server.resolve(model, env, project_dir)
-        server.serve(served, host, port)
+        server.serve(served, host, port)  # SIGTERM and Ctrl+C stop it (uvicorn), freeing the port
     except ExpectedError as error:
         print(f"error: {error}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None

@@ -1,5 +1,6 @@
 """``music-genre app``: the web page (:mod:`music_genre.serving.page`) under Streamlit, in a child
-process bound to this machine unless told otherwise."""
+process bound to this machine unless told otherwise; the page's metrics port and the signals that stop
+it are :mod:`music_genre.serving.page_process`'s."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from typing import Annotated
 import typer
 
 from music_genre.serving.commands.options import (
-    EXIT_OK,
     EnvOption,
     HostOption,
     ProjectOption,
@@ -31,27 +31,30 @@ def app_command(
     ] = None,
     project: ProjectOption = None,
 ) -> None:
-    """The web page: drop songs, see their genres; the latest evaluation and monitoring reports."""
-    import os  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-
-    from music_genre.serving import page  # noqa: PLC0415
+    """The web page: drop songs, see their genres; the latest evaluation and monitoring reports.
+    SIGTERM or Ctrl+C stops the page's server and frees both its ports."""
+    from music_genre.serving import page, page_process, wording  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
 
     project_dir = project_or_exit(project, env)
     files = page.project_files(project_dir, env)
     max_mb = max(1, int(guard.max_bytes(files["serving"]) / 1024 / 1024))
+    port_for_metrics = page_process.metrics_port_of(metrics_port, files["prometheus"])
+    address = files["prometheus"].get("page_address") or "127.0.0.1"
     command = [
         sys.executable, "-m", "streamlit", "run", page.__file__,
         "--server.address", host, "--server.port", str(port), "--server.headless", "true",
         "--server.maxUploadSize", str(max_mb), "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
-        "--", "--project", str(project_dir), *(["--env", env] if env else []),
-        *(["--metrics-port", str(metrics_port)] if metrics_port is not None else []),
+        # the metrics port is this process's (open from the start): the page only writes its counters
+        "--", "--project", str(project_dir), *(["--env", env] if env else []), "--metrics-port", "0",
     ]  # fmt: skip
-    print(f"music-genre page on http://{host}:{port} (Ctrl+C stops it)", flush=True)
-    environment = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    try:
-        raise typer.Exit(subprocess.call(command, env=environment))
-    except KeyboardInterrupt:
-        raise typer.Exit(EXIT_OK) from None
+    with page_process.metrics_endpoint(port_for_metrics, address) as folder:
+        metrics = f", metrics on http://{address}:{port_for_metrics}/metrics" if folder else ""
+        print(
+            f"music-genre page on http://{host}:{port}{metrics}: "
+            f"{wording.environment_text(env, files['dataset'])} (Ctrl+C stops it)",
+            flush=True,
+        )
+        code = page_process.run_page(command, page_process.child_env(), folder)
+    raise typer.Exit(code)
