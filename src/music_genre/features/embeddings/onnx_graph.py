@@ -30,7 +30,7 @@ ONNX_FILE = "msd_musicnn.onnx"
 OPSET = 17
 IR_VERSION = 8  # readable by every ONNX Runtime since 1.10
 HASH_KEY = "weights_sha256"  # the metadata entry naming the .npz the graph was built from
-GRAPH_VERSION = "1"  # bump when the graph below changes: older files are rebuilt
+GRAPH_VERSION = "2"  # bump when the graph below changes: older files are rebuilt
 CHECK_TOLERANCE = 1e-5  # ONNX Runtime vs the numpy network in float64, max abs difference
 
 
@@ -88,11 +88,10 @@ def build_graph(network: MusicnnNetwork, weights_sha256: str):
         scale, shift = network.bn[bn_index]
         sign = np.where(scale >= 0, 1.0, -1.0).astype(np.float32)
         kernel = np.ascontiguousarray(kernel_tf.transpose(3, 2, 0, 1)) * sign[:, None, None, None]
-        width = N_MELS - kernel.shape[3] + 1  # the convolution's mel positions
         conv = node("Conv", [image, const(kernel.astype(np.float32))], pads=pads)
-        # MaxPool over all mel positions, not ReduceMax: ONNX Runtime pools in its blocked (NCHWc) layout
-        # and reorders only the pooled result, not the whole convolution (measured 1.3 x faster)
-        high = node("Squeeze", [node("MaxPool", [conv], kernel_shape=[1, width]), axes(3)])
+        # ReduceMax, not MaxPool over the mel positions: ONNX Runtime then reorders the convolution out of
+        # its blocked layout first either way, and ReduceMax measured 1.85 x faster than MaxPool here
+        high = node("ReduceMax", [conv], axes=[3], keepdims=0)  # (b, filters, t)
         chosen = node(
             "Add",
             [node("Mul", [high, const(sign[:, None])]), const(bias.astype(np.float32)[:, None])],
