@@ -4,6 +4,7 @@ Ray, and (``--device``) on a GPU and across many cores.
     python benchmarks/embedding.py                       # one core: decode, mel, network; cold first clip
     python benchmarks/embedding.py --ray 2               # through the project's Ray extraction, 1 and 2 CPUs
     python benchmarks/embedding.py --device --patches P.npy --weights W.npz   # GPU (torch) vs numpy, scaling
+    python benchmarks/embedding.py --engines --clips 40  # the network alone: numpy vs ONNX Runtime, one core
 
 The per-clip path is the extractor's (``music_genre.features.extract_files`` with ``feature_set:
 embedding``); the weights come from the models layer or $MUSIC_GENRE_WEIGHTS_DIR. ``--device`` needs only
@@ -193,6 +194,75 @@ def _timed_on_gpu(torch, gpu, patches, clips: int, repeats: int = 5):
     return (time.perf_counter() - started) / (repeats * clips), out
 
 
+def engines(files: list[Path], repeat: int) -> None:
+    """The network alone on one core, on the real log-mel patches of ``files``: the numpy network and ONNX
+    Runtime (one intra-op thread, batches of 1, 5 and 10 patches) in one run, passes interleaved, the best
+    pass of each counted (the machine is shared); and their largest differences."""
+    from music_genre.data import audio
+    from music_genre.features.embeddings.backend import MusicnnBackend
+    from music_genre.features.embeddings.musicnn import MusicnnNetwork, log_mel_patches
+
+    patches = [log_mel_patches(audio.load(path, 16000)) for path in files]
+    onnx_backend = MusicnnBackend(device="cpu")
+    if onnx_backend.engine != "onnxruntime":
+        sys.exit("ONNX Runtime is not available here (see the warning above)")
+    numpy_network, onnx_network = onnx_backend.network, onnx_backend._cpu_network
+
+    def batched(size: int):
+        def run(x):
+            for start in range(0, len(x), size):
+                onnx_network.layers(x[start : start + size])
+
+        return run
+
+    candidates = {
+        "numpy (float32, OpenBLAS)": numpy_network.layers,
+        "ONNX Runtime, 1 patch a call": batched(1),
+        "ONNX Runtime, 5 patches a call": batched(5),
+        "ONNX Runtime, a clip (10) a call": batched(10),
+    }
+    best = dict.fromkeys(candidates, float("inf"))
+    best_cpu = dict.fromkeys(candidates, float("inf"))
+    for run in candidates.values():
+        run(patches[0])  # warm-up
+    for _ in range(repeat):
+        for name, run in candidates.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            for clip in patches:
+                run(clip)
+            best[name] = min(best[name], (time.perf_counter() - started) / len(patches))
+            best_cpu[name] = min(best_cpu[name], (time.process_time() - started_cpu) / len(patches))
+    print(f"the network alone, one core, {len(patches)} real clips (10 patches of 3 s each), "
+          f"best of {repeat} interleaved passes; wall and CPU seconds (both engines run on the "
+          f"calling thread, so CPU time is the single-core cost even on a busy machine):")  # fmt: skip
+    for label, table in (("wall", best), ("CPU", best_cpu)):
+        numpy_seconds = table["numpy (float32, OpenBLAS)"]
+        for name, seconds in table.items():
+            print(
+                f"  {label:<4} {name:<34} {seconds:.3f} s/clip   {numpy_seconds / seconds:.2f} x numpy"
+            )
+        fastest = min(table[name] for name in candidates if name.startswith("ONNX"))
+        print(
+            f"  {label:<4} ONNX Runtime / numpy speed: {numpy_seconds / fastest:.2f} x   (target >= 2.5)"
+        )
+    stacked = np.concatenate(patches)
+    ours = {
+        k: np.concatenate([onnx_network.layers(p)[k] for p in patches])
+        for k in ("penultimate", "midend")
+    }
+    reference = numpy_network.layers(stacked)
+    exact = MusicnnNetwork(numpy_network.w, dtype=np.float64).layers(stacked[::10])
+    for layer in ("penultimate", "midend"):
+        clip_means = np.abs(
+            ours[layer].reshape(len(patches), -1, ours[layer].shape[1]).mean(axis=1)
+            - reference[layer].reshape(len(patches), -1, ours[layer].shape[1]).mean(axis=1)
+        ).max()
+        print(f"  {layer}: max |onnx - numpy| per patch {np.abs(ours[layer] - reference[layer]).max():.2e}, "
+              f"per clip mean {clip_means:.2e}; vs numpy in float64: onnx "
+              f"{np.abs(ours[layer][::10] - exact[layer]).max():.2e}, numpy float32 "
+              f"{np.abs(reference[layer][::10] - exact[layer]).max():.2e}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=GTZAN)
@@ -201,6 +271,10 @@ def main() -> None:
         "--ray", type=int, default=0, help="also through Ray with 1 and this many CPUs"
     )
     parser.add_argument("--device", action="store_true")
+    parser.add_argument(
+        "--engines", action="store_true", help="the network alone: numpy vs ONNX Runtime"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="passes for --engines")
     parser.add_argument("--patches", type=Path)
     parser.add_argument("--weights", type=Path)
     args = parser.parse_args()
@@ -208,6 +282,9 @@ def main() -> None:
         on_device(args.patches, args.weights)
         return
     files = clips(args.root, args.clips)
+    if args.engines:
+        engines(files, args.repeat)
+        return
     one_core(files)
     if args.ray:
         through_ray(files, args.ray)

@@ -281,11 +281,8 @@ def musicnn_wheel() -> Path:
 
 @pytest.fixture(scope="session")
 def musicnn_weights_dir(musicnn_wheel, tmp_path_factory) -> Path:
-    """A folder holding msd_musicnn.npz, converted (and verified against musicnn's graph) this session."""
-    if not mw.extra_installed():
-        pytest.skip(
-            'converting the weights needs the embeddings extra: pip install -c requirements-lock.txt -e ".[embeddings]"'
-        )
+    """A folder holding msd_musicnn.npz and its ONNX graph, converted (and verified against musicnn's
+    fingerprint) this session, without TensorFlow."""
     directory = tmp_path_factory.mktemp("weights")
     mw.convert_wheel(musicnn_wheel, directory)
     return directory

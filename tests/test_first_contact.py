@@ -202,20 +202,29 @@ def test_no_network_for_download_is_one_line_and_leaves_nothing_behind(tmp_path)
     assert experiment is None or experiment.lifecycle_stage == "deleted"  # no empty experiment
 
 
-def test_a_missing_extra_is_one_line_naming_it(tmp_path, shared_gtzan):
+def test_a_checkpoint_that_is_not_musicnn_is_one_line(tmp_path, musicnn_wheel):
+    """Without TensorFlow (none is needed to convert the weights): a TensorFlow checkpoint of another
+    network, here MTT_musicnn from the same wheel (same shapes, other training), is refused in one line by
+    the fingerprint check, and nothing is written."""
+    import zipfile
+
     project = make_project_copy(tmp_path / "project")
+    with zipfile.ZipFile(musicnn_wheel) as archive:
+        archive.extractall(tmp_path, [m for m in archive.namelist() if "/MTT_musicnn/" in m])
     blocker = tmp_path / "no_tensorflow"
     blocker.mkdir()
     (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
-    env = {"HOME": str(tmp_path), "PYTHONPATH": str(blocker), musicnn_weights.WEIGHTS_ENV: ""}
-    result = run(project, "run", "--env=gtzan", params({"dataset.root": shared_gtzan,
-                 "feature_engineering.feature_set": "embedding"}), env=env, timeout=300)  # fmt: skip
+    path = os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH")) if p)
+    env = {"HOME": str(tmp_path), "PYTHONPATH": path, musicnn_weights.WEIGHTS_ENV: ""}
+    weights_dir = tmp_path / "weights"
+    result = run(project, "run", "--pipelines=embedding_weights", params({
+        "feature_engineering.embedding.checkpoint": tmp_path / "musicnn" / "MTT_musicnn",
+        "feature_engineering.embedding.weights_dir": weights_dir}), env=env, timeout=300)  # fmt: skip
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert (
-        last.startswith("error: ")
-        and 'pip install -c requirements-lock.txt -e ".[embeddings]"' in last
-    )
+    assert last.startswith("error: ") and "is not musicnn's MSD_musicnn checkpoint" in last
+    assert sum(line.startswith("error:") for line in result.stderr.splitlines()) == 1
+    assert not weights_dir.exists() or not any(weights_dir.iterdir())
 
 
 # ---------------------------------------------------------------------------------------------- the CLI

@@ -29,7 +29,7 @@ from music_genre.features.settings import (
     HANDCRAFTED,
 )
 
-from .weights import EXTRA_HINT, WeightsError, extra_installed, find_weights
+from .weights import WeightsError, can_fetch, find_weights
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,40 +84,42 @@ def load_backend(name: str, weights: str | None = None, device: str = "auto") ->
 
 def resolve_feature_set(requested: str, weights_dir: str | None = None) -> str:
     """``auto`` -> the best set this install can compute: the embedding where its weights are converted or
-    can be (the ``embeddings`` extra), else ``handcrafted`` with one warning naming the extra. A named set is
-    returned as it is (an embedding set without weights and extra fails later with the fix in one line)."""
+    can be (numpy and pip are enough: no extra), else ``handcrafted`` with one warning. A named set is
+    returned as it is (an embedding set whose weights cannot be made ready fails later, in one line)."""
     if requested != AUTO:
         if requested not in FEATURE_SETS:
             raise ValueError(
                 f"unknown feature_set {requested!r}; known: {', '.join(FEATURE_SETS)}, auto"
             )
         return requested
-    if find_weights(weights_dir) is not None or extra_installed():
+    if embedding_available(weights_dir):
         return AUTO_CHOICE
     log.warning(
-        "feature_set auto: handcrafted features; %s adds the pretrained embedding (~+15 points)",
-        EXTRA_HINT,
-        extra={
-            "markup": False
-        },  # Kedro's console handler would read ".[embeddings]" as a style tag
+        "feature_set auto: handcrafted features; the embedding's weights are not converted and pip, "
+        "which fetches them, is not installed (~+15 points on real music)"
     )
     return HANDCRAFTED
 
 
 def auto_candidates(
-    base: dict, candidates: dict | list, weights_dir: str | None = None
+    base: dict,
+    candidates: dict | list,
+    weights_dir: str | None = None,
+    can_embed: bool | None = None,
+    reason: str | None = None,
 ) -> tuple[FeatureSettings, dict[str, dict]]:
     """``feature_set: auto``: the candidate sets this install can compute (those with an embedding need
-    its weights or the ``embeddings`` extra; without, handcrafted only, with one warning naming the extra),
-    each as full settings, and the settings that extract all of them at once (the union of their columns).
-    """
+    its weights, converted or convertible: ``can_embed``, found out when None; without, handcrafted only,
+    with one warning giving ``reason``), each as full settings, and the settings that extract all of them
+    at once (the union of their columns)."""
     from music_genre.features.settings import BOTH, EMBEDDING, FeatureSettings  # noqa: PLC0415
 
     if isinstance(candidates, list):  # [{name: ..., <settings>}, ...], as parameters give them
         candidates = {
             str(item["name"]): {k: v for k, v in item.items() if k != "name"} for item in candidates
         }
-    can_embed = embedding_available(weights_dir)
+    if can_embed is None:
+        can_embed = embedding_available(weights_dir)
     built = {}
     for name, overrides in (candidates or {HANDCRAFTED: {"feature_set": HANDCRAFTED}}).items():
         settings = FeatureSettings.from_dict({**base, **dict(overrides or {})})
@@ -126,10 +128,10 @@ def auto_candidates(
         built[name] = settings
     if not can_embed:
         log.warning(
-            "feature_set auto: handcrafted features only; %s adds the pretrained embedding "
-            "(~+15 points on real music)",
-            EXTRA_HINT,
-            extra={"markup": False},
+            "feature_set auto: handcrafted features only (~15 points below the embedding on real "
+            "music): %s",
+            reason
+            or "the embedding's weights are not converted and pip, which fetches them, is absent",
         )
     if not built:
         built = {HANDCRAFTED: FeatureSettings.from_dict({**base, "feature_set": HANDCRAFTED})}
@@ -149,12 +151,13 @@ def auto_candidates(
 
 
 def embedding_available(weights_dir: str | None = None) -> bool:
-    return find_weights(weights_dir) is not None or extra_installed()
+    """Whether the embedding's weights are converted, or can be here (pip fetches musicnn's wheel; the
+    conversion needs numpy only)."""
+    return find_weights(weights_dir) is not None or can_fetch()
 
 
 __all__ = [
     "AUTO_CHOICE",
-    "EXTRA_HINT",
     "EmbeddingBackend",
     "WeightsError",
     "auto_candidates",

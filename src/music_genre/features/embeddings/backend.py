@@ -1,7 +1,12 @@
-"""The ``msd_musicnn`` backend: weights found and loaded once, the network run in numpy or on a GPU.
+"""The ``msd_musicnn`` backend: weights found and loaded once, the network run by ONNX Runtime, numpy or
+on a GPU.
 
 ``device``: ``auto`` runs on a CUDA GPU when PyTorch is installed and sees one (patches of all the clips of
-a batch in one pass), else numpy on the CPU; ``cpu`` / ``cuda`` force either.
+a batch in one pass), else on the CPU; ``cpu`` / ``cuda`` force either. On the CPU, ``engine``: ``auto``
+runs ONNX Runtime on the graph built beside the weights (:mod:`.onnx_graph`; one intra-op thread, as a Ray
+worker owns one core), or the numpy network with one warning where ONNX Runtime cannot load; ``numpy``
+forces the numpy network (the reference). Both give the same features to 1e-5, so the engine is not part
+of the feature settings' digest and a cache filled by either stays valid.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from .musicnn import (
     MusicnnNetwork,
     log_mel_patches,
 )
-from .weights import WeightsError, find_weights, load_weights, search_dirs
+from .weights import WeightsError, find_weights, load_weights, search_dirs, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,7 @@ class MusicnnBackend:
     min_seconds = PATCH_SECONDS
     layer_dims = {"penultimate": EMBEDDING_DIM, "midend": MIDEND_DIM}
 
-    def __init__(self, weights: str | None = None, device: str = "auto"):
+    def __init__(self, weights: str | None = None, device: str = "auto", engine: str = "auto"):
         from pathlib import Path  # noqa: PLC0415
 
         path = Path(weights) if weights and Path(weights).is_file() else find_weights()
@@ -38,15 +43,39 @@ class MusicnnBackend:
             raise WeightsError(
                 "musicnn weights not found (looked in "
                 f"{', '.join(str(d) for d in search_dirs())}): run "
-                '`kedro run --pipelines=embedding_weights` (needs pip install -c requirements-lock.txt -e ".[embeddings]")'
+                "`kedro run --pipelines=embedding_weights`"
             )
+        if engine not in ("auto", "onnxruntime", "numpy"):
+            raise ValueError(f"embedding engine must be auto, onnxruntime or numpy, got {engine!r}")
         self.weights_path = str(path)
         self.network = MusicnnNetwork(load_weights(path))
         self.device = _pick_device(device)
         self._torch_network = None
+        self.engine = "numpy"
+        self._cpu_network = self.network
         if self.device == "cuda":
             self._torch_network = TorchMusicnn(self.network)
-        log.debug("msd_musicnn loaded from %s on %s", path, self.device)
+            self.engine = "torch"
+        elif engine != "numpy":
+            self._cpu_network = self._onnx_or_numpy(path, strict=engine == "onnxruntime")
+        log.debug("msd_musicnn loaded from %s on %s (%s)", path, self.device, self.engine)
+
+    def _onnx_or_numpy(self, path, strict: bool):
+        from .onnx_graph import OnnxUnavailable, ready_onnx  # noqa: PLC0415
+
+        try:
+            network = ready_onnx(self.network, path, sha256_of(path))
+        except (OnnxUnavailable, OSError) as err:
+            if strict:
+                raise
+            log.warning(
+                "ONNX Runtime cannot run the embedding here (%s): the numpy network runs it instead "
+                "(same features, about 2-3 x slower)",
+                _clipped(err),
+            )
+            return self.network
+        self.engine = "onnxruntime"
+        return network
 
     def embed(self, signals: list[np.ndarray]) -> list[np.ndarray]:
         return [layers["penultimate"] for layers in self.embed_layers(signals)]
@@ -62,10 +91,16 @@ class MusicnnBackend:
                 for _ in signals
             ]
         stacked = np.concatenate([p for p in patches if len(p)])
-        network = self._torch_network if self._torch_network is not None else self.network
+        network = self._torch_network if self._torch_network is not None else self._cpu_network
         outputs = network.layers(stacked)
         split = {name: np.split(values, np.cumsum(counts)[:-1]) for name, values in outputs.items()}
         return [{name: split[name][i] for name in outputs} for i in range(len(signals))]
+
+
+def _clipped(err: BaseException) -> str:
+    from music_genre.common.errors import clipped  # noqa: PLC0415
+
+    return clipped(err, 200) or type(err).__name__
 
 
 def _pick_device(device: str) -> str:

@@ -51,8 +51,11 @@ class MusicnnNetwork:
     """The network with its weights, built once per process. ``penultimate(patches)`` -> (patches, 200);
     ``layers(patches)`` -> that and the mid-end's pooled channels, from the same pass."""
 
-    def __init__(self, weights: dict[str, np.ndarray]):
-        self.w = {name: np.asarray(value, dtype=np.float32) for name, value in weights.items()}
+    def __init__(self, weights: dict[str, np.ndarray], dtype: type = np.float32):
+        """``dtype``: float32 (what extraction runs), or float64 to evaluate the same network to within
+        float64's rounding (what the ONNX graph is checked against); outputs are float32 either way."""
+        self.dtype = np.dtype(dtype)
+        self.w = {name: np.asarray(value, dtype=self.dtype) for name, value in weights.items()}
         self._check(self.w)
         # Batch norms folded into scale and shift: y = x * scale + shift.
         self.bn = [self._folded(i) for i in range(11)]
@@ -111,7 +114,7 @@ class MusicnnNetwork:
         w = self.w
         scale = w[f"{prefix}/gamma"] / np.sqrt(w[f"{prefix}/moving_variance"] + BN_EPSILON)
         shift = w[f"{prefix}/beta"] - w[f"{prefix}/moving_mean"] * scale
-        return scale.astype(np.float32), shift.astype(np.float32)
+        return scale.astype(self.dtype), shift.astype(self.dtype)
 
     def penultimate(self, patches: np.ndarray) -> np.ndarray:
         return self.layers(patches)["penultimate"]
@@ -119,7 +122,7 @@ class MusicnnNetwork:
     def layers(self, patches: np.ndarray) -> dict[str, np.ndarray]:
         """Both outputs of one pass: ``penultimate`` (patches, 200) and ``midend`` (patches, 753), the
         mid-end's channels averaged over the patch's frames (musicnn's 'mean_pool')."""
-        patches = np.asarray(patches, dtype=np.float32)
+        patches = np.asarray(patches, dtype=self.dtype)
         out = {
             "penultimate": np.empty((len(patches), EMBEDDING_DIM), dtype=np.float32),
             "midend": np.empty((len(patches), MIDEND_DIM), dtype=np.float32),

@@ -1,18 +1,23 @@
-"""MSD_musicnn's weights: fetched once from musicnn 0.1.0's wheel, checked, converted to one ``.npz``.
+"""musicnn's MSD_musicnn weights: fetched, checked and converted once into a numpy ``.npz`` (and the ONNX
+graph beside it).
 
-musicnn cannot be a dependency (its metadata pins ``numpy<1.17``) and its weights are TensorFlow 1
-checkpoints. So, once per machine (or per models folder):
+musicnn cannot be a dependency (its metadata pins ``numpy<1.17`` and ``tensorflow``), so its wheel is
+fetched without its dependencies and only its checkpoint is read. Once per machine (or per models folder):
 
 1. ``fetch_wheel``: ``pip download musicnn==0.1.0 --no-deps`` from the configured package index (or a wheel
    file you already have), its SHA-256 checked against the published one: the only network access, and only
    when the converted weights are missing;
 2. ``convert_wheel``: unpack only ``musicnn/MSD_musicnn/`` (the checkpoint) and the ISC licence, read the
-   checkpoint with TensorFlow (the ``embeddings`` extra: ``pip install -c requirements-lock.txt -e ".[embeddings]"``), keep the 64
-   inference variables (no optimiser slots) and **verify** that the numpy network reproduces musicnn's own
-   trained graph (its ``.meta``, frozen with these weights) on a fixed input; only then write
-   ``msd_musicnn.npz`` (3 MB) with the wheel's hash inside.
+   TensorFlow checkpoint with :mod:`.checkpoint` (numpy and the standard library: **no TensorFlow**), keep
+   the 64 inference variables (no optimiser slots) and **verify** that the numpy network reproduces
+   musicnn's own trained graph: its output on a fixed input, computed once with TensorFlow and committed
+   (:mod:`.fingerprint`; ``tests/test_embeddings.py`` derives it again wherever TensorFlow is installed);
+   only then write ``msd_musicnn.npz`` (3 MB) with the wheel's hash inside, and ``msd_musicnn.onnx`` beside
+   it (:mod:`.onnx_graph`, checked against the numpy network).
 
-Extraction workers, the CLI and serving then read the ``.npz`` with numpy alone: no TensorFlow at run time.
+Extraction workers, the CLI and serving then read the ``.npz`` (and the ONNX graph) with numpy and ONNX
+Runtime alone. ``checkpoint`` (instead of the wheel) converts a folder holding MSD_musicnn's checkpoint
+files, e.g. from a clone of musicnn's repository; it must reproduce the fingerprint.
 """
 
 from __future__ import annotations
@@ -46,22 +51,29 @@ DEFAULT_DIR = Path("data") / "06_models" / "pretrained"  # the models layer, rel
 PENULTIMATE_TENSOR = "model/batch_normalization_10/batchnorm/add_1:0"
 INPUT_TENSOR = "model/Placeholder:0"
 TRAINING_FLAG_TENSOR = "model/Placeholder_2:0"
-EXTRA_HINT = 'pip install -c requirements-lock.txt -e ".[embeddings]"'
-VERIFY_TOLERANCE = 2e-3
+# numpy network vs musicnn's graph on the fingerprint's input: measured 4.5e-6 (float32 summation order)
+VERIFY_TOLERANCE = 1e-4
 
 
 class WeightsError(ExpectedError, RuntimeError):
     """The weights are missing, wrong or unreadable; the message says how to fix it, in one line."""
 
 
-def extra_installed() -> bool:
-    """Whether the ``embeddings`` extra (TensorFlow, to convert the checkpoint) is importable."""
+def tensorflow_installed() -> bool:
+    """Whether TensorFlow is importable (only the tests use it: to derive the fingerprint again)."""
     import importlib.util  # noqa: PLC0415
 
     try:
         return importlib.util.find_spec("tensorflow") is not None
     except (ImportError, ValueError):  # blocked or half-installed
         return False
+
+
+def can_fetch() -> bool:
+    """Whether pip (which fetches musicnn's wheel) is importable in this interpreter."""
+    import importlib.util  # noqa: PLC0415
+
+    return importlib.util.find_spec("pip") is not None
 
 
 def search_dirs(weights_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -151,20 +163,20 @@ def check_wheel(wheel: str | os.PathLike) -> Path:
 
 
 def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The inference variables of a TensorFlow checkpoint (optimiser slots and counters dropped)."""
-    tf = _tensorflow()
+    """The inference variables of a TensorFlow checkpoint (optimiser slots and counters dropped), read
+    without TensorFlow (:mod:`.checkpoint`)."""
+    from .checkpoint import CheckpointError  # noqa: PLC0415
+    from .checkpoint import read_checkpoint as read_bundle  # noqa: PLC0415
+
     try:
-        reader = tf.compat.v1.train.NewCheckpointReader(str(prefix))
-    except (
-        Exception
-    ) as err:  # TensorFlow raises its own error types for a bad or partial checkpoint
-        raise WeightsError(f"cannot restore musicnn checkpoint {prefix}: {_one_line(err)}") from err
-    names = [
-        name
-        for name in reader.get_variable_to_shape_map()
-        if "Adam" not in name and not name.endswith("_power")
-    ]
-    return {name: np.asarray(reader.get_tensor(name), dtype=np.float32) for name in sorted(names)}
+        tensors = read_bundle(prefix)
+    except CheckpointError as err:
+        raise WeightsError(f"cannot read musicnn checkpoint: {_one_line(err)}") from err
+    return {
+        name: np.asarray(value, dtype=np.float32)
+        for name, value in sorted(tensors.items())
+        if "Adam" not in name and not name.endswith("_power") and value.dtype.kind == "f"
+    }
 
 
 def reference_penultimate(checkpoint_dir: str | os.PathLike, patches: np.ndarray) -> np.ndarray:
@@ -179,7 +191,8 @@ def reference_penultimate(checkpoint_dir: str | os.PathLike, patches: np.ndarray
     meta.ParseFromString((checkpoint_dir / ".meta").read_bytes())
     output = PENULTIMATE_TENSOR.split(":")[0]
     graph_def = tf.compat.v1.graph_util.extract_sub_graph(meta.graph_def, [output])
-    values = read_checkpoint(f"{checkpoint_dir}{os.sep}")
+    reader = tf.compat.v1.train.NewCheckpointReader(f"{checkpoint_dir}{os.sep}")
+    values = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
     for node in graph_def.node:
         node.attr.pop("_output_shapes", None)
         node.device = ""
@@ -201,10 +214,8 @@ def reference_penultimate(checkpoint_dir: str | os.PathLike, patches: np.ndarray
 
 
 def convert_wheel(wheel: str | os.PathLike, weights_dir: str | os.PathLike) -> Path:
-    """Unpack the checkpoint and licence from ``wheel``, convert, verify against musicnn's graph, write
-    ``<weights_dir>/msd_musicnn.npz`` atomically (and the licence beside it). Returns the ``.npz`` path."""
-    from .musicnn import N_MELS, PATCH_FRAMES, MusicnnNetwork  # noqa: PLC0415
-
+    """Unpack the checkpoint and licence from ``wheel`` and :func:`convert_checkpoint` them. Returns the
+    ``.npz`` path."""
     wheel = check_wheel(wheel)
     weights_dir = Path(weights_dir)
     weights_dir.mkdir(parents=True, exist_ok=True)
@@ -212,31 +223,60 @@ def convert_wheel(wheel: str | os.PathLike, weights_dir: str | os.PathLike) -> P
         with zipfile.ZipFile(wheel) as archive:
             members = [m for m in archive.namelist() if m.startswith(CHECKPOINT_MEMBER)]
             archive.extractall(scratch, members=[*members, LICENSE_MEMBER])
-        checkpoint = Path(scratch) / CHECKPOINT_MEMBER
-        # TensorFlow's C++ start-up notes go straight to descriptor 2: into info.log, off the console
-        with native_stderr_to_log(log, "tensorflow"):
-            weights = read_checkpoint(f"{checkpoint}{os.sep}")  # files are named ".index" ...
-            network = MusicnnNetwork(weights)
-            probe = np.random.default_rng(0).uniform(0.0, 3.0, (2, PATCH_FRAMES, N_MELS))
-            ours = network.penultimate(probe)
-            theirs = reference_penultimate(checkpoint, probe)
-        error = float(np.max(np.abs(ours - theirs)))
-        if not np.isfinite(error) or error > VERIFY_TOLERANCE:
-            raise WeightsError(
-                f"the converted weights do not reproduce musicnn's graph (max difference {error:.3g}); "
-                f"nothing was written"
-            )
-        log.info(
-            "musicnn weights verified against musicnn's own graph (max difference %.2g)", error
+        return convert_checkpoint(
+            Path(scratch) / CHECKPOINT_MEMBER, weights_dir, Path(scratch) / LICENSE_MEMBER
         )
-        temporary = weights_dir / f".{WEIGHTS_FILE}.tmp.npz"
-        np.savez(
-            temporary, __source_sha256__=np.frombuffer(WHEEL_SHA256.encode(), np.uint8), **weights
+
+
+def convert_checkpoint(
+    checkpoint_dir: str | os.PathLike,
+    weights_dir: str | os.PathLike,
+    license_file: str | os.PathLike | None = None,
+) -> Path:
+    """Read MSD_musicnn's checkpoint (the folder whose files are named ``.index`` and
+    ``.data-00000-of-00001``), verify the numpy network against the committed fingerprint of musicnn's
+    graph, write ``<weights_dir>/msd_musicnn.npz`` atomically (the licence beside it), then build and check
+    the ONNX graph beside it (skipped with one warning where ``onnx``/ONNX Runtime cannot load). A
+    checkpoint that is not MSD_musicnn's: :class:`WeightsError`, nothing written."""
+    from .fingerprint import fingerprint_difference  # noqa: PLC0415
+    from .musicnn import MusicnnNetwork  # noqa: PLC0415
+
+    checkpoint_dir = Path(checkpoint_dir)
+    weights_dir = Path(weights_dir)
+    weights = read_checkpoint(f"{checkpoint_dir}{os.sep}")  # files are named ".index" ...
+    try:
+        network = MusicnnNetwork(weights)
+    except ValueError as err:
+        raise WeightsError(
+            f"{checkpoint_dir} is not musicnn's MSD_musicnn checkpoint ({err}); nothing was written"
+        ) from err
+    error = fingerprint_difference(network)
+    if not np.isfinite(error) or error > VERIFY_TOLERANCE:
+        raise WeightsError(
+            f"{checkpoint_dir} is not musicnn's MSD_musicnn checkpoint: its network's output differs from "
+            f"MSD_musicnn's fingerprint by {error:.3g} (at most {VERIFY_TOLERANCE:g}); nothing was written"
         )
-        final = weights_dir / WEIGHTS_FILE
-        os.replace(temporary, final)
-        shutil.copyfile(Path(scratch) / LICENSE_MEMBER, weights_dir / "musicnn-LICENSE.md")
+    log.info("musicnn weights verified against musicnn's own graph (max difference %.2g)", error)
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    temporary = weights_dir / f".{WEIGHTS_FILE}.tmp.npz"
+    np.savez(temporary, __source_sha256__=np.frombuffer(WHEEL_SHA256.encode(), np.uint8), **weights)
+    final = weights_dir / WEIGHTS_FILE
+    os.replace(temporary, final)
+    if license_file is not None and Path(license_file).is_file():
+        shutil.copyfile(license_file, weights_dir / "musicnn-LICENSE.md")
+    _build_onnx_beside(network, final)
     return final
+
+
+def _build_onnx_beside(network, weights_path: Path) -> None:
+    from .onnx_graph import OnnxUnavailable, build_onnx  # noqa: PLC0415
+
+    try:
+        onnx_path = build_onnx(network, weights_path, sha256_of(weights_path))
+    except OnnxUnavailable as err:
+        log.warning("no ONNX graph beside the weights (%s): the numpy network runs", err)
+        return
+    log.info("ONNX graph built and checked against the numpy network: %s", onnx_path)
 
 
 def ensure_weights(
@@ -244,16 +284,16 @@ def ensure_weights(
     wheel: str | os.PathLike | None = None,
     index_url: str | None = None,
     fetch: bool = True,
+    checkpoint: str | os.PathLike | None = None,
 ) -> Path:
-    """The converted weights in ``weights_dir`` (or elsewhere on the search path); converted from ``wheel``
-    or fetched first when missing. Missing extra, no network, a wrong wheel: one-line WeightsError."""
+    """The converted weights in ``weights_dir`` (or elsewhere on the search path); converted from
+    ``checkpoint`` or ``wheel``, or fetched first, when missing. No network, a wrong wheel, a checkpoint
+    that is not musicnn's: one-line WeightsError."""
     found = find_weights(weights_dir)
     if found is not None:
         return found
-    if not extra_installed():
-        raise WeightsError(
-            f"the musicnn embedding needs its weights converted once, which needs TensorFlow: {EXTRA_HINT}"
-        )
+    if checkpoint is not None:
+        return convert_checkpoint(checkpoint, weights_dir)
     if wheel is None:
         if not fetch:
             raise WeightsError(
@@ -278,6 +318,7 @@ def ensure_weights_from(embedding_params: Mapping | None) -> Path:
         wheel=embedding.get("wheel"),
         index_url=embedding.get("index_url"),
         fetch=bool(embedding.get("fetch_missing", True)),
+        checkpoint=embedding.get("checkpoint"),
     )
 
 
@@ -287,7 +328,7 @@ def _tensorflow():
         import tensorflow as tf  # noqa: PLC0415
     except ImportError as err:
         raise WeightsError(
-            f"converting musicnn's checkpoint needs TensorFlow: {EXTRA_HINT}"
+            "running musicnn's own graph needs TensorFlow (the `embeddings` extra)"
         ) from err
     tf.get_logger().setLevel("ERROR")  # its v1-API deprecation notes are not the user's concern
     return tf

@@ -8,9 +8,17 @@ log = logging.getLogger(__name__)
 
 
 def prepare_embedding_weights(feature_params: dict) -> dict:
-    """Make msd_musicnn's converted weights ready in the models layer (nothing to do when they are):
-    musicnn 0.1.0's wheel from ``embedding.wheel`` or the package index, SHA-256 checked, converted and
-    verified against musicnn's own graph. Needs the ``embeddings`` extra the first time."""
+    """Make msd_musicnn's converted weights and their ONNX graph ready in the models layer (nothing to do
+    when they are).
+
+    Args:
+        feature_params: ``feature_engineering``; reads its ``embedding`` block (``weights_dir``, ``wheel``,
+            ``checkpoint``, ``index_url``, ``fetch_missing``).
+
+    Returns:
+        A report: the weights' path and source hash, array and parameter counts, and the CPU engine (ONNX
+        Runtime on the graph beside the weights, or numpy where it cannot load)."""
+    from music_genre.features.embeddings.backend import MusicnnBackend  # noqa: PLC0415
     from music_genre.features.embeddings.weights import (  # noqa: PLC0415
         WHEEL_SHA256,
         ensure_weights_from,
@@ -19,11 +27,14 @@ def prepare_embedding_weights(feature_params: dict) -> dict:
 
     path = ensure_weights_from(feature_params.get("embedding"))
     arrays = load_weights(path)
-    log.info("msd_musicnn weights ready: %s (%d arrays)", path, len(arrays))
+    # builds a missing or stale ONNX graph beside the weights
+    backend = MusicnnBackend(weights=str(path), device="cpu")
+    log.info("msd_musicnn weights ready: %s (%d arrays, %s)", path, len(arrays), backend.engine)
     return {
         "embedding": "msd_musicnn",
         "path": str(path),
         "source_wheel_sha256": WHEEL_SHA256,
         "arrays": len(arrays),
         "parameters": int(sum(a.size for a in arrays.values())),
+        "cpu_engine": backend.engine,
     }

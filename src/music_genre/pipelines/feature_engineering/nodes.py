@@ -21,7 +21,11 @@ def resolve_feature_settings(feature_params: dict) -> tuple[dict, dict]:
     missing). Saved with the features and the model, and tagged on the MLflow run."""
     from music_genre.features import FeatureSettings  # noqa: PLC0415
     from music_genre.features.embeddings import auto_candidates, resolve_feature_set  # noqa: PLC0415
-    from music_genre.features.embeddings.weights import ensure_weights_from, weights_dir_from  # noqa: PLC0415
+    from music_genre.features.embeddings.weights import (  # noqa: PLC0415
+        WeightsError,
+        ensure_weights_from,
+        weights_dir_from,
+    )
 
     embedding = dict(feature_params.get("embedding") or {})
     requested = str(feature_params.get("feature_set") or "handcrafted")
@@ -33,14 +37,22 @@ def resolve_feature_settings(feature_params: dict) -> tuple[dict, dict]:
     }
     auto = dict(feature_params.get("auto") or {})
     candidates = {}
+    weights = None
     if requested == "auto":
-        settings, candidates = auto_candidates(base, auto.get("candidates") or {}, weights_dir)
+        reason = None
+        try:  # converted once (fetched only when missing): numpy and pip are enough
+            weights = str(ensure_weights_from(embedding))
+        except WeightsError as err:
+            reason = str(err)
+        settings, candidates = auto_candidates(
+            base, auto.get("candidates") or {}, weights_dir, weights is not None, reason
+        )
     else:
         settings = FeatureSettings.from_dict(
             {**base, "feature_set": resolve_feature_set(requested)}
         )
     if settings.uses_embedding:
-        weights = str(ensure_weights_from(embedding))
+        weights = weights or str(ensure_weights_from(embedding))
         settings = settings.replace(embedding_weights=weights)
         candidates = {
             name: {**values, "embedding_weights": weights} for name, values in candidates.items()
