@@ -46,7 +46,8 @@ EnvOption = Annotated[
 ]
 # servers bind this machine only unless told otherwise
 HostOption = Annotated[
-    str, typer.Option("--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only).")
+    str,
+    typer.Option("--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."),
 ]
 
 
@@ -194,6 +195,43 @@ def predict(
         else:
             _print_prediction(out, row, ranked, classifier, settings["uncertainty"])
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@app.command()
+def tag(
+    root: Annotated[
+        Path | None, typer.Argument(help="The library folder to tag.", metavar="ROOT")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the proposed genres (default: a dry run).")
+    ] = False,
+    overwrite_suspects: Annotated[
+        bool, typer.Option("--overwrite-suspects", help="With --write: replace suspect tags too.")
+    ] = False,
+    journal: Annotated[
+        Path | None, typer.Option("--journal", metavar="FILE", help="Where to journal the changes.")
+    ] = None,
+    undo: Annotated[
+        Path | None,
+        typer.Option("--undo", metavar="JOURNAL", help="Put back what a journal changed."),
+    ] = None,
+    env: EnvOption = None,
+    model: Annotated[
+        str | None, typer.Option("--model", metavar="MODEL", help="As for `predict`.")
+    ] = None,
+    project: ProjectOption = None,
+) -> None:
+    """Propose a genre for every file of a library without one, flag suspect tags; --write writes them
+    (journalled: --undo JOURNAL puts every file back byte for byte). Unfamiliar files are never written."""
+    _quiet_libraries()
+    from music_genre.serving import tag_command  # noqa: PLC0415
+
+    raise typer.Exit(
+        tag_command.run(
+            root, as_json, write, overwrite_suspects, journal, undo, env, model, project
+        )
+    )
 
 
 @app.command()
