@@ -27,6 +27,12 @@ VOCABULARY_COLUMNS = ["raw_tag", "key", "files", "became", "how"]
 # how a raw tag ended: a class of its own, rolled up the tree, mapped by the user, ignored by the user,
 # too rare with no ancestor that is a class, or a spelling nothing knows and too rare to be a class
 CLASS, ROLLUP, MAPPED, IGNORED, RARE = "class", "rollup", "mapped", "ignored", "rare"
+NOT_MUSIC = "not_music"  # spoken word, sound effects: never a class; such files are never tagged
+# FMA's genres (by key) that are not music: its Spoken tree (Musical Theater aside) and Sound Effects.
+NOT_MUSIC_KEYS = frozenset(
+    {"spoken", "comedy", "radio", "spokenweird", "poetry", "banter", "spokenword", "radiotheater",
+     "talkradio", "interview", "soundpoetry", "radioart", "soundeffects"}
+)  # fmt: skip
 IGNORE = "ignore"
 
 # Usual genre names that FMA's tree has no node for (or spells otherwise), by key -> FMA title.
@@ -112,6 +118,11 @@ class GenreTree:
         return genre_key(synonym) if synonym and genre_key(synonym) in self.titles else None
 
 
+def _not_music(key: str, tree: GenreTree | None) -> bool:
+    node = tree.node_for(key) if tree else key
+    return node in NOT_MUSIC_KEYS if node else key in NOT_MUSIC_KEYS
+
+
 def load_genre_tree(genres_csv: str | os.PathLike | None = None) -> GenreTree:
     """FMA's tree from a genres.csv (``genre_id``, ``parent``, ``title``; FMA's own file has more columns),
     by default the copy shipped in this package."""
@@ -161,6 +172,12 @@ class Vocabulary:
     classes: list[str]
     resolved: dict[str, str | None]
     table: list[dict] = field(default_factory=list)
+    tree: GenreTree | None = None
+
+    def is_not_music(self, tags: Sequence[str]) -> bool:
+        """Whether a file's tags say it is not music (spoken word, a podcast, sound effects), and
+        none of them names a class."""
+        return not self.genres_of(tags) and any(_not_music(genre_key(t), self.tree) for t in tags)
 
     def genres_of(self, tags: Sequence[str]) -> list[str]:
         """A file's classes in the order its tags name them, each once."""
@@ -225,6 +242,9 @@ def build_vocabulary(
         return key
 
     user_genres = {genre_key(g) for g in mapping.values() if g}
+    not_music = {key for key in key_files if _not_music(key, tree) and key not in user_genres}
+    for key in not_music:
+        del key_files[key]
     classes = {key for key, n in key_files.items() if n >= int(min_files) or key in user_genres}
     node_of = {key: tree.node_for(key) for key in key_files}
     class_at_node = {node_of[key]: key for key in sorted(classes) if node_of[key]}
@@ -250,7 +270,7 @@ def build_vocabulary(
         for key, n in waiting.items():
             for node in [node_of[key], *tree.ancestors(node_of[key])]:
                 pooled[node] += n
-        ready = [node for node, n in pooled.items() if n >= int(min_files)]
+        ready = [n_ for n_, n in pooled.items() if n >= int(min_files) and n_ not in NOT_MUSIC_KEYS]
         if not ready:
             break
         deepest = max(ready, key=lambda node: (len(tree.ancestors(node)), node))
@@ -277,6 +297,8 @@ def build_vocabulary(
         else:
             key = tree.node_for(key) if key not in tree.titles and key in SYNONYMS else key
             became, rule = resolved.get(key), how.get(key, RARE)
+            if key in not_music:
+                rule = NOT_MUSIC
         table.append({"raw_tag": raw, "key": key, "files": int(n), "became": became, "how": rule})
     for key in SYNONYMS:  # a synonym resolves like its node
         node = tree.node_for(key)
@@ -284,4 +306,4 @@ def build_vocabulary(
             resolved[key] = resolved[node]
     for key, became in mapping.items():  # every spelling of a mapped tag resolves like the tag
         resolved[key] = None if became is None else resolved.get(genre_key(became), became)
-    return Vocabulary(sorted({title(k) for k in classes}), resolved, table)
+    return Vocabulary(sorted({title(k) for k in classes}), resolved, table, tree)

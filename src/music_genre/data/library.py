@@ -19,6 +19,9 @@ from music_genre.data import audio, genre_vocabulary, tag_io
 from music_genre.data.labels import SEPARATOR
 
 UNTAGGED = "untagged"  # no usable genre tag: the files to tag
+NOT_MUSIC = (
+    "not_music"  # tagged as spoken word, a podcast, sound effects: neither learned nor tagged
+)
 TAG_READ_ERROR = "unreadable_tags"
 LIBRARY_COLUMNS = ["path", "genres_raw", "artist", "album", "title", "tag_error"]
 
@@ -91,9 +94,13 @@ def list_library_tracks(
         track_id = Path(row.path).relative_to(root).with_suffix("").as_posix()
         genres = vocabulary.genres_of(row.genres_raw)
         if row.tag_error or not genres:
-            reason = TAG_READ_ERROR if row.tag_error else UNTAGGED
             raw = ", ".join(row.genres_raw) or "none"
-            detail = row.tag_error or f"no usable genre tag (tags: {raw}): a file to tag"
+            if row.tag_error:
+                reason, detail = TAG_READ_ERROR, row.tag_error
+            elif vocabulary.is_not_music(row.genres_raw):
+                reason, detail = NOT_MUSIC, f"tagged as not music ({raw}): not learned, not tagged"
+            else:
+                reason, detail = UNTAGGED, f"no usable genre tag (tags: {raw}): a file to tag"
             excluded.append({"track_id": track_id, "path": row.path, "genre": None,
                              "reason": reason, "detail": detail})  # fmt: skip
             continue

@@ -240,7 +240,9 @@ def write_genre(path: str | os.PathLike, genre: str, note: str, expected_digest:
             the file is then exactly as it was.
     """
     path = Path(path)
-    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+    # a file without its owner's write bit is read-only by the user's wish, even to root
+    writable = path.stat().st_mode & 0o200 and os.access(path, os.W_OK)
+    if not writable or not os.access(path.parent, os.W_OK):
         raise TagError(READ_ONLY, "read-only: the file or its folder cannot be written")
     original = path.read_bytes()
     if file_digest(original) != expected_digest:

@@ -356,8 +356,13 @@ def out_of_fold_probabilities(
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for fold, (fit_rows, held_rows) in enumerate(folds.split(np.zeros(len(table)), genres)):
         n_valid = max(len(classes), int(round(early_stopping_fraction * len(fit_rows))))
+        fit_genres = pd.Series(genres[fit_rows]).value_counts()
+        # stratified where every genre can give one track (a tiny library's genre may have one left)
+        stratify = (
+            genres[fit_rows] if fit_genres.min() >= 2 and n_valid >= len(fit_genres) else None
+        )
         fit_rows, valid_rows = train_test_split(
-            fit_rows, test_size=n_valid, stratify=genres[fit_rows], random_state=seed + fold
+            fit_rows, test_size=n_valid, stratify=stratify, random_state=seed + fold
         )
         fold_table = pd.concat(
             [

@@ -45,6 +45,9 @@ SPEECH = (("en", "The history of the Roman empire, chapter one."),
           ("fr", "Ceci est un mémo vocal pour la réunion de demain."),
           ("es", "Capítulo dos: el viaje comienza al amanecer."))  # fmt: skip
 RATE = 22050
+# Each 30 s clip gives two 21 s tracks (ingestion's minimum is 20 s), overlapping by 12 s, of one album.
+SEGMENT_SECONDS = 21.0
+SEGMENTS = (0.0, 9.0)
 
 
 def _encode(signal: np.ndarray, rate: int, target: Path) -> None:
@@ -94,8 +97,8 @@ def _tag(path: Path, genre: str | None, artist: str, album: str, title: str) -> 
         loaded.save()
 
 
-def odd_signal(family: str, seed: int, seconds: float = 30.0) -> np.ndarray:
-    """A 30 s input that is not music, of one family (not speech: see :func:`speech_signal`)."""
+def odd_signal(family: str, seed: int, seconds: float = SEGMENT_SECONDS) -> np.ndarray:
+    """A 21 s input that is not music, of one family (not speech: see :func:`speech_signal`)."""
     rng = np.random.default_rng(seed)
     n = int(seconds * RATE)
     t = np.arange(n) / RATE
@@ -124,7 +127,7 @@ def odd_signal(family: str, seed: int, seconds: float = 30.0) -> np.ndarray:
     raise ValueError(f"unknown odd family {family!r}")
 
 
-def speech_signal(voice: str, text: str, seconds: float = 30.0) -> np.ndarray:
+def speech_signal(voice: str, text: str, seconds: float = SEGMENT_SECONDS) -> np.ndarray:
     """espeak-ng reading ``text`` in ``voice`` over and over, for ``seconds``."""
     import tempfile  # noqa: PLC0415
 
@@ -164,16 +167,23 @@ def build_test_library(clips_root: str | Path, out: str | Path, seed: int = 0) -
         signal, rate = sf.read(clip, dtype="float32")
         number = int(clip.stem.split(".")[-1])
         artist = f"{genre.title()} Artist {number // 2}"
-        album = f"{genre.title()} Album {number // 2}"
-        target = out / artist / album / f"{clip.stem}{formats[i % len(formats)]}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _encode(signal, rate, target)
+        album = f"{genre.title()} {number}"  # a clip is an album: its two tracks share one split
         untagged = i % 5 == 4
-        wrong = i in planted
-        tag = None if untagged else (WRONG[genre] if wrong else SPELLINGS[genre][number % 4])
-        _tag(target, tag, artist, album, clip.stem)
-        rows.append({"path": str(target), "kind": "music", "genre": genre, "tag": tag,
-                     "planted_wrong": wrong})  # fmt: skip
+        for part, start in enumerate(SEGMENTS):
+            piece = signal[int(start * rate) : int((start + SEGMENT_SECONDS) * rate)]
+            suffix = formats[(i + part) % len(formats)]
+            target = out / artist / album / f"{clip.stem}.{part + 1}{suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _encode(piece, rate, target)
+            wrong = i in planted and part == 0
+            tag = (
+                None
+                if untagged
+                else (WRONG[genre] if wrong else SPELLINGS[genre][(number + part) % 4])
+            )
+            _tag(target, tag, artist, album, f"{clip.stem} part {part + 1}")
+            rows.append({"path": str(target), "kind": "music", "genre": genre, "tag": tag,
+                         "planted_wrong": wrong, "clip": str(clip)})  # fmt: skip
     odd = out / "Voice memos and odd files"
     odd.mkdir(exist_ok=True)
     for j, family in enumerate(ODD_FAMILIES):
@@ -188,5 +198,5 @@ def build_test_library(clips_root: str | Path, out: str | Path, seed: int = 0) -
             tag = "Podcast" if family == "speech" and k % 2 else None
             _tag(target, tag, "Unknown", "Odd files", target.stem)
             rows.append({"path": str(target), "kind": family, "genre": None, "tag": tag,
-                         "planted_wrong": False})  # fmt: skip
+                         "planted_wrong": False, "clip": None})  # fmt: skip
     return pd.DataFrame(rows)

@@ -97,6 +97,7 @@ def decide(
     proposed, confidence = str(prediction["genre"]), float(prediction["confidence"])
     unfamiliar = prediction.get("unfamiliar")
     unfamiliar = None if unfamiliar is None or unfamiliar != unfamiliar else bool(unfamiliar)
+    not_music = bool(prediction.get("_not_music"))
     known = [g for g in given if g in set(classes)]
     suspect = bool(
         known
@@ -113,6 +114,8 @@ def decide(
         row.reason = f"{TAGGED_BEFORE}: {note}"
     elif given:
         row.reason = "has a genre" + (": the model hears another (suspect)" if suspect else "")
+    elif not_music:
+        row.reason = "tagged as not music (spoken word, sound effects): left as it is"
     elif confidence < float(tagging["min_confidence"]):
         row.action, row.reason = SKIP, f"{UNCERTAIN}: confidence under {tagging['min_confidence']}"
     else:
@@ -144,8 +147,9 @@ def plan_library(
                                  f"{tag_io.READ_ONLY}: {err.strerror}"))  # fmt: skip
             continue
         given = vocabulary.genres_of(found.genres)
+        prediction = dict(predict(path), _not_music=vocabulary.is_not_music(found.genres))
         decision = decide(
-            str(path), found.genres, found.note, given, predict(path), classes, tagging or {}
+            str(path), found.genres, found.note, given, prediction, classes, tagging or {}
         )
         decision.digest = digest
         rows.append(decision)
