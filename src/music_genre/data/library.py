@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from music_genre.common.errors import ExpectedError
 from music_genre.data import audio, genre_vocabulary, tag_io
 from music_genre.data.labels import SEPARATOR
 
@@ -24,6 +25,10 @@ NOT_MUSIC = (
 )
 TAG_READ_ERROR = "unreadable_tags"
 LIBRARY_COLUMNS = ["path", "genres_raw", "artist", "album", "title", "tag_error"]
+
+
+class LibraryNotFoundError(ExpectedError, FileNotFoundError):
+    """The library root holds no audio file this project reads."""
 
 
 def library_files(root: str | Path) -> list[Path]:
@@ -84,10 +89,8 @@ def list_library_tracks(
     root = Path(location["root"])
     files = read_library(root)
     if files.empty:
-        from music_genre.data.ingestion import DatasetNotFoundError  # noqa: PLC0415
-
         looked = ", ".join(sorted(tag_io.TAG_FORMATS))
-        raise DatasetNotFoundError(f"no audio files under {root} (looked for {looked})")
+        raise LibraryNotFoundError(f"no audio files under {root} (looked for {looked})")
     vocabulary = vocabulary_for(files, location)
     rows, excluded = [], []
     for row in files.itertuples(index=False):
