@@ -39,6 +39,23 @@ def run_undo(journal: Path, as_json: bool) -> int:
     return EXIT_FAILED if skipped else EXIT_OK
 
 
+def _suspect_tags(project_dir: Path, catalog: dict) -> dict:
+    """The environment's last ``suspect_tags`` table by path (none when it never ran)."""
+    import pandas as pd  # noqa: PLC0415
+
+    entry = catalog.get("suspect_tags") or {}
+    where = (entry.get("dataset") or {}).get("filepath") or entry.get("filepath")
+    if not where:
+        return {}
+    path = Path(where) if Path(where).is_absolute() else project_dir / where
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    return {
+        str(row["path"]): row for row in table.to_dict("records") if isinstance(row["path"], str)
+    }
+
+
 def run(root, as_json, write, overwrite_suspects, journal, undo, env, model, project) -> int:
     """The command; returns its exit status."""
     if undo is not None:
@@ -60,14 +77,16 @@ def run(root, as_json, write, overwrite_suspects, journal, undo, env, model, pro
     if project is not None and project_dir is None:
         _error(f"{project} is not a Kedro project folder")
         return EXIT_USAGE
-    parameters, dataset = {}, {}
+    parameters, dataset, suspects = {}, {}, {}
     if project_dir is not None:
         problem = unknown_environment(env, project_dir)
         if problem:
             _error(problem)
             return EXIT_USAGE
-        parameters = model_store.project_config(project_dir, env)["parameters"]
+        config = model_store.project_config(project_dir, env)
+        parameters = config["parameters"]
         dataset = parameters.get("dataset") or {}
+        suspects = _suspect_tags(project_dir, config["catalog"])
     try:
         loaded = model_store.load_model(model, env, project_dir)
     except model_store.ModelNotFoundError as err:
@@ -86,7 +105,7 @@ def run(root, as_json, write, overwrite_suspects, journal, undo, env, model, pro
 
     try:
         rows = tagging.plan_library(
-            root, vocabulary, predict, classifier.classes, parameters.get("tagging")
+            root, vocabulary, predict, classifier.classes, parameters.get("tagging"), suspects
         )
     except ExpectedError as err:
         _error(str(err))

@@ -129,9 +129,13 @@ def plan_library(
     predict,
     classes: Iterable[str],
     tagging: Mapping | None = None,
+    suspects: Mapping[str, Mapping] | None = None,
 ) -> list[Decision]:
     """Every audio file under ``root``, decided. ``predict(path) -> row`` scores one file (the CLI's
-    model through :func:`music_genre.serving.inference.predict_files`)."""
+    model through :func:`music_genre.serving.inference.predict_files`). ``suspects``: the training run's
+    ``suspect_tags`` by resolved path (out-of-fold: the model that trained on a file's tag cannot judge
+    it); such a file with a genre is ``suspect`` too."""
+    suspects = {str(Path(p).resolve()): row for p, row in (suspects or {}).items()}
     classes = list(classes)
     rows = []
     for path in library.library_files(root):
@@ -152,6 +156,11 @@ def plan_library(
             str(path), found.genres, found.note, given, prediction, classes, tagging or {}
         )
         decision.digest = digest
+        known = suspects.get(str(Path(path).resolve()))
+        if known is not None and decision.action == KEEP and given and not decision.suspect:
+            decision.suspect = True
+            decision.reason = (f"has a genre: suspect (out of fold, the model hears {known['heard']} "
+                               f"at {float(known['sure']):.0%})")  # fmt: skip
         rows.append(decision)
     return rows
 
