@@ -234,9 +234,10 @@ def build_vocabulary(
         key_files.update(keys_here)
 
     def title(key: str) -> str:
-        if key in tree.titles:
-            return tree.titles[key]
         names = spelled.get(key)
+        # FMA's spelling, unless only synonyms brought the files ("Reggae" stays "Reggae", not "Reggae - Dub")
+        if key in tree.titles and (not names or any(genre_key(n) == key for n in names)):
+            return tree.titles[key]
         if names:  # most files first, then the first in alphabetical order
             return sorted(names.items(), key=lambda item: (-item[1], item[0]))[0][0]
         return key
