@@ -37,6 +37,7 @@ import pandas as pd
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GTZAN = REPO_ROOT.parent / "shared" / "data" / "gtzan_subset"
 sys.path.insert(0, str(REPO_ROOT / "src"))
+CLI = [sys.executable, "-m", "music_genre"]  # this checkout's command line, whatever is installed
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -59,6 +60,8 @@ def main() -> None:
     )
     parser.add_argument("--feature-set", default="handcrafted")
     parser.add_argument("--min-files", type=int, default=3, help="dataset.min_files_per_genre")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Reuse --out's library and this checkout's trained models (no build, no run).")  # fmt: skip
     args = parser.parse_args()
     if not GTZAN.is_dir():
         raise SystemExit(f"needs {GTZAN} (the ../shared folder beside the project)")
@@ -68,35 +71,36 @@ def main() -> None:
 
     work = args.out or Path(tempfile.mkdtemp(prefix="library-bench-"))
     lib, folder = work / "library", work / "folder"
-    for old in (lib, folder):
-        shutil.rmtree(old, ignore_errors=True)
-    truth = build_test_library(GTZAN, lib)
+    if args.reuse:
+        truth = pd.read_csv(work / "truth.csv")
+        truth["tag"] = truth["tag"].where(truth["tag"].notna(), None)
+    else:
+        for old in (lib, folder):
+            shutil.rmtree(old, ignore_errors=True)
+        truth = build_test_library(GTZAN, lib)
+        truth.to_csv(work / "truth.csv", index=False)
     music = truth[truth["kind"] == "music"]
     class_of = {g: build_vocabulary([[s[0]]], 1).genres_of([s[0]])[0] for g, s in SPELLINGS.items()}
     truth["expected"] = truth["genre"].map(class_of)
     tagged = music[music["tag"].notna()]
-    for (
-        row
-    ) in tagged.itertuples():  # the folder path: the same files, their true genre as the folder
-        target = folder / row.genre / Path(row.path).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(row.path, target)
-
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
     common = f"feature_engineering.feature_set={args.feature_set}"
-    run(["kedro", "run", "--env=library",
-         f"--params=dataset.root={lib},dataset.min_files_per_genre={args.min_files},{common}"], env=env)  # fmt: skip
-    run(["kedro", "run", "--env=gtzan", f"--params=dataset.root={folder},{common}"], env=env)
+    if not args.reuse:
+        for row in tagged.itertuples():  # the folder path: the same files, true genre as folder
+            target = folder / row.genre / Path(row.path).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(row.path, target)
+        library_params = f"dataset.root={lib},dataset.min_files_per_genre={args.min_files},{common}"
+        run(["kedro", "run", "--env=library", f"--params={library_params}"], env=env)
+        run(["kedro", "run", "--env=gtzan", f"--params=dataset.root={folder},{common}"], env=env)
 
     # 2. the untagged music: the library's proposals vs the folder model's answers
-    dry = json_rows(
-        run(["music-genre", "tag", str(lib), "--env", "library", "--json"], env=env).stdout
-    )
+    dry = json_rows(run([*CLI, "tag", str(lib), "--env", "library", "--json"], env=env).stdout)
     plan = pd.DataFrame([r for r in dry if "path" in r]).merge(truth, on="path")
     untagged = plan[(plan["kind"] == "music") & plan["tag"].isna()]
     library_accuracy = float((untagged["proposed"] == untagged["expected"]).mean())
     folder_model = sorted((REPO_ROOT / "data/06_models/gtzan/genre_classifier.pkl").glob("*"))[-1]
-    answers = json_rows(run(["music-genre", "predict", *untagged["path"], "--model",
+    answers = json_rows(run([*CLI, "predict", *untagged["path"], "--model",
                              str(folder_model / "genre_classifier.pkl"), "--json"], env=env).stdout)  # fmt: skip
     folder_answer = {a["path"]: class_of.get(a.get("genre")) for a in answers if "genre" in a}
     folder_accuracy = float(np.mean([folder_answer.get(p) == e
@@ -116,7 +120,7 @@ def main() -> None:
         p: audio.load_with_rate(p, None)[0] for p in plan.loc[plan["action"] == "write", "path"]
     }
     journal = work / "journal.jsonl"
-    wrote = json_rows(run(["music-genre", "tag", str(lib), "--env", "library", "--json", "--write",
+    wrote = json_rows(run([*CLI, "tag", str(lib), "--env", "library", "--json", "--write",
                            "--journal", str(journal)], env=env).stdout)  # fmt: skip
     written = pd.DataFrame([r for r in wrote if "path" in r]).merge(truth, on="path")
     written = written[written["action"] == "write"]
@@ -125,10 +129,10 @@ def main() -> None:
         np.array_equal(audio.load_with_rate(p, None)[0], decoded[p]) for p in written["path"]
     )
     genres_there = all(tag_io.read_tags(p).genres == [g] for p, g in zip(written["path"], written["proposed"], strict=True))  # fmt: skip
-    again = json_rows(run(["music-genre", "tag", str(lib), "--env", "library", "--json", "--write",
+    again = json_rows(run([*CLI, "tag", str(lib), "--env", "library", "--json", "--write",
                            "--journal", str(journal)], env=env).stdout)  # fmt: skip
     rewritten = sum(r.get("action") == "write" for r in again)
-    run(["music-genre", "tag", "--undo", str(journal)], env=env)
+    run([*CLI, "tag", "--undo", str(journal)], env=env)
     identical = sum(Path(p).read_bytes() == data for p, data in before.items())
 
     # 5. familiarity: real music unseen by the model, odd families leave-one-family-out
