@@ -36,9 +36,7 @@ INTERRUPTED = (
 def _one_line_on_expected_errors(callback):
     @functools.wraps(callback)
     def wrapper(*args, verbose: bool = False, **kwargs):
-        if (
-            verbose
-        ):  # every record on the console, the libraries' included (console_log.StoryFilter)
+        if verbose:  # every record on the console, the libraries' included (console_log.StoryFilter)
             os.environ[VERBOSE_ENV] = "1"
         problem = unknown_environment(kwargs.get("env"))
         if problem:

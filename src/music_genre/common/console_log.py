@@ -64,9 +64,7 @@ class StoryFilter(logging.Filter):
         own = record.name == PROJECT_LOGGER or record.name.startswith(PROJECT_LOGGER + ".")
         if not own or not getattr(record, "console", True):
             return False
-        if (
-            in_subrun()
-        ):  # a pipeline of `music-genre daily`: its warnings and progress, not its story
+        if in_subrun():  # a pipeline of `music-genre daily`: its warnings and progress, not its story
             return record.levelno >= logging.WARNING or getattr(record, "progress", False)
         return True
 
@@ -75,9 +73,7 @@ class OneLineFormatter(logging.Formatter):
     """``2026-12-04T18:27:48+0000 INFO music_genre.x: message``: ISO time, one line per record, the
     traceback (if any) folded onto the same line."""
 
-    def __init__(
-        self, fmt: str | None = None, datefmt: str | None = None, *args: Any, **kwargs: Any
-    ):
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None, *args: Any, **kwargs: Any):
         # (the arguments logging.config passes to a formatter given by its `class`)
         super().__init__(fmt or "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt)
 
@@ -166,9 +162,7 @@ def native_stderr_to_log(logger: logging.Logger, what: str):
                     logger.info("%s: %s", what, line.strip(), extra=DETAIL)
 
 
-CONSOLE_HANDLER = (
-    "console"  # the handler of conf/logging.yml that install() turns into ConsoleHandler
-)
+CONSOLE_HANDLER = "console"  # the handler of conf/logging.yml that install() turns into ConsoleHandler
 
 
 def install() -> None:

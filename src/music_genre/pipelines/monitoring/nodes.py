@@ -116,9 +116,7 @@ def report_drift(
     from music_genre.common.progress import heartbeat  # noqa: PLC0415
 
     # one computation with nothing to count: a line every 30 s in a log while it runs
-    with heartbeat(
-        f"Drift report on {len(current)} batch and {len(reference)} reference tracks", log
-    ):
+    with heartbeat(f"Drift report on {len(current)} batch and {len(reference)} reference tracks", log):
         html, entries = drift.evidently_report(
             reference,
             current,
