@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-AUDIO_EXTENSIONS = (".mp3", ".wav", ".ogg", ".flac", ".au")
+AUDIO_EXTENSIONS = (".mp3", ".wav", ".ogg", ".flac", ".au", ".opus", ".aiff", ".aif", ".m4a")
+# Formats libsndfile cannot decode: ffmpeg decodes them (a one-line reason when it is not installed).
+FFMPEG_ONLY = (".m4a", ".mp4", ".aac")
 
 # Reason codes shared by the exclusions table, the extraction-failures table and the CLI.
 MISSING_FILE = "missing_file"
@@ -92,6 +94,14 @@ def probe(path: str | os.PathLike, min_duration: float = 0.0) -> AudioInfo:
     """
     path = Path(path)
     _check_exists(path)
+    if path.suffix.lower() in FFMPEG_ONLY:
+        data, rate = _ffmpeg_decode(path)
+        duration = data.shape[0] / rate
+        if duration < min_duration:
+            raise AudioError(
+                TOO_SHORT, f"too short: {duration:.1f} s is under the {min_duration:g} s minimum"
+            )
+        return AudioInfo(round(duration, 3), int(rate), int(data.shape[1]), int(data.shape[0]))
     sf = _soundfile()
     try:
         with _native_stderr_silenced():
@@ -246,17 +256,62 @@ def load_with_rate(
     _check_exists(path)
     sf = _soundfile()
     try:
-        with _native_stderr_silenced(), sf.SoundFile(str(path)) as handle:
-            native_rate = handle.samplerate
+        if path.suffix.lower() in FFMPEG_ONLY:
+            whole, native_rate = _ffmpeg_decode(path)
             start = int(round(offset * native_rate))
-            if start:
-                handle.seek(min(start, handle.frames))
-            count = -1 if duration is None else int(round(duration * native_rate))
-            data = handle.read(count, dtype="float32", always_2d=True)
+            stop = None if duration is None else start + int(round(duration * native_rate))
+            data = whole[start:stop]
+        else:
+            data, native_rate = _read_soundfile(sf, path, offset, duration)
     except AudioError:
         raise
     except Exception as err:
         raise AudioError(DECODE_ERROR, f"cannot decode audio: {_one_line(err)}") from err
+    return _finish(data, native_rate, sample_rate)
+
+
+def _ffmpeg_decode(path: Path) -> tuple[np.ndarray, int]:
+    """The whole file as float32 ``(frames, channels)`` at its native rate, decoded by ffmpeg."""
+    import json  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    if not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
+        raise AudioError(DECODE_ERROR, f"{path.suffix} files need ffmpeg (apt-get install ffmpeg)")
+    probe_cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+                 "stream=sample_rate,channels", "-of", "json", str(path)]  # fmt: skip
+    found = subprocess.run(probe_cmd, capture_output=True, text=True, check=False)
+    streams = json.loads(found.stdout or "{}").get("streams") or []
+    if found.returncode or not streams:
+        raise AudioError(
+            UNREADABLE, "no readable audio header: not a supported audio file, or corrupt"
+        )
+    rate, channels = int(streams[0]["sample_rate"]), int(streams[0]["channels"])
+    decoded = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-"],
+        capture_output=True,
+        check=False,
+    )
+    if decoded.returncode:
+        raise AudioError(DECODE_ERROR, f"cannot decode audio: {_one_line(decoded.stderr.decode())}")
+    data = np.frombuffer(decoded.stdout, dtype="<f4").reshape(-1, channels)
+    if data.shape[0] == 0:
+        raise AudioError(UNREADABLE, "the header announces no audio frames")
+    return data, rate
+
+
+def _read_soundfile(sf, path: Path, offset: float, duration: float | None):
+    with _native_stderr_silenced(), sf.SoundFile(str(path)) as handle:
+        native_rate = handle.samplerate
+        start = int(round(offset * native_rate))
+        if start:
+            handle.seek(min(start, handle.frames))
+        count = -1 if duration is None else int(round(duration * native_rate))
+        data = handle.read(count, dtype="float32", always_2d=True)
+    return data, native_rate
+
+
+def _finish(data: np.ndarray, native_rate: int, sample_rate: int | None) -> tuple[np.ndarray, int]:
     if data.shape[0] == 0:
         raise AudioError(DECODE_ERROR, "decoded no audio samples")
     signal = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]

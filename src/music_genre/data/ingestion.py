@@ -38,6 +38,7 @@ TRACK_COLUMNS = [
     "date_created",
     "genres_all",
     MULTI_GENRE,
+    "album",  # the split group of a library's files (dataset.format: tags); None elsewhere
 ]
 MANIFEST_COLUMNS = [
     "track_id",
@@ -107,7 +108,20 @@ def locate_dataset(dataset: Mapping) -> dict:
                 f"`--params=dataset.root=/abs/path` to a folder holding <genre>/<audio files>"
             )
         return {"name": dataset.get("name"), "format": "folder", "root": str(root)}
-    raise ValueError(f"unknown dataset.format {data_format!r}: use 'fma' or 'folder'")
+    if data_format == "tags":
+        if not root.is_dir():
+            raise DatasetNotFoundError(
+                f"music library not found at {root}: pass `--params=dataset.root=/abs/path` to the "
+                f"folder holding your tagged audio files (any depth)"
+            )
+        return {
+            "name": dataset.get("name"),
+            "format": "tags",
+            "root": str(root),
+            "min_files_per_genre": int(dataset.get("min_files_per_genre", 5)),
+            "genre_map": dataset.get("genre_map"),
+        }
+    raise ValueError(f"unknown dataset.format {data_format!r}: use 'fma', 'folder' or 'tags'")
 
 
 def list_fma_tracks(
@@ -146,6 +160,7 @@ def list_fma_tracks(
     excluded["reason"] = NO_TOP_GENRE
     excluded["detail"] = "no top-level genre (FMA lists several, or none)"
     kept = flat.loc[has_genre].copy()
+    kept["album"] = None
     kept["split"] = kept["split"].where(kept["split"].isin(SPLIT_NAMES), None)
     return kept[TRACK_COLUMNS].reset_index(drop=True), excluded[EXCLUSION_COLUMNS].reset_index(
         drop=True
@@ -186,10 +201,21 @@ def list_tracks(
     location: Mapping, keep_multi_genre: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The candidate tracks and the ones their metadata excludes (a folder collection has one genre per
-    track: ``keep_multi_genre`` changes nothing there)."""
+    track: ``keep_multi_genre`` changes nothing there; a library's files keep every genre they carry in
+    ``genres_all``)."""
     if location["format"] == "fma":
         return list_fma_tracks(location, keep_multi_genre)
+    if location["format"] == "tags":
+        return list_library(location)[:2]
     return list_folder_tracks(location)
+
+
+def list_library(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A library's tagged files, its untagged ones (excluded: the files to tag), and its genre
+    vocabulary (for every raw tag: how many files carry it, what it became)."""
+    from music_genre.data import library  # noqa: PLC0415
+
+    return library.list_library_tracks(location, TRACK_COLUMNS, EXCLUSION_COLUMNS)
 
 
 def check_audio_files(tracks: pd.DataFrame, min_duration_s: float) -> pd.DataFrame:
@@ -247,8 +273,10 @@ def assign_splits(checked: pd.DataFrame, split_params: Mapping) -> pd.DataFrame:
         todo = usable & ~official & group
         if not todo.any():
             continue
+        albums = checked["album"] if "album" in checked else pd.Series(None, index=checked.index)
         groups = (
-            checked.loc[todo, "artist"].tolist()
+            # a library's album (no album in two splits), else the artist
+            albums.where(albums.notna(), checked["artist"]).loc[todo].tolist()
             if split_params.get("group_by_artist", True)
             else [None] * int(todo.sum())
         )

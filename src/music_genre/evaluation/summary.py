@@ -104,6 +104,11 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
     lines += list(context.get("intro") or [])
     if context.get("better_than_chance") is False:
         lines += [texts["warning"], ""]
+    if context.get("suspect_tags") is not None:  # a library's own tags: what its owner reads first
+        from music_genre.evaluation.suspects import suspect_markdown  # noqa: PLC0415
+
+        top = int(context.get("top_issues", 10))
+        lines += suspect_markdown(context["suspect_tags"], top, markdown_table)
 
     lines += ["## Headline metrics", ""]
     metrics = context.get("metrics")

@@ -57,6 +57,8 @@ DEFAULTS = {
     "components": 32,  # PCA axes (at most n_training - 1)
     "max_reference": 5000,  # training tracks kept as neighbours (a random sample beyond this)
     "min_calibration": 30,  # pad the validation scores with leave-one-out ones up to this many
+    # synthesized non-music against the collection's music (modeling/outlier_exposure.py)
+    "outlier_exposure": {"enabled": True, "per_family": 6, "seconds": 20.0, "min_probability": 0.5},
 }
 
 
@@ -76,11 +78,15 @@ def fit_familiarity(
     components: int = DEFAULTS["components"],
     max_reference: int = DEFAULTS["max_reference"],
     min_calibration: int = DEFAULTS["min_calibration"],
+    negatives: pd.DataFrame | None = None,
+    min_probability: float = 0.5,
 ) -> dict:
     """The familiarity statistics of a model trained on ``train`` (validated on ``valid``), as plain data.
 
-    ``columns``: the model's feature columns. Rows with a non-finite value are left out. Raises
-    ValueError when fewer than two training tracks remain (no distance scale to learn)."""
+    ``columns``: the model's feature columns. Rows with a non-finite value are left out. ``negatives``:
+    feature rows of synthesized non-music (with a ``family`` column), for outlier exposure (None: the
+    distance check alone). Raises ValueError when fewer than two training tracks remain (no distance
+    scale to learn)."""
     if not 0.0 < float(flag_share) < 1.0:
         raise ValueError(f"flag_share must lie between 0 and 1, got {flag_share!r}")
     columns = [str(c) for c in columns]
@@ -105,6 +111,25 @@ def fit_familiarity(
     else:
         padded = 0
     threshold = conformal_quantile(np.asarray(calibration), 1.0 - float(flag_share))
+    outlier = None
+    if negatives is not None and len(negatives):
+        from music_genre.modeling import outlier_exposure  # noqa: PLC0415
+
+        x_neg = _finite_rows(negatives, columns)
+
+        def project(x):
+            return ((x - space["mean"]) / space["scale"]) @ space["basis"].T
+
+        outlier = outlier_exposure.fit(
+            space["reference"],
+            project(x_neg),
+            project(x_valid),
+            flag_share,
+            min_probability,
+            conformal_quantile,
+        )
+        outlier["families"] = sorted(set(negatives["family"]))
+        outlier["n_negatives"] = len(x_neg)
     return {
         "format": FORMAT,
         "method": "knn_pca",
@@ -117,6 +142,7 @@ def fit_familiarity(
         "n_validation": len(x_valid),
         "n_loo_padding": int(padded),
         "calibration_flagged": float(np.mean(np.asarray(calibration) > threshold)),
+        **({"outlier": outlier} if outlier else {}),
     }
 
 
@@ -133,6 +159,10 @@ def fit_for_model(
     train = table[table["split"] == "training"]
     valid = table[table["split"] == "validation"]
     seed = int((choice or {}).get("seed", (modeling.get("model") or {}).get("seed", 42)))
+    exposure = {**DEFAULTS["outlier_exposure"], **dict(params.get("outlier_exposure") or {})}
+    negatives = None
+    if exposure["enabled"]:
+        negatives = synthesized_negatives(classifier.feature_settings, exposure, seed)
     try:
         stats = fit_familiarity(
             train,
@@ -144,6 +174,8 @@ def fit_for_model(
             components=int(params["components"]),
             max_reference=int(params["max_reference"]),
             min_calibration=int(params["min_calibration"]),
+            negatives=negatives,
+            min_probability=float(exposure["min_probability"]),
         )
     except ValueError as err:
         log.warning("No familiarity check in this model: %s", err)
@@ -158,6 +190,27 @@ def fit_for_model(
         extra=DETAIL,
     )
     return stats
+
+
+def synthesized_negatives(
+    feature_settings: Mapping, exposure: Mapping, seed: int, families=None
+) -> pd.DataFrame:
+    """Feature rows (the model's feature settings) of synthesized non-music, a ``family`` column each."""
+    from music_genre.features import FeatureSettings, extract_signal  # noqa: PLC0415
+    from music_genre.modeling import outlier_exposure  # noqa: PLC0415
+
+    settings_ = FeatureSettings.from_dict(feature_settings)
+    negatives = outlier_exposure.negative_features(
+        lambda signal, rate: extract_signal(signal, rate, settings_),
+        families or outlier_exposure.FAMILIES,
+        int(exposure["per_family"]),
+        float(exposure["seconds"]),
+        seed,
+    )
+    log.info("Outlier exposure: %d synthesized non-music inputs in %d families",
+             len(negatives), negatives["family"].nunique() if len(negatives) else 0,
+             extra=DETAIL)  # fmt: skip
+    return negatives
 
 
 def familiarity_scores(stats: Mapping, features: pd.DataFrame) -> np.ndarray:
@@ -175,6 +228,11 @@ def familiarity_scores(stats: Mapping, features: pd.DataFrame) -> np.ndarray:
         space = {key: np.asarray(stats[key]) for key in ("mean", "scale", "basis", "reference")}
         scores = _score(space, values[ok], int(stats["neighbours"]))
         out[ok] = scores / max(float(stats["threshold"]), 1e-12)
+        if stats.get("outlier"):  # outlier exposure: the larger of the two ratios
+            from music_genre.modeling import outlier_exposure  # noqa: PLC0415
+
+            projected = ((values[ok] - space["mean"]) / space["scale"]) @ space["basis"].T
+            out[ok] = np.maximum(out[ok], outlier_exposure.ratio(stats["outlier"], projected))
     return out
 
 

@@ -78,6 +78,7 @@ def project_files(project: Path, env: str | None) -> dict:
         # "{name}_figure" is a dataset factory: its file for name=confusion_matrix
         "confusion_matrix": evaluation / "confusion_matrix.png",
         "per_class_report": _catalog_path(project, catalog, "per_class_report"),
+        "suspect_tags": _catalog_path(project, catalog, "suspect_tags"),
         "monitoring": _catalog_path(project, catalog, "monitoring_report"),
         "decision": _catalog_path(project, catalog, "monitoring_decision"),
         "predictions": _catalog_path(project, catalog, "predictions"),
@@ -363,6 +364,13 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                     chart, width="stretch", height=chart.height, alt=timeline_text(timeline)
                 )
     with reports:
+        suspects = files.get("suspect_tags")
+        if suspects is not None and suspects.is_file():  # a library's own tags the model disputes
+            table = pd.read_csv(suspects)
+            if len(table):
+                st.subheader("Suspect tags")
+                st.caption(f"{len(table)} files whose genre tag the model strongly disagrees with")
+                st.dataframe(table, hide_index=True)
         st.subheader("Evaluation")
         if files["confusion_matrix"].is_file():
             st.image(

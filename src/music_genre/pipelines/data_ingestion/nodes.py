@@ -8,6 +8,7 @@ import pandas as pd
 
 from music_genre.common.run_logging import DETAIL
 from music_genre.data import ingestion
+from music_genre.data.genre_vocabulary import VOCABULARY_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -21,16 +22,34 @@ def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
     return ingestion.locate_dataset(dataset)
 
 
-def list_tracks(raw_dataset: dict, task: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def list_tracks(
+    raw_dataset: dict, task: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The candidate tracks; a task that learns every genre of a track (``modeling.task``) also keeps
-    FMA's tracks of several top-level genres, and refuses a collection it cannot learn from."""
+    FMA's tracks of several top-level genres, and refuses a collection it cannot learn from.
+
+    Args:
+        raw_dataset: the located dataset (``locate_raw_dataset``).
+        task: ``modeling.task``.
+
+    Returns:
+        The candidate tracks, the tracks their metadata excludes (a library's untagged files: the ones
+        to tag) and the genre vocabulary (a library's raw tags and what each became; empty elsewhere).
+    """
     from music_genre.modeling.tasks import get_task  # noqa: PLC0415
 
     chosen = get_task(task)
     chosen.check_collection(raw_dataset)
-    tracks, exclusions = ingestion.list_tracks(
-        raw_dataset, keep_multi_genre=chosen.keeps_multi_genre_tracks
-    )
+    if raw_dataset["format"] == "tags":
+        tracks, exclusions, vocabulary = ingestion.list_library(raw_dataset)
+        for row in vocabulary.itertuples(index=False):
+            log.info("Genre tag %r (%d files): %s", row.raw_tag, row.files,
+                     f"{row.how} -> {row.became}" if row.became else row.how, extra=DETAIL)  # fmt: skip
+    else:
+        tracks, exclusions = ingestion.list_tracks(
+            raw_dataset, keep_multi_genre=chosen.keeps_multi_genre_tracks
+        )
+        vocabulary = pd.DataFrame(columns=VOCABULARY_COLUMNS)
     log.info(
         "Listed %d tracks in %s: %d candidates, %d excluded by their metadata",
         len(tracks) + len(exclusions),
@@ -39,7 +58,7 @@ def list_tracks(raw_dataset: dict, task: str | None = None) -> tuple[pd.DataFram
         len(exclusions),
         extra=DETAIL,
     )
-    return tracks, exclusions
+    return tracks, exclusions, vocabulary
 
 
 def check_audio_files(tracks: pd.DataFrame, ingestion_params: dict) -> pd.DataFrame:
@@ -54,7 +73,9 @@ def build_manifest(
     split_tracks: pd.DataFrame, metadata_exclusions: pd.DataFrame, dataset: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     manifest, exclusions = ingestion.build_manifest(split_tracks, metadata_exclusions)
-    for line in ingestion.exclusion_lines(exclusions):  # one per reason; every track in `exclusions`
+    for line in ingestion.exclusion_lines(
+        exclusions
+    ):  # one per reason; every track in `exclusions`
         log.info(line)
     if manifest.empty and not exclusions.empty:  # nothing left to learn from: say why, in one line
         from music_genre.common.errors import ExpectedError  # noqa: PLC0415

@@ -23,7 +23,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=list_tracks,
                 inputs=["raw_dataset", "params:modeling.task"],
-                outputs=["candidate_tracks", "metadata_exclusions"],
+                outputs=["candidate_tracks", "metadata_exclusions", "genre_vocabulary"],
                 name="list_tracks_node",
             ),
             Node(

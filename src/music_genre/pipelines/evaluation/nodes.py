@@ -163,6 +163,25 @@ def evaluation_metrics(label_issue_summary: dict, calibration: dict, slices: pd.
     return {name: {"value": float(value), "step": 0} for name, value in metrics.items()}
 
 
+def list_suspect_tags(label_issues: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
+    """The files whose own genre tag the model strongly disagrees with (the label issues, by file).
+
+    Args:
+        label_issues: the label-issue finder's suspects.
+        manifest: the manifest (paths).
+
+    Returns:
+        The ``suspect_tags`` table: path, tag, heard, sure, tag_probability.
+    """
+    from music_genre.evaluation.suspects import suspect_tags  # noqa: PLC0415
+
+    table = suspect_tags(label_issues, manifest)
+    if len(table):
+        log.info("Suspect tags: %d files whose tag the model strongly disagrees with (suspect_tags)",
+                 len(table))  # fmt: skip
+    return table
+
+
 def write_summary(
     model_metrics: dict,
     per_class: pd.DataFrame,
@@ -175,6 +194,7 @@ def write_summary(
     calibration: dict,
     evaluation_params: dict,
     dataset: dict,
+    suspect_tags: pd.DataFrame | None = None,
 ) -> str:
     sections = sections_of(get_task(model_metrics.get("task")))
     return summary_markdown(
@@ -195,5 +215,7 @@ def write_summary(
             "label_issue_summary": label_issue_summary,
             "confidence_slices": slices,
             "ece": calibration["ece"],
+            # a library's suspect tags open its report
+            "suspect_tags": suspect_tags if dataset.get("format") == "tags" else None,
         }
     )

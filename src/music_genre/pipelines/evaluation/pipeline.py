@@ -3,6 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     evaluation_metrics,
     find_label_issues,
+    list_suspect_tags,
     predict_split,
     report_confidence,
     report_feature_importance,
@@ -46,6 +47,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="find_label_issues_node",
             ),
             Node(
+                func=list_suspect_tags,
+                inputs=["label_issues", "manifest"],
+                outputs="suspect_tags",
+                name="list_suspect_tags_node",
+            ),
+            Node(
                 func=report_confidence,
                 inputs=["evaluation_predictions", "genre_classifier", "params:evaluation"],
                 outputs=["confidence_slices", "reliability_diagram_figure", "calibration"],
@@ -71,6 +78,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "calibration",
                     "params:evaluation",
                     "params:dataset",
+                    "suspect_tags",
                 ],
                 outputs="evaluation_summary",
                 name="write_evaluation_summary_node",

@@ -12,6 +12,7 @@ from music_genre.serving.commands.daily import daily
 from music_genre.serving.commands.options import EXIT_FAILED, EXIT_OK
 from music_genre.serving.commands.predict import predict
 from music_genre.serving.commands.serve import serve
+from music_genre.serving.commands.tag import tag
 from music_genre.serving.commands.web_page import app_command
 
 app = typer.Typer(
@@ -54,6 +55,7 @@ app.command()(predict)
 app.command()(daily)
 app.command("app")(app_command)
 app.command()(serve)
+app.command()(tag)
 
 
 def plain_argument_help(command) -> None:

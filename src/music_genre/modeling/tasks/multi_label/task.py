@@ -37,7 +37,7 @@ class MultiLabelTask(Task):
     # ---- data ------------------------------------------------------------------------------------------
 
     def check_collection(self, location: Mapping) -> None:
-        if location.get("format", "fma") != "fma":
+        if location.get("format", "fma") == "folder":
             raise ExpectedError(
                 f"modeling.task=multi_label needs several genres per track, and a folder-per-genre "
                 f"collection ({location['root']}) gives each track one (its folder): use "
