@@ -42,7 +42,8 @@ CHECKPOINT_MEMBER = "musicnn/MSD_musicnn/"
 LICENSE_MEMBER = "musicnn-0.1.0.dist-info/LICENSE.md"
 CONFIGURATION_MEMBER = "musicnn/configuration.py"  # MSD_LABELS: the tag layer's 50 Last.fm tags
 WEIGHTS_FILE = "msd_musicnn.npz"
-TAG_NAMES_KEY = "__msd_tags__"  # the tag layer's names, newline-joined UTF-8 (its weights: dense_1/*)
+# the tag layer's names, newline-joined UTF-8 (its weights: dense_1/*)
+TAG_NAMES_KEY = "__msd_tags__"
 TAG_LAYER = ("dense_1/kernel", "dense_1/bias")  # (200, 50), (50,): logits of MSD_musicnn's tags
 WEIGHTS_ENV = "MUSIC_GENRE_WEIGHTS_DIR"
 DEFAULT_DIR = Path("data") / "06_models" / "pretrained"  # the models layer, relative to the project
