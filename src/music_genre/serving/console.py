@@ -46,7 +46,8 @@ EnvOption = Annotated[
 ]
 # servers bind this machine only unless told otherwise
 HostOption = Annotated[
-    str, typer.Option("--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only).")
+    str,
+    typer.Option("--host", metavar="HOST", help="Address to bind (127.0.0.1: this machine only)."),
 ]
 
 
@@ -101,15 +102,22 @@ def predict(
         typer.Option(
             "--model",
             metavar="MODEL",
-            help="A genre_classifier.pkl file or its versioned folder (newest version), or "
+            help="pretrained (MSD_musicnn's 50 tags, no training), a genre_classifier.pkl file or its "
+            "versioned folder (newest version), or "
             "models:/music-genre-<dataset>/<version> or models:/music-genre-<dataset>@champion "
             "(MLflow registry of --project or $MLFLOW_TRACKING_URI).",
         ),
     ] = None,
     project: ProjectOption = None,
 ) -> None:
-    """Predict the genre of each file: full songs are cut into 30 s windows whose scores are averaged."""
+    """Predict the genre of each file: full songs are cut into 30 s windows whose scores are averaged.
+    --model pretrained: MSD_musicnn's general-purpose tags, with no training (after the weights step)."""
     _quiet_libraries()
+    if model == "pretrained":
+        from music_genre.modeling.store import find_project  # noqa: PLC0415
+        from music_genre.serving import pretrained  # noqa: PLC0415
+
+        raise typer.Exit(pretrained.run(paths, top, as_json, find_project(project), env))
     from rich.console import Console  # noqa: PLC0415
 
     from music_genre.common.errors import ExpectedError  # noqa: PLC0415
@@ -600,6 +608,15 @@ def _print_prediction(out, row, ranked, classifier, uncertainty: dict, width: in
     verdict = wording.verdict_text(row)
     if verdict:
         out.print(f"  [yellow]{escape(verdict)}[/yellow]", soft_wrap=True)
+
+
+def _register_similarity() -> None:
+    from music_genre.serving import similarity_commands  # noqa: PLC0415 - typer only, cheap
+
+    similarity_commands.register(app, quiet=_quiet_libraries)
+
+
+_register_similarity()
 
 
 def main() -> None:
