@@ -209,7 +209,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
 
     from music_genre.modeling import store as model_store  # noqa: PLC0415
     from music_genre.modeling.tasks import task_of  # noqa: PLC0415
-    from music_genre.serving import inference, wording  # noqa: PLC0415
+    from music_genre.serving import inference, page_similar, wording  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
     from music_genre.serving.metrics import OK, SERVER_ERROR  # noqa: PLC0415
 
@@ -247,7 +247,12 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         for label, text in model_card(classifier, files):
             st.markdown(f"**{label}**: {text}")
 
-    tag, reports = st.tabs(["Tag a song", "Reports"])
+    @st.cache_resource
+    def load_index(project_dir: str, env: str | None):
+        return page_similar.load_index_or_none(Path(project_dir), env)
+
+    index = load_index(str(project), args.env)
+    tag, collection_map, reports = st.tabs(["Tag a song", "Map of the collection", "Reports"])
     with tag:
         uploads = st.file_uploader(
             "Drop audio files (mp3, wav, ogg, flac, au)",
@@ -288,6 +293,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                     continue
                 if int(row["windows"]) > 1:
                     timeline = inference.window_timeline(path, classifier, windowing)
+                like = index and page_similar.songs_like(index, path, upload.name, windowing)
             ranked = inference.top_genres(row, classifier.classes, len(classifier.classes))
             answer = wording.answer_text(
                 ranked, inference.row_tags(row, classifier), uncertainty, decimals=2
@@ -309,6 +315,9 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                 st.altair_chart(
                     chart, width="stretch", height=chart.height, alt=timeline_text(timeline)
                 )
+            page_similar.render_songs_like(st, index, like)
+    with collection_map:
+        page_similar.render_map(st, index)
     with reports:
         st.subheader("Evaluation")
         if files["confusion_matrix"].is_file():

@@ -34,8 +34,12 @@ DEFAULTS = {
     "expansion_add": 128,
     "expansion_search": 64,
     "duplicate_distance": 1e-6,  # at most this far: the same features, an exact duplicate
-    "near_duplicate_distance": 0.05,  # at most this far: the same recording encoded twice (report)
+    "near_duplicate_distance": 0.02,  # at most this far: the same recording encoded twice (report)
 }
+
+
+# the settings the saved vectors and graph depend on (the others are read at query time)
+GRAPH_KEYS = ("connectivity", "expansion_add", "expansion_search")
 
 
 class SimilarityError(ExpectedError, ValueError):
@@ -271,6 +275,7 @@ def build_index(
     report = {"tracks": int(len(features)), "columns": len(columns), "kind": kind,
               "description": description, "dropped_non_finite": int((~finite).sum())}  # fmt: skip
     if _reusable(previous, columns, feature_settings, settings, kind):
+        previous.settings = settings  # thresholds read at query time: this run's
         old = dict(zip(previous.tracks["track_id"].astype(str), previous.digests, strict=True))
         new = dict(zip(ids, digests, strict=True))
         same = [i for i, d in new.items() if old.get(i) == d]
@@ -301,7 +306,7 @@ def _reusable(previous, columns, feature_settings, settings, kind) -> bool:
         and previous.columns == columns
         and previous.feature_settings == feature_settings
         and previous.kind == kind
-        and {k: previous.settings.get(k) for k in DEFAULTS} == {k: settings[k] for k in DEFAULTS}
+        and all(previous.settings.get(k) == settings[k] for k in GRAPH_KEYS)
     )
 
 

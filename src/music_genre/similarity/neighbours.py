@@ -67,7 +67,7 @@ def near_duplicates(index: SimilarityIndex, max_distance: float | None = None) -
     the same recording encoded twice. Columns ``track_id``, ``path``, ``other_track_id``, ``other_path``,
     ``distance``, ``group`` (tracks linked by such pairs share a group), closest pairs first."""
     limit = float(
-        index.settings.get("near_duplicate_distance", 0.05)
+        index.settings.get("near_duplicate_distance", 0.02)
         if max_distance is None
         else max_distance
     )
