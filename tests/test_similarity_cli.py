@@ -77,7 +77,9 @@ def test_pipeline_saves_a_versioned_index_and_reuses_it(indexed):
 
 
 def test_similar_json_names_self_and_duplicates(indexed, tmp_path):
-    outside = shutil.copy2(indexed.clips[4][1], tmp_path / "a metal song.wav")  # not in the collection
+    outside = shutil.copy2(
+        indexed.clips[4][1], tmp_path / "a metal song.wav"
+    )  # not in the collection
     result = run_cli(indexed, "similar", "000000", str(outside), "--top", "3", "--json")
     assert result.returncode == 0, result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines())
@@ -115,7 +117,9 @@ def test_playlist_m3u8_and_clusters(indexed, tmp_path):
     assert result.returncode == 0, result.stderr
     clusters = json.loads(result.stdout)["clusters"]
     assert sum(len(c["tracks"]) for c in clusters) == 7
-    assert sorted(p.name for p in folder.iterdir()) == sorted(Path(c["file"]).name for c in clusters)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        Path(c["file"]).name for c in clusters
+    )
     usage = run_cli(indexed, "playlist")
     assert usage.returncode == 2 and usage.stderr.startswith("error:")
 

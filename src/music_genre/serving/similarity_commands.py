@@ -153,11 +153,10 @@ def playlist_command(
     """A playlist through neighbours from the seeds (no track twice, no artist or album repeated within a
     few tracks), a gradual transition with --to, or the whole collection grouped by sound with --clusters."""
     from music_genre.serving import similar  # noqa: PLC0415
-    from music_genre.serving.console import _quiet_libraries  # noqa: PLC0415
     from music_genre.similarity.index import SimilarityError  # noqa: PLC0415
     from music_genre.similarity.playlist import m3u8, path_playlist  # noqa: PLC0415
 
-    _quiet_libraries()
+    _QUIET()
     if clusters is None and not seeds:
         _fail("give at least one SEED track, or --clusters K", EXIT_USAGE)
     if clusters is not None and (seeds or to):
