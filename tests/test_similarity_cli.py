@@ -135,8 +135,9 @@ def test_served_routes_answer_like_opensubsonic(indexed):
     clip = str(indexed.clips[4][1])
     app = add_routes(FastAPI(), lambda: index, {"allowed_roots": [str(Path(clip).parent)]})
     client = TestClient(app)
-    answer = client.get("/rest/getSonicSimilarTracks", params={"id": "000003", "count": 2}).json()
-    matches = answer["sonicMatches"]
+    response = client.get("/rest/getSonicSimilarTracks", params={"id": "000003", "count": 2})
+    assert response.status_code == 200, response.text
+    matches = response.json()["sonicMatches"]
     assert len(matches) == 2 and all(m["entry"]["id"] != "000003" for m in matches)
     assert 0 <= matches[1]["similarity"] <= matches[0]["similarity"] < 1
     by_path = client.post("/similar", json={"path": clip, "count": 1}).json()["sonicMatches"]

@@ -14,8 +14,8 @@ kept in a private temporary folder for the time of the request. A refused or unr
 with ``{"error": {"reason", "message"}}``; no index built yet is a 404 saying which run builds it.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: FastAPI reads the routes' annotations at run time (Request is
+# imported inside add_routes, where a postponed annotation could not be resolved)
 from collections.abc import Callable, Mapping
 
 
