@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from music_genre.features.embeddings import weights as mw
-from music_genre.serving.console import nested_params
+from music_genre.serving.commands import nested_params
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared"

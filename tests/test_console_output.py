@@ -12,7 +12,7 @@ import re
 import pandas as pd
 import pytest
 
-from music_genre.common import console_log
+from music_genre.common import run_logging
 from music_genre.common.progress import ProgressLog, duration_text
 from music_genre.data.ingestion import exclusion_lines
 
@@ -27,35 +27,35 @@ def record(name: str, level: int = logging.INFO, message: str = "m", **extra) ->
 
 @pytest.fixture
 def quiet_env(monkeypatch):
-    monkeypatch.delenv(console_log.VERBOSE_ENV, raising=False)
-    monkeypatch.delenv(console_log.SUBRUN_ENV, raising=False)
+    monkeypatch.delenv(run_logging.VERBOSE_ENV, raising=False)
+    monkeypatch.delenv(run_logging.SUBRUN_ENV, raising=False)
     return monkeypatch
 
 
 def test_the_console_shows_the_projects_story_and_nothing_else(quiet_env):
-    story = console_log.StoryFilter()
+    story = run_logging.StoryFilter()
     assert story.filter(record("music_genre.features.extraction"))
     assert story.filter(record("music_genre", logging.WARNING))
-    assert not story.filter(record("music_genre.hooks", **console_log.DETAIL))
+    assert not story.filter(record("music_genre.hooks", **run_logging.DETAIL))
     assert not story.filter(record("kedro.pipeline.node"))  # per-node lines: info.log
     assert not story.filter(record("kedro.runner", logging.WARNING))  # the resume hint: info.log
     assert not story.filter(record("kedro_mlflow.pipeline.pipeline_ml", logging.WARNING))
     assert not story.filter(record("py.warnings", logging.WARNING))
     assert not story.filter(record("music_genre_other"))  # a prefix is not the project
 
-    quiet_env.setenv(console_log.VERBOSE_ENV, "1")  # kedro run --verbose: everything
+    quiet_env.setenv(run_logging.VERBOSE_ENV, "1")  # kedro run --verbose: everything
     assert story.filter(record("kedro.pipeline.node"))
-    assert story.filter(record("music_genre.hooks", **console_log.DETAIL))
+    assert story.filter(record("music_genre.hooks", **run_logging.DETAIL))
 
-    quiet_env.delenv(console_log.VERBOSE_ENV)
-    quiet_env.setenv(console_log.SUBRUN_ENV, "1")  # inside `music-genre daily`
+    quiet_env.delenv(run_logging.VERBOSE_ENV)
+    quiet_env.setenv(run_logging.SUBRUN_ENV, "1")  # inside `music-genre daily`
     assert not story.filter(record("music_genre.pipelines.inference.nodes"))
-    assert story.filter(record("music_genre.features.extraction", **console_log.PROGRESS))
+    assert story.filter(record("music_genre.features.extraction", **run_logging.PROGRESS))
     assert story.filter(record("music_genre.monitoring", logging.WARNING))
 
 
 def test_a_record_is_one_line_with_an_iso_timestamp():
-    formatter = console_log.OneLineFormatter()
+    formatter = run_logging.OneLineFormatter()
     rec = record("py.warnings", logging.WARNING, "/x.py:3: UserWarning: first\n  second line\n\n")
     line = formatter.format(rec)
     assert "\n" not in line
@@ -73,7 +73,7 @@ def test_a_record_is_one_line_with_an_iso_timestamp():
 
 
 def test_the_console_handler_writes_plain_lines_when_stderr_is_not_a_terminal(quiet_env, capsys):
-    handler = console_log.ConsoleHandler()
+    handler = run_logging.ConsoleHandler()
     assert handler._rich is None  # pytest's captured stderr is not a terminal
     logger = logging.getLogger("music_genre.test_console")
     logger.addHandler(handler)
@@ -82,7 +82,7 @@ def test_the_console_handler_writes_plain_lines_when_stderr_is_not_a_terminal(qu
     try:
         long = "Scored 25 files (0 could not be scored) " + "x" * 200
         logger.info(long)
-        logger.info("hidden", extra=console_log.DETAIL)
+        logger.info("hidden", extra=run_logging.DETAIL)
         logging.getLogger("kedro.test_console").addHandler(handler)
         logging.getLogger("kedro.test_console").warning("library note")
     finally:
@@ -96,17 +96,17 @@ def test_install_turns_the_configured_console_into_the_projects_handler(quiet_en
     root = logging.getLogger()
     saved = list(root.handlers)
     plain = logging.StreamHandler()
-    plain.set_name(console_log.CONSOLE_HANDLER)
+    plain.set_name(run_logging.CONSOLE_HANDLER)
     plain.setLevel(logging.INFO)
     to_file = logging.FileHandler(tmp_path / "info.log", delay=True)
     to_file.setFormatter(logging.Formatter("%(name)s - %(message)s"))
     root.handlers = [plain, to_file]
     try:
-        console_log.install()
-        console_log.install()  # idempotent
+        run_logging.install()
+        run_logging.install()  # idempotent
         console, kept = root.handlers
-        assert isinstance(console, console_log.ConsoleHandler) and console.level == logging.INFO
-        assert kept is to_file and isinstance(to_file.formatter, console_log.OneLineFormatter)
+        assert isinstance(console, run_logging.ConsoleHandler) and console.level == logging.INFO
+        assert kept is to_file and isinstance(to_file.formatter, run_logging.OneLineFormatter)
         assert to_file.formatter.format(record("a.b", message="x\ny")) == "a.b - x | y"
     finally:
         root.handlers = saved
@@ -160,7 +160,7 @@ def test_native_stderr_goes_to_the_log_not_the_console(capfd, caplog):
     logger = logging.getLogger("music_genre.test_native")
     logger.setLevel(logging.INFO)
     with caplog.at_level(logging.INFO, logger="music_genre.test_native"):
-        with console_log.native_stderr_to_log(logger, "tensorflow"):
+        with run_logging.native_stderr_to_log(logger, "tensorflow"):
             os.write(2, b"I0000 port.cc:153] oneDNN custom operations are on.\n")
         os.write(2, b"after\n")
     assert capfd.readouterr().err == "after\n"

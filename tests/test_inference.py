@@ -175,6 +175,17 @@ def test_usage_errors_exit_2(project, clips):
     assert cli("frobnicate", cwd=project.path).returncode == 2
 
 
+def test_an_install_made_before_the_cli_split_still_starts_without_a_warning():
+    """Its console script imports ``music_genre.serving.console:main`` until it is reinstalled."""
+    probe = subprocess.run(
+        [sys.executable, "-W", "error", "-c",
+         "from music_genre.serving.console import main; "
+         "from music_genre.serving.commands import main as today; print(main is today)"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert probe.returncode == 0 and probe.stdout.strip() == "True", probe.stderr
+
+
 def test_help_is_fast_and_imports_nothing_heavy(project):
     started = time.perf_counter()
     result = cli("--help", cwd=project.path)
@@ -183,7 +194,7 @@ def test_help_is_fast_and_imports_nothing_heavy(project):
         [
             sys.executable,
             "-c",
-            "import sys, music_genre.serving.console, music_genre.features, music_genre.serving.inference; "
+            "import sys, music_genre.serving.commands, music_genre.features, music_genre.serving.inference; "
             "print(sorted(m for m in ('ray', 'librosa', 'lightgbm', 'mlflow', 'sklearn', 'kedro') "
             "if m in sys.modules))",
         ],

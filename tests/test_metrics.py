@@ -30,8 +30,8 @@ from pathlib import Path
 
 import pytest
 
-from music_genre.monitoring import metrics_export
-from music_genre.serving.metrics import ModelLabels, ServingMetrics
+from music_genre.monitoring import prometheus_textfile
+from music_genre.serving.prometheus_metrics import ModelLabels, ServingMetrics
 
 from .conftest import CHROMIUM, PROJECT_ROOT, free_port, page_server, wait_until_up
 
@@ -113,14 +113,14 @@ def write_all(directory: Path) -> dict[str, Path]:
     settings = {"dataset": "sample", "textfile_dir": str(directory)}
     started = time.time() - 42
     return {
-        "inference": metrics_export.write_batch_metrics(settings, REPORT),
-        "fallback": metrics_export.write_batch_metrics(
+        "inference": prometheus_textfile.write_batch_metrics(settings, REPORT),
+        "fallback": prometheus_textfile.write_batch_metrics(
             settings, {**REPORT, "model_role": "fallback"}
         ),
-        "monitoring": metrics_export.write_monitoring_metrics(
+        "monitoring": prometheus_textfile.write_monitoring_metrics(
             settings, MONITORED, DECISION, MONITORING
         ),
-        "daily": metrics_export.write_daily_metrics(
+        "daily": prometheus_textfile.write_daily_metrics(
             settings,
             ok=True,
             started=started,
@@ -199,13 +199,13 @@ def test_each_job_leaves_its_own_textfile_with_its_figures(tmp_path):
 
     # a failed day keeps the last success on record, and says when it failed
     settings = {"dataset": "sample", "textfile_dir": str(tmp_path)}
-    metrics_export.write_daily_metrics(settings, ok=False, started=time.time())
+    prometheus_textfile.write_daily_metrics(settings, ok=False, started=time.time())
     failed = samples(paths["daily"])
     assert value(failed, "music_genre_daily_last_success_timestamp_seconds", **sample) == success
     assert value(failed, "music_genre_daily_success", **sample) == 0
     assert value(failed, "music_genre_daily_last_failure_timestamp_seconds", **sample) >= success
     # and the next good day keeps the failure's time
-    metrics_export.write_daily_metrics(settings, ok=True, started=time.time())
+    prometheus_textfile.write_daily_metrics(settings, ok=True, started=time.time())
     again = samples(paths["daily"])
     assert value(again, "music_genre_daily_last_failure_timestamp_seconds", **sample) == value(
         failed, "music_genre_daily_last_failure_timestamp_seconds", **sample
@@ -213,7 +213,8 @@ def test_each_job_leaves_its_own_textfile_with_its_figures(tmp_path):
 
     # off: no folder, no file
     assert (
-        metrics_export.write_batch_metrics({"dataset": "x", "textfile_dir": None}, REPORT) is None
+        prometheus_textfile.write_batch_metrics({"dataset": "x", "textfile_dir": None}, REPORT)
+        is None
     )
 
 
@@ -275,7 +276,7 @@ def test_the_rules_read_only_metrics_the_code_writes(tmp_path):
 PAGE_EXPORTER = textwrap.dedent(
     """
     import json, logging, socket, sys, urllib.request
-    from music_genre.serving import metrics
+    from music_genre.serving import prometheus_metrics as metrics
 
     warnings = []
 
@@ -284,7 +285,7 @@ PAGE_EXPORTER = textwrap.dedent(
             if record.levelno >= logging.WARNING:
                 warnings.append(record.name)
 
-    logging.getLogger("music_genre.serving.metrics").addHandler(Keep())
+    logging.getLogger("music_genre.serving.prometheus_metrics").addHandler(Keep())
     port = int(sys.argv[1])
     if sys.argv[2] == "busy":
         taken = socket.socket()
@@ -316,7 +317,7 @@ def test_the_page_exporter_starts_once_per_process_and_a_busy_port_is_one_warnin
     if port_state == "busy":
         assert outcome == {
             "started": [False, False],
-            "warnings": ["music_genre.serving.metrics"],
+            "warnings": ["music_genre.serving.prometheus_metrics"],
             "text": "",
         }
     else:

@@ -552,7 +552,7 @@ def test_daily_outside_a_project_is_a_usage_error(tmp_path):
 def test_a_checkpoint_torn_by_a_kill_is_read_only_where_complete(tmp_path):
     """A kill can land while a part is being written: what it leaves (a temporary file, features
     without their part) is ignored, complete parts are read."""
-    from music_genre.monitoring.progress import BatchProgress, unfinished_batches
+    from music_genre.monitoring.checkpoints import BatchProgress, unfinished_batches
 
     store = BatchProgress(tmp_path, "2017-01-01", "v1")
     rows = pd.DataFrame({"path": ["a.mp3", "b.mp3"], "genre": ["Rock", "Pop"]})

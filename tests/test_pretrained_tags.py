@@ -14,7 +14,7 @@ import pytest
 from music_genre.features.embeddings import weights as mw
 from tests.conftest import require_shared
 
-CLI = [sys.executable, "-c", "from music_genre.serving.console import main; main()"]
+CLI = [sys.executable, "-c", "from music_genre.serving.commands import main; main()"]
 
 
 def test_the_tag_layer_and_its_names_are_kept(musicnn_weights_dir, tmp_path):

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import KedroProject, make_project_copy, require_shared
 
 GENRES = ("classical", "metal")
-CLI = [sys.executable, "-c", "from music_genre.serving.console import main; main()"]
+CLI = [sys.executable, "-c", "from music_genre.serving.commands import main; main()"]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ import soundfile as sf
 import yaml
 
 from music_genre.modeling.store import load_from_file
-from music_genre.serving import console, inference, wording
+from music_genre.serving import inference, wording
+from music_genre.serving.commands import rendering
 
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -278,8 +279,8 @@ def _printed(row, classifier, uncertainty) -> list[str]:
     from rich.console import Console
 
     buffer = io.StringIO()
-    console._print_prediction(Console(file=buffer, width=200, color_system=None), row,
-                              inference.top_genres(row, classifier.classes, 3), classifier, uncertainty)  # fmt: skip
+    rendering.print_prediction(Console(file=buffer, width=200, color_system=None), row,
+                               inference.top_genres(row, classifier.classes, 3), classifier, uncertainty)  # fmt: skip
     return buffer.getvalue().splitlines()
 
 

@@ -17,8 +17,8 @@ import sys
 import click
 from kedro.framework.cli.project import run as kedro_run
 
-from music_genre.common.console_log import VERBOSE_ENV
 from music_genre.common.errors import expected_message, unknown_environment
+from music_genre.common.run_logging import VERBOSE_ENV
 
 
 @click.group(name="music-genre")
@@ -36,7 +36,7 @@ INTERRUPTED = (
 def _one_line_on_expected_errors(callback):
     @functools.wraps(callback)
     def wrapper(*args, verbose: bool = False, **kwargs):
-        if verbose:  # every record on the console, the libraries' included (console_log.StoryFilter)
+        if verbose:  # every record on the console, the libraries' included (run_logging.StoryFilter)
             os.environ[VERBOSE_ENV] = "1"
         problem = unknown_environment(kwargs.get("env"))
         if problem:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 
-from music_genre.common.console_log import DETAIL
+from music_genre.common.run_logging import DETAIL
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +423,7 @@ class RunSummaryHook:
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         self._env = run_params.get("env")
-        from music_genre.common.console_log import in_subrun  # noqa: PLC0415
+        from music_genre.common.run_logging import in_subrun  # noqa: PLC0415
 
         try:
             dataset = dict(catalog.load("params:dataset") or {})
@@ -462,7 +462,7 @@ class RunSummaryHook:
         except Exception as err:  # a summary must never turn a good run into a failed one
             log.warning("Could not write the run summary: %s", err)
             return
-        from music_genre.common.console_log import console_print  # noqa: PLC0415
+        from music_genre.common.run_logging import console_print  # noqa: PLC0415
 
         console_print("\n" + text)
 

@@ -7,7 +7,7 @@ import os
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
 
-from music_genre.common import console_log
+from music_genre.common import run_logging
 from music_genre.config_loader import ProjectConfigLoader
 from music_genre.hooks import (
     BatchLoopLockHook,
@@ -20,8 +20,8 @@ from music_genre.hooks import (
     TestedStackHook,
 )
 
-# The console tells the run's story, info.log keeps the rest (conf/logging.yml, console_log.py).
-console_log.install()
+# The console tells the run's story, info.log keeps the rest (conf/logging.yml, run_logging.py).
+run_logging.install()
 
 # Ray is started before a pipeline that needs it and stopped after (conf/<env>/ray.yml).
 # kedro-mlflow registers its own hook through its plugin entry point.

@@ -46,11 +46,22 @@ MOVED = {
     "music_genre.tags": "music_genre.modeling.tasks.multi_label",
     "music_genre.modeling.tags": "music_genre.modeling.tasks.multi_label",
     "music_genre.inference": "music_genre.serving.inference",
-    "music_genre.console": "music_genre.serving.console",
+    "music_genre.console": "music_genre.serving.commands",
+    "music_genre.serving.console": "music_genre.serving.commands",
     "music_genre.page": "music_genre.serving.page",
     "music_genre.served_inputs": "music_genre.serving.served_inputs",
     "music_genre.run_summary": "music_genre.serving.run_summary",
+    # names that say what a module is (issue 26)
+    "music_genre.common.console_log": "music_genre.common.run_logging",
+    "music_genre.monitoring.progress": "music_genre.monitoring.checkpoints",
+    "music_genre.monitoring.metrics_export": "music_genre.monitoring.prometheus_textfile",
+    "music_genre.serving.metrics": "music_genre.serving.prometheus_metrics",
+    "music_genre.features._cache": "music_genre.features._kernel_cache",
 }
+# Old paths answered without a warning: the console script of an install made before the move names
+# them (``music-genre = music_genre.serving.console:main`` until ``pip install -e .`` is run again), and
+# a person running ``music-genre`` did not write that import.
+ENTRY_POINTS = {"music_genre.serving.console"}
 
 
 def current_path(name: str) -> str | None:
@@ -74,6 +85,8 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):
         new = current_path(spec.name)
+        if spec.name in ENTRY_POINTS:
+            return importlib.import_module(new)
         warnings.warn(
             f"{spec.name} moved to {new}; the old path works through music_genre.common.module_paths",
             DeprecationWarning,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from music_genre.common.console_log import PROGRESS, is_terminal
+from music_genre.common.run_logging import PROGRESS, is_terminal
 
 QUARTERS = (0.25, 0.5, 0.75)
 MIN_TOTAL_FOR_QUARTERS = 20

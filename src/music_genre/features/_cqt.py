@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._cache import cached
+from ._kernel_cache import cached
 
 # librosa's default: drop the smallest kernel coefficients that together hold 1 % of a kernel's L1 mass.
 SPARSITY = 0.01

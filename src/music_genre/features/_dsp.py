@@ -2,7 +2,7 @@
 
 Layout: every spectrogram is (frames, bins), C-contiguous, as ``rfft`` over frames returns it, so
 per-frame reductions run over contiguous memory and nothing is transposed. Filter banks are built once
-per settings (``_cache.cached``: an lru_cache, results read-only) with librosa's own constructors, so the
+per settings (``_kernel_cache.cached``: an lru_cache, results read-only) with librosa's own constructors, so the
 numbers are librosa's.
 Reference semantics are FMA's ``features.py`` (librosa 0.5) where they differ from today's librosa
 (``rmse``); elsewhere today's librosa (zero-padded centred frames).
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cache import cached
+from ._kernel_cache import cached
 
 _TINY32 = np.finfo(np.float32).tiny
 

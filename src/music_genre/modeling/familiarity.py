@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from music_genre.common.console_log import DETAIL
+from music_genre.common.run_logging import DETAIL
 
 log = logging.getLogger(__name__)
 

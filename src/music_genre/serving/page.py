@@ -37,7 +37,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--project", required=True)
     parser.add_argument("--env", default=None)
-    # the counters' port (default: metrics.page_port; 0: off): serving/metrics.py
+    # the counters' port (default: prometheus.page_port; 0: off): serving/prometheus_metrics.py
     parser.add_argument("--metrics-port", type=int, default=None)
     return parser.parse_args(sys.argv[1:])
 
@@ -68,7 +68,7 @@ def project_files(project: Path, env: str | None) -> dict:
         "dataset": loader["globals"]["dataset_name"],
         "inference": parameters.get("inference") or {},
         "serving": parameters.get("serving") or {},
-        "metrics": parameters.get("metrics") or {},
+        "prometheus": parameters.get("prometheus") or {},
         "model_metrics": _catalog_path(project, catalog, "model_metrics"),
         "champion_info": _catalog_path(project, catalog, "served_champion_info"),
         # "{name}_figure" is a dataset factory: its file for name=confusion_matrix
@@ -176,10 +176,10 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
 
 
 def _meter(args: argparse.Namespace, files: dict, classifier, source: str):
-    """The page's counters (serving/metrics.py), served on their own port once per process."""
-    from music_genre.serving import metrics  # noqa: PLC0415
+    """The page's counters (serving/prometheus_metrics.py), served on their own port once per process."""
+    from music_genre.serving import prometheus_metrics as metrics  # noqa: PLC0415
 
-    settings = files["metrics"]
+    settings = files["prometheus"]
     port = args.metrics_port if args.metrics_port is not None else settings.get("page_port")
     metrics.start_page_exporter(port, settings.get("page_address") or "127.0.0.1")
     return metrics.ServingMetrics(metrics.ModelLabels.of_classifier(classifier, source))
@@ -211,7 +211,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     from music_genre.modeling.tasks import task_of  # noqa: PLC0415
     from music_genre.serving import inference, page_similar, wording  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
-    from music_genre.serving.metrics import OK, SERVER_ERROR  # noqa: PLC0415
+    from music_genre.serving.prometheus_metrics import OK, SERVER_ERROR  # noqa: PLC0415
 
     args = _arguments()
     project = Path(args.project)

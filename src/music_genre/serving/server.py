@@ -3,7 +3,7 @@
 The app is MLflow's own scoring app (``mlflow.pyfunc.scoring_server.init``: what ``mlflow models serve``
 runs; POST /invocations, GET /ping, /health, /version, the same requests and answers) for the same MLflow
 model (the registered ``music_genre_pipeline``), with two additions: GET /metrics (the counters of
-:mod:`music_genre.serving.metrics`, labelled with the model's registry name and version) and a middleware
+:mod:`music_genre.serving.prometheus_metrics`, labelled with the model's registry name and version) and a middleware
 that times and counts each /invocations request. Files scored and failures by reason are counted from the
 model's own answer: one row per input, with an ``error_reason`` for a file it could not score.
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from music_genre.common.errors import ExpectedError
-from music_genre.serving.metrics import (
+from music_genre.serving.prometheus_metrics import (
     SERVER_ERROR,
     UNREGISTERED,
     ModelLabels,

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from music_genre.common.console_log import native_stderr_to_log
 from music_genre.common.errors import ExpectedError, clipped
+from music_genre.common.run_logging import native_stderr_to_log
 
 log = logging.getLogger(__name__)
 

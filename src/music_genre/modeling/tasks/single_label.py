@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from music_genre.common.console_log import DETAIL
+from music_genre.common.run_logging import DETAIL
 from music_genre.modeling import training
 from music_genre.modeling.tasks.base import Task, probabilities
 

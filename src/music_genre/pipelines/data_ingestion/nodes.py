@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from music_genre.common.console_log import DETAIL
+from music_genre.common.run_logging import DETAIL
 from music_genre.data import ingestion
 
 log = logging.getLogger(__name__)

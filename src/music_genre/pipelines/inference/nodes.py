@@ -168,12 +168,12 @@ def score_new_files(
     return predictions, all_features, report
 
 
-def export_batch_metrics(inference_report: dict, metrics: dict) -> None:
-    """The run's figures where Prometheus reads them (``metrics.textfile_dir``: node_exporter's textfile
-    format; :mod:`music_genre.monitoring.metrics_export`)."""
-    from music_genre.monitoring import metrics_export  # noqa: PLC0415
+def export_batch_metrics(inference_report: dict, prometheus: dict) -> None:
+    """The run's figures where Prometheus reads them (``prometheus.textfile_dir``: node_exporter's textfile
+    format; :mod:`music_genre.monitoring.prometheus_textfile`)."""
+    from music_genre.monitoring import prometheus_textfile  # noqa: PLC0415
 
-    path = metrics_export.write_batch_metrics(metrics, inference_report)
+    path = prometheus_textfile.write_batch_metrics(prometheus, inference_report)
     if path is not None:
         log.debug("Batch metrics for Prometheus written to %s", path)
 

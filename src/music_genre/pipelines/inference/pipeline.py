@@ -42,7 +42,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=export_batch_metrics,
-                inputs=["inference_report", "params:metrics"],
+                inputs=["inference_report", "params:prometheus"],
                 outputs=None,
                 name="export_batch_metrics_node",
             ),

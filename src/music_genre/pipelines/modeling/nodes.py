@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from music_genre.common.console_log import DETAIL
+from music_genre.common.run_logging import DETAIL
 from music_genre.modeling import training
 from music_genre.modeling.artifact import GenreClassifier
 from music_genre.modeling.tasks import Task, task_of, task_of_params

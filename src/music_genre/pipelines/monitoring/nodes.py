@@ -194,14 +194,14 @@ def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
 
 
 def export_monitoring_metrics(
-    monitoring_metrics: dict, monitoring_decision: dict, monitoring: dict, metrics: dict
+    monitoring_metrics: dict, monitoring_decision: dict, monitoring: dict, prometheus: dict
 ) -> None:
     """The batch's figures, its decision and the thresholds where Prometheus reads them
-    (``metrics.textfile_dir``: :mod:`music_genre.monitoring.metrics_export`)."""
-    from music_genre.monitoring import metrics_export  # noqa: PLC0415
+    (``prometheus.textfile_dir``: :mod:`music_genre.monitoring.prometheus_textfile`)."""
+    from music_genre.monitoring import prometheus_textfile  # noqa: PLC0415
 
-    path = metrics_export.write_monitoring_metrics(
-        metrics, monitoring_metrics, monitoring_decision, monitoring
+    path = prometheus_textfile.write_monitoring_metrics(
+        prometheus, monitoring_metrics, monitoring_decision, monitoring
     )
     if path is not None:
         log.debug("Monitoring metrics for Prometheus written to %s", path)

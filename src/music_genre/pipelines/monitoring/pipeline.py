@@ -62,7 +62,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "monitoring_metrics",
                     "monitoring_decision",
                     "params:monitoring",
-                    "params:metrics",
+                    "params:prometheus",
                 ],
                 outputs=None,
                 name="export_monitoring_metrics_node",

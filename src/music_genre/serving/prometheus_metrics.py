@@ -175,7 +175,7 @@ def start_page_exporter(port: int | None, address: str = "127.0.0.1") -> bool:
         except OSError as error:
             log.warning(
                 "The page's metrics endpoint is off: cannot listen on %s:%s (%s); set "
-                "metrics.page_port or `music-genre app --metrics-port`",
+                "prometheus.page_port or `music-genre app --metrics-port`",
                 address,
                 port,
                 error.strerror or error,

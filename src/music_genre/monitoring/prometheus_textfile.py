@@ -7,7 +7,7 @@ official ``prometheus_client``.
     data/09_metrics/music_genre_<dataset>_monitoring.prom          the last monitored batch and its decision
     data/09_metrics/music_genre_<dataset>_daily.prom               the last `music-genre daily`
 
-``metrics.textfile_dir`` (conf/base/parameters_metrics.yml) is the folder; point node_exporter's
+``prometheus.textfile_dir`` (conf/base/parameters_prometheus.yml) is the folder; point node_exporter's
 ``--collector.textfile.directory`` at it. Each file holds gauges of the latest run only: a file is replaced
 whole, so a figure the run did not produce (no labels: no batch accuracy) disappears instead of going stale.
 Every sample is labelled ``dataset``; the same metric never appears with the same labels in two files (the

@@ -1,6 +1,5 @@
 """``music-genre similar`` and ``music-genre playlist``: songs like this one, and playlists, from the
-environment's similarity index (``kedro run`` builds it). Registered on the CLI by
-:mod:`music_genre.serving.console`; the work is :mod:`music_genre.serving.similar`'s.
+environment's similarity index (``kedro run`` builds it). The work is :mod:`music_genre.serving.similar`'s.
 
     music-genre similar song.mp3 000123 --top 5          # a file, and a track of the collection
     music-genre playlist 000123 --length 20 --m3u mix.m3u8
@@ -19,8 +18,14 @@ from typing import Annotated
 
 import typer
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-_QUIET = lambda: None  # noqa: E731 - the CLI's log quieting, set by register()
+from music_genre.serving.commands.options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    EnvOption,
+    ProjectOption,
+    quiet_libraries,
+)
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> None:
@@ -76,18 +81,14 @@ def similar_command(
         int | None, typer.Option("--top", min=1, metavar="N", help="Neighbours per query.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per query.")] = False,
-    env: Annotated[
-        str | None, typer.Option("--env", metavar="ENV", help="Kedro environment.")
-    ] = None,
-    project: Annotated[
-        Path | None, typer.Option("--project", metavar="DIR", help="The Kedro project folder.")
-    ] = None,
+    env: EnvOption = None,
+    project: ProjectOption = None,
 ) -> None:
     """Songs like this one: each query's nearest tracks in the collection (cosine distance, 0 = the same
     sound); the query itself and exact duplicates are named, not counted."""
     from music_genre.serving import similar  # noqa: PLC0415
 
-    _QUIET()
+    quiet_libraries()
     index, params = _open(project, env)
     top = int(top or params["similarity"].get("top", 10))
     if not as_json:
@@ -143,12 +144,8 @@ def playlist_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="The playlist as one JSON object.")
     ] = False,
-    env: Annotated[
-        str | None, typer.Option("--env", metavar="ENV", help="Kedro environment.")
-    ] = None,
-    project: Annotated[
-        Path | None, typer.Option("--project", metavar="DIR", help="The Kedro project folder.")
-    ] = None,
+    env: EnvOption = None,
+    project: ProjectOption = None,
 ) -> None:
     """A playlist through neighbours from the seeds (no track twice, no artist or album repeated within a
     few tracks), a gradual transition with --to, or the whole collection grouped by sound with --clusters."""
@@ -156,7 +153,7 @@ def playlist_command(
     from music_genre.similarity.index import SimilarityError  # noqa: PLC0415
     from music_genre.similarity.playlist import m3u8, path_playlist  # noqa: PLC0415
 
-    _QUIET()
+    quiet_libraries()
     if clusters is None and not seeds:
         _fail("give at least one SEED track, or --clusters K", EXIT_USAGE)
     if clusters is not None and (seeds or to):
@@ -246,11 +243,3 @@ def _clusters(index, k: int, folder: Path | None, as_json: bool) -> None:
             where = f" -> {group['file']}" if group["file"] else ""
             print(f"{number:>2}. {group['name']}: {len(group['tracks'])} tracks{where}")
     raise typer.Exit(EXIT_OK)
-
-
-def register(app: typer.Typer, quiet=None) -> None:
-    """Add the commands to the ``music-genre`` app; ``quiet`` silences the libraries' logs first."""
-    global _QUIET
-    _QUIET = quiet or _QUIET
-    app.command("similar")(similar_command)
-    app.command("playlist")(playlist_command)
