@@ -80,9 +80,12 @@ def test_cosine_distances_match_numpy_and_duplicates_are_named(exact_below):
     )
 
 
-def test_near_duplicate_report_groups_copies():
+@pytest.mark.parametrize("exact_below", [10_000, 1])  # exact search, then the approximate graph
+def test_near_duplicate_report_groups_copies(exact_below):
+    if exact_below == 1:
+        pytest.importorskip("usearch")
     features, tracks = collection()
-    index, _ = build_index(features, tracks, SETTINGS)
+    index, _ = build_index(features, tracks, SETTINGS, {"exact_below": exact_below})
     report = near_duplicates(index, max_distance=1e-3)
     pairs = {tuple(sorted(p)) for p in report[["track_id", "other_track_id"]].to_numpy()}
     assert pairs == {("t001", "t003"), ("t004", "t005")}

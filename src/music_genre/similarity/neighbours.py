@@ -71,13 +71,7 @@ def near_duplicates(index: SimilarityIndex, max_distance: float | None = None) -
         if max_distance is None
         else max_distance
     )
-    pairs = []
-    for row in range(len(index)):
-        vector = index.vectors()[row] if index.kind == "exact" else index.backend.vectors[row]
-        rows, distances = index.search(np.asarray(vector, dtype=np.float32), 16)
-        for other, distance in zip(rows, distances, strict=True):
-            if int(other) > row and distance <= limit:
-                pairs.append((row, int(other), float(distance)))
+    pairs = list(_close_pairs(index, limit))
     parent = list(range(len(index)))
 
     def root(i: int) -> int:
@@ -98,3 +92,25 @@ def near_duplicates(index: SimilarityIndex, max_distance: float | None = None) -
                         "distance": round(distance, 6), "group": group})  # fmt: skip
     columns = ["track_id", "path", "other_track_id", "other_path", "distance", "group"]
     return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _close_pairs(index: SimilarityIndex, limit: float, block: int = 1024):
+    """(row, other row > row, distance) of every pair at most ``limit`` apart: blocks of rows against all
+    (exact), or each row's 16 nearest from the graph, searched a block at a time (approximate)."""
+    vectors = index.vectors() if index.kind == "exact" else index.backend.vectors
+    for start in range(0, len(vectors), block):
+        chunk = np.asarray(vectors[start : start + block], dtype=np.float32)
+        if index.kind == "exact":
+            distances = 1.0 - chunk @ vectors.T
+            rows, others = np.nonzero(distances <= limit)
+            found = distances[rows, others]
+        else:
+            matches = index.backend.graph.search(chunk, min(16, len(vectors)), threads=1)
+            keys = np.asarray(matches.keys, dtype=np.int64).reshape(len(chunk), -1)
+            dists = np.asarray(matches.distances, dtype=np.float32).reshape(len(chunk), -1)
+            rows, columns = np.nonzero((dists <= limit) & (keys >= 0))
+            others, found = keys[rows, columns], dists[rows, columns]
+        rows = rows + start
+        for row, other, distance in zip(rows, others, found, strict=True):
+            if int(other) > int(row):
+                yield int(row), int(other), max(0.0, float(distance))
