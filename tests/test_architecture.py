@@ -3,7 +3,7 @@
 Every ``import`` and ``from ... import`` in ``src/music_genre`` (inside functions too: a lazy import is still
 a dependency) is read with :mod:`ast`, resolved to the module it names, and checked against the layers:
 
-    common < data < sample < features < modeling < evaluation < monitoring < serving < frame
+    common < data < sample < features < similarity < modeling < evaluation < monitoring < serving < frame
 
 A module may import its own layer and the layers below. Kedro's frame (settings, hooks, the pipeline
 registry, ``pipelines/``, ``cli``) sits on top; the package's ``__init__`` counts as ``common`` (it only
@@ -26,6 +26,7 @@ LAYERS = (
     "data",
     "sample",
     "features",
+    "similarity",
     "modeling",
     "evaluation",
     "monitoring",

@@ -33,6 +33,7 @@ PIPELINES = {
     "monitoring",
     "retraining",
     "sample_data",
+    "similarity",
     "tuning",
 }
 LAYERS = [

@@ -1,7 +1,7 @@
 """Project pipelines.
 
 ``kedro run`` (the ``__default__`` pipeline) goes from raw audio to an evaluated model: ingestion, features,
-modeling and evaluation (plus tuning when ``tuning.enabled_in_default_run`` is true). ``download``,
+the similarity index, modeling and evaluation (plus tuning when ``tuning.enabled_in_default_run`` is true). ``download``,
 ``embedding_weights``, ``sample_data``, ``tuning``, ``model_comparison``, ``inference``, ``monitoring`` and
 ``retraining`` run when named: ``kedro run --pipelines=tuning``; ``music-genre daily`` chains the last three.
 """
@@ -14,7 +14,13 @@ from kedro.pipeline import Pipeline
 from music_genre.pipelines.served_model import with_serving_model
 from music_genre.pipelines.tuning import tuning_if_enabled_pipeline
 
-DEFAULT_PIPELINES = ("data_ingestion", "feature_engineering", "modeling", "evaluation")
+DEFAULT_PIPELINES = (
+    "data_ingestion",
+    "feature_engineering",
+    "similarity",
+    "modeling",
+    "evaluation",
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:

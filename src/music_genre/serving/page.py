@@ -239,7 +239,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     import streamlit as st  # noqa: PLC0415
 
     from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import inference, wording  # noqa: PLC0415
+    from music_genre.serving import inference, page_similar, wording  # noqa: PLC0415
     from music_genre.serving import served_inputs as guard  # noqa: PLC0415
     from music_genre.serving.prometheus_metrics import OK, SERVER_ERROR  # noqa: PLC0415
     from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
@@ -298,7 +298,12 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         for label, text in model_card(classifier, files):
             st.markdown(f"**{label}**: {text}")
 
-    tag, reports = st.tabs(["Tag a song", "Reports"])
+    @st.cache_resource
+    def load_index(project_dir: str, env: str | None):
+        return page_similar.load_index_or_none(Path(project_dir), env)
+
+    index = load_index(str(project), args.env)
+    tag, collection_map, reports = st.tabs(["Tag a song", "Map of the collection", "Reports"])
     with tag:
         uploads = st.file_uploader(
             "Drop audio files (mp3, wav, ogg, flac, au)",
@@ -341,6 +346,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                     continue
                 if int(row["windows"]) > 1:
                     timeline = inference.window_timeline(path, classifier, windowing)
+                like = index and page_similar.songs_like(index, path, upload.name, windowing)
             ranked = inference.top_genres(row, classifier.classes, len(classifier.classes))
             judged = wording.row_verdict(
                 row, classifier.classes, verdict_settings, inference.row_tags(row, classifier)
@@ -363,6 +369,9 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
                 st.altair_chart(
                     chart, width="stretch", height=chart.height, alt=timeline_text(timeline)
                 )
+            page_similar.render_songs_like(st, index, like)
+    with collection_map:
+        page_similar.render_map(st, index)
     with reports:
         suspects = files.get("suspect_tags")
         if suspects is not None and suspects.is_file():  # a library's own tags the model disputes

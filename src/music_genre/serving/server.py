@@ -165,9 +165,11 @@ class CountingModel:
         return getattr(self._model, name)
 
 
-def build_app(pyfunc_model, labels: ModelLabels, registry=None):
+def build_app(pyfunc_model, labels: ModelLabels, registry=None, similarity=None):
     """MLflow's scoring app for ``pyfunc_model``, plus GET /metrics and the request counters. ``registry``:
-    a fresh one (with the process, platform and garbage-collector collectors) unless given."""
+    a fresh one (with the process, platform and garbage-collector collectors) unless given.
+    ``similarity``: ``(index_provider, serving_params, windowing)`` adds the similar-track and path routes
+    (:mod:`music_genre.serving.similar_routes`)."""
     from fastapi import Request  # noqa: PLC0415
     from fastapi.responses import Response  # noqa: PLC0415
     from mlflow.pyfunc import scoring_server  # noqa: PLC0415
@@ -205,6 +207,10 @@ def build_app(pyfunc_model, labels: ModelLabels, registry=None):
         body, content_type = metrics.exposition()
         return Response(content=body, media_type=content_type)
 
+    if similarity is not None:
+        from music_genre.serving.similar_routes import add_routes  # noqa: PLC0415
+
+        add_routes(app, *similarity)
     return app
 
 
@@ -224,12 +230,32 @@ def load(served: ServedModel):
     return model, labels
 
 
-def serve(served: ServedModel, host: str, port: int) -> None:
+def similarity_routes(project: Path | None, env: str | None):
+    """The similarity routes' inputs for the environment (the index loaded on first use, then kept), or
+    None outside a project."""
+    if project is None:
+        return None
+    from music_genre.modeling import store  # noqa: PLC0415
+    from music_genre.serving import similar  # noqa: PLC0415
+
+    parameters = store.project_config(project, env)["parameters"]
+    loaded = []
+
+    def provider():
+        if not loaded:
+            loaded.append(similar.load_index(project, env))
+        return loaded[0]
+
+    windowing = similar.similarity_params(project, env)["windowing"]
+    return provider, parameters.get("serving") or {}, windowing
+
+
+def serve(served: ServedModel, host: str, port: int, similarity=None) -> None:
     """Load the model and answer on ``host:port`` until interrupted."""
     import uvicorn  # noqa: PLC0415
 
     model, labels = load(served)
-    app = build_app(model, labels)
+    app = build_app(model, labels, similarity=similarity)
     environment = f"{served.environment}: " if served.environment else ""
     print(
         f"music-genre serve: {environment}{labels.name} version {labels.version} "

@@ -44,7 +44,11 @@ WHEEL_NAME = "musicnn-0.1.0-py3-none-any.whl"
 WHEEL_SHA256 = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f7b88beb65cfa"
 CHECKPOINT_MEMBER = "musicnn/MSD_musicnn/"
 LICENSE_MEMBER = "musicnn-0.1.0.dist-info/LICENSE.md"
+CONFIGURATION_MEMBER = "musicnn/configuration.py"  # MSD_LABELS: the tag layer's 50 Last.fm tags
 WEIGHTS_FILE = "msd_musicnn.npz"
+# the tag layer's names, newline-joined UTF-8 (its weights: dense_1/*)
+TAG_NAMES_KEY = "__msd_tags__"
+TAG_LAYER = ("dense_1/kernel", "dense_1/bias")  # (200, 50), (50,): logits of MSD_musicnn's tags
 WEIGHTS_ENV = "MUSIC_GENRE_WEIGHTS_DIR"
 DEFAULT_DIR = Path("data") / "06_models" / "pretrained"  # the models layer, relative to the project
 PENULTIMATE_TENSOR = "model/batch_normalization_10/batchnorm/add_1:0"
@@ -105,6 +109,7 @@ def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"cannot read musicnn weights {path}: {err}; delete it and run "
             f"`kedro run --pipelines=embedding_weights` to convert them again"
         ) from err
+    arrays.pop(TAG_NAMES_KEY, None)  # names, not weights: read by load_tag_layer
     source = arrays.pop("__source_sha256__", None)
     if source is None or bytes(source).decode() != WHEEL_SHA256:
         raise WeightsError(
@@ -112,6 +117,37 @@ def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"run `kedro run --pipelines=embedding_weights`"
         )
     return arrays
+
+
+def load_tag_layer(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """MSD_musicnn's output layer kept at conversion: ``(kernel (200, 50), bias (50,), tag names)``; the
+    tags' probabilities are ``sigmoid(penultimate @ kernel + bias)``, as musicnn's tagger computes them.
+    Weights converted before the tag layer was kept are a :class:`WeightsError` saying to convert again."""
+    arrays = load_weights(path)
+    with np.load(path, allow_pickle=False) as archive:
+        names = archive[TAG_NAMES_KEY] if TAG_NAMES_KEY in archive.files else None
+    if names is None or any(key not in arrays for key in TAG_LAYER):
+        raise WeightsError(
+            f"{path} was converted without musicnn's tag layer; delete it and run "
+            f"`kedro run --pipelines=embedding_weights` to convert it again"
+        )
+    tags = bytes(names).decode().split("\n")
+    kernel, bias = (np.asarray(arrays[key], dtype=np.float32) for key in TAG_LAYER)
+    if kernel.shape != (kernel.shape[0], len(tags)) or bias.shape != (len(tags),):
+        raise WeightsError(f"{path}: musicnn's tag layer does not match its {len(tags)} tag names")
+    return kernel, bias, tags
+
+
+def read_tag_names(configuration_source: str) -> list[str]:
+    """``MSD_LABELS`` of musicnn's ``configuration.py`` (read as text, never imported)."""
+    import ast  # noqa: PLC0415
+
+    for node in ast.parse(configuration_source).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "MSD_LABELS" for target in node.targets
+        ):
+            return [str(name) for name in ast.literal_eval(node.value)]
+    raise WeightsError("musicnn's configuration.py holds no MSD_LABELS: not musicnn 0.1.0")
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -222,8 +258,9 @@ def convert_wheel(wheel: str | os.PathLike, weights_dir: str | os.PathLike) -> P
         with zipfile.ZipFile(wheel) as archive:
             members = [m for m in archive.namelist() if m.startswith(CHECKPOINT_MEMBER)]
             archive.extractall(scratch, members=[*members, LICENSE_MEMBER])
+            tags = read_tag_names(archive.read(CONFIGURATION_MEMBER).decode())
         return convert_checkpoint(
-            Path(scratch) / CHECKPOINT_MEMBER, weights_dir, Path(scratch) / LICENSE_MEMBER
+            Path(scratch) / CHECKPOINT_MEMBER, weights_dir, Path(scratch) / LICENSE_MEMBER, tags=tags
         )
 
 
@@ -231,12 +268,15 @@ def convert_checkpoint(
     checkpoint_dir: str | os.PathLike,
     weights_dir: str | os.PathLike,
     license_file: str | os.PathLike | None = None,
+    *,
+    tags: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """Read MSD_musicnn's checkpoint (the folder whose files are named ``.index`` and
     ``.data-00000-of-00001``), verify the numpy network against the committed fingerprint of musicnn's
     graph, write ``<weights_dir>/msd_musicnn.npz`` atomically (the licence beside it), then build and check
     the ONNX graph beside it (skipped with one warning where ``onnx``/ONNX Runtime cannot load). A
-    checkpoint that is not MSD_musicnn's: :class:`WeightsError`, nothing written."""
+    checkpoint that is not MSD_musicnn's: :class:`WeightsError`, nothing written. ``tags``: the
+    names of MSD_musicnn's 50 output tags (the wheel's configuration), kept for the pretrained tagger."""
     from .fingerprint import fingerprint_difference  # noqa: PLC0415
     from .musicnn import MusicnnNetwork  # noqa: PLC0415
 
@@ -258,7 +298,13 @@ def convert_checkpoint(
     log.info("musicnn weights verified against musicnn's own graph (max difference %.2g)", error)
     weights_dir.mkdir(parents=True, exist_ok=True)
     temporary = weights_dir / f".{WEIGHTS_FILE}.tmp.npz"
-    np.savez(temporary, __source_sha256__=np.frombuffer(WHEEL_SHA256.encode(), np.uint8), **weights)
+    names = {TAG_NAMES_KEY: np.frombuffer("\n".join(tags).encode(), np.uint8)} if tags else {}
+    np.savez(
+        temporary,
+        __source_sha256__=np.frombuffer(WHEEL_SHA256.encode(), np.uint8),
+        **names,
+        **weights,
+    )
     final = weights_dir / WEIGHTS_FILE
     os.replace(temporary, final)
     if license_file is not None and Path(license_file).is_file():

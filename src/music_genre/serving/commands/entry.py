@@ -12,6 +12,7 @@ from music_genre.serving.commands.daily import daily
 from music_genre.serving.commands.options import EXIT_FAILED, EXIT_OK
 from music_genre.serving.commands.predict import predict
 from music_genre.serving.commands.serve import serve
+from music_genre.serving.commands.similar import playlist_command, similar_command
 from music_genre.serving.commands.tag import tag
 from music_genre.serving.commands.web_page import app_command
 
@@ -56,6 +57,8 @@ app.command()(daily)
 app.command("app")(app_command)
 app.command()(serve)
 app.command()(tag)
+app.command("similar")(similar_command)
+app.command("playlist")(playlist_command)
 
 
 def plain_argument_help(command) -> None:

@@ -47,15 +47,22 @@ def predict(
         typer.Option(
             "--model",
             metavar="MODEL",
-            help="A genre_classifier.pkl file or its versioned folder (newest version), or "
+            help="pretrained (MSD_musicnn's 50 tags, no training), a genre_classifier.pkl file or its "
+            "versioned folder (newest version), or "
             "models:/music-genre-<dataset>/<version> or models:/music-genre-<dataset>@champion "
             "(MLflow registry of --project or $MLFLOW_TRACKING_URI).",
         ),
     ] = None,
     project: ProjectOption = None,
 ) -> None:
-    """Predict the genre of each file: full songs are cut into 30 s windows whose scores are averaged."""
+    """Predict the genre of each file: full songs are cut into 30 s windows whose scores are averaged.
+    --model pretrained: MSD_musicnn's general-purpose tags, with no training (after the weights step)."""
     quiet_libraries()
+    if model == "pretrained":
+        from music_genre.modeling.store import find_project  # noqa: PLC0415
+        from music_genre.serving import pretrained  # noqa: PLC0415
+
+        raise typer.Exit(pretrained.run(paths, top, as_json, find_project(project), env))
     from rich.console import Console  # noqa: PLC0415
 
     from music_genre.common.errors import ExpectedError  # noqa: PLC0415

@@ -35,7 +35,8 @@ def serve(
     project: ProjectOption = None,
 ) -> None:
     """The served model over HTTP with Prometheus metrics: MLflow's scoring server (POST /invocations,
-    GET /ping, /health, /version, as `mlflow models serve`) plus GET /metrics."""
+    GET /ping, /health, /version, as `mlflow models serve`) plus GET /metrics, and similar tracks and
+    paths through the collection (POST /similar, /path; GET /rest/getSonicSimilarTracks, findSonicPath)."""
     quiet_libraries()
     from music_genre.common.errors import ExpectedError  # noqa: PLC0415
     from music_genre.modeling import store as model_store  # noqa: PLC0415
@@ -49,7 +50,7 @@ def serve(
         project_dir = project_or_exit(project_dir, env)
     try:
         served = server.resolve(model, env, project_dir)
-        server.serve(served, host, port)  # SIGTERM and Ctrl+C stop it (uvicorn), freeing the port
+        server.serve(served, host, port, server.similarity_routes(project_dir, env))  # SIGTERM and Ctrl+C stop it (uvicorn), freeing the port
     except ExpectedError as error:
         print(f"error: {error}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None
