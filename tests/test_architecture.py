@@ -145,6 +145,7 @@ def test_the_package_root_holds_only_kedros_frame_and_the_stage_folders():
         "cli.py",
         "config_loader.py",
         "hooks.py",
+        "parameter_schema.py",
         "pipeline_registry.py",
         "settings.py",
     ]

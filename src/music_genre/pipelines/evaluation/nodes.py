@@ -67,7 +67,7 @@ def report_largest_errors(
     return task_of(genre_classifier).largest_errors(
         predictions,
         genre_classifier,
-        int(evaluation_params.get("largest_errors", 20)),
+        int(evaluation_params["largest_errors"]),
         music_genre.evaluation,
     )
 
