@@ -145,6 +145,7 @@ def test_the_package_root_holds_only_kedros_frame_and_the_stage_folders():
         "__main__.py",
         "cli.py",
         "config_loader.py",
+        "parameter_schema.py",
         "pipeline_registry.py",
         "settings.py",
     ]

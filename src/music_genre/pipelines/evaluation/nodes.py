@@ -71,7 +71,7 @@ def report_largest_errors(
     """The tracks the model judged worst, to listen to first: the lowest probability given to the true
     genre, or (multi-label) most tags wrong."""
     return _sections(genre_classifier).largest_errors(
-        predictions, genre_classifier, int(evaluation_params.get("largest_errors", 20))
+        predictions, genre_classifier, int(evaluation_params["largest_errors"])
     )
 
 

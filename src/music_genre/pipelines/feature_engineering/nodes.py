@@ -102,12 +102,12 @@ def extract_features(
         manifest,
         settings.to_dict(),
         cache,
-        batch_size=int(feature_params.get("batch_size", 8)),
+        batch_size=int(feature_params["batch_size"]),
         max_in_flight=feature_params.get("max_in_flight"),
-        max_retries=int(feature_params.get("max_retries", 3)),
+        max_retries=int(feature_params["max_retries"]),
         retry_failures=bool(feature_params.get("retry_failures", False)),
         progress=bool(feature_params.get("progress", True)),
-        min_duration_s=float(feature_params.get("min_duration_s", 0.0)),
+        min_duration_s=float(feature_params["min_duration_s"]),
         gpus_per_task=_optional_float(feature_params.get("gpus_per_task")),
     )
     features, failures = collect_features(manifest, cache, _names(settings))

@@ -10,7 +10,7 @@ from music_genre.common.errors import ExpectedError
 from music_genre.common.progress import ProgressLog
 from music_genre.features.extraction import batch_size_for, ray_cpus
 from music_genre.modeling.artifact import GenreClassifier
-from music_genre.monitoring import batches, progress
+from music_genre.monitoring import batches, checkpoints
 from music_genre.serving import inference, wording
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def list_inference_inputs(
 ) -> pd.DataFrame:
     """The batch to score: ``inference.input_dir`` (a folder), ``inference.batch`` (a new-release day),
     the oldest new-release batch not scored yet, or the manifest's test split."""
-    unfinished = progress.unfinished_batches(inference_params.get("checkpoint_dir"))
+    unfinished = checkpoints.unfinished_batches(inference_params.get("checkpoint_dir"))
     return batches.select_inputs(
         manifest, new_releases, previous_predictions, inference_params, unfinished
     )
@@ -103,7 +103,7 @@ def score_new_files(
     )
     if todo.empty:
         return previous_predictions, previous_batch_features, report
-    store = progress.BatchProgress(inference_params.get("checkpoint_dir"), batch, version)
+    store = checkpoints.BatchProgress(inference_params.get("checkpoint_dir"), batch, version)
     resumed, resumed_features = store.load()
     if not resumed.empty:
         log.info(
@@ -234,7 +234,7 @@ def _score_on_ray(
     remote = ray.remote(max_retries=3)(_predict_batch)
     model_ref = ray.put(classifier)
     size = batch_size_for(
-        len(paths), inference_params.get("batch_size", 4), ray_cpus(), batches_per_worker=2
+        len(paths), inference_params["batch_size"], ray_cpus(), batches_per_worker=2
     )
     pending = [
         remote.remote(paths[start : start + size], model_ref, windowing, verdict)

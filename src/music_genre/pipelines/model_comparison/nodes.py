@@ -49,7 +49,7 @@ def cross_validate_models(
             list(training.MODEL_TYPES),
             modeling["hyperparameters"],
             selection=selection,
-            seed=int(modeling["model"].get("seed", 42)),
+            seed=int(modeling["model"]["seed"]),
             class_weight=modeling["model"].get("class_weight"),
         )[3]
         return choice.selection_table(scores)
@@ -59,7 +59,7 @@ def cross_validate_models(
         modeling["hyperparameters"],
         folds=int(selection.get("folds", 5)),
         repeats=int(selection.get("repeats", 1)),
-        seed=int(modeling["model"].get("seed", 42)),
+        seed=int(modeling["model"]["seed"]),
         class_weight=modeling["model"].get("class_weight"),
     )
     renamed = {name: f"cv_{name}" for name in scores.columns if name != "model_type"}

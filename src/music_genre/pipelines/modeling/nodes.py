@@ -111,7 +111,7 @@ def _training_arguments(modeling, choice, by_type, settings, table_size, candida
         "hyperparameters": by_type
         if model_type in (training.AUTO, training.ENSEMBLE)
         else by_type[model_type],
-        "seed": int(choice.get("seed", 42)),
+        "seed": int(choice["seed"]),
         "class_weight": choice.get("class_weight"),
         "feature_settings": settings.to_dict(),
         "feature_digest": settings.digest(),

@@ -22,7 +22,7 @@ def tune_hyperparameters(
         model_input_table,
         {k: v for k, v in tuning.items() if k not in _TUNING_ONLY_KEYS},
         modeling["hyperparameters"]["lightgbm"],
-        seed=int(modeling["model"].get("seed", 42)),
+        seed=int(modeling["model"]["seed"]),
         class_weight=modeling["model"].get("class_weight"),
         storage_path=tuning.get("storage_path"),
     )
