@@ -144,7 +144,7 @@ def degrade(args: argparse.Namespace) -> int:
     for path, genre in found:
         try:
             audio, rate = read_mono(path)
-        except Exception as error:  # noqa: BLE001 - one unreadable clip is reported and skipped
+        except Exception as error:  # one unreadable clip is reported and skipped
             print(f"skipped {path}: {error}", file=sys.stderr)
             failed += 1
             continue

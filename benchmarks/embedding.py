@@ -25,7 +25,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per process, as in a R
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GTZAN = REPO_ROOT.parent / "shared" / "data" / "gtzan_subset"

@@ -425,7 +425,7 @@ def attempt_fold(
             result["stderr_tail"] = tail(logs / "predict.err", 10)
         result |= scored | {"status": "ok"}
         return result
-    except Exception as error:  # noqa: BLE001 - one broken fold never stops the benchmark
+    except Exception as error:  # one broken fold never stops the benchmark
         result |= {"status": "failed", "stage": "setup", "stderr_tail": repr(error)}
         return result
     finally:

@@ -12,7 +12,9 @@ from music_genre.pipelines.inference.nodes import _append
 
 
 def test_flags_left_empty_by_a_failed_file_append_and_save(tmp_path):
-    previous = pd.DataFrame({"path": ["a", "b"], "unfamiliar": [True, False], "fallback": [False] * 2})
+    previous = pd.DataFrame(
+        {"path": ["a", "b"], "unfamiliar": [True, False], "fallback": [False] * 2}
+    )
     # a file that could not be scored has no familiarity; an older table may hold the flag as 0.0
     new = pd.DataFrame(
         {"path": ["c", "d"], "unfamiliar": [np.nan, 0.0], "fallback": [False, True]}
@@ -35,4 +37,6 @@ def test_a_failed_save_keeps_the_previous_table(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - Kedro wraps pyarrow's error in its own
         dataset.save(unsavable)
     assert dataset.load()["path"].tolist() == ["a", "b"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["predictions.parquet"]  # nothing left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "predictions.parquet"
+    ]  # nothing left beside it

@@ -64,9 +64,9 @@ class Worker:
 
     def __init__(self, args: list[str], env: dict, cwd: Path, logs: Path):
         read_end, write_end = os.pipe()
-        self.out = open(logs.with_suffix(".out"), "w")  # noqa: SIM115
+        self.out = open(logs.with_suffix(".out"), "w")
         self.err_path = logs.with_suffix(".err")
-        self.err = open(self.err_path, "w")  # noqa: SIM115
+        self.err = open(self.err_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, str(WORKER), *args, str(write_end)], stdin=subprocess.PIPE,
             stdout=self.out, stderr=self.err, text=True, env=env, cwd=cwd, pass_fds=(write_end,),

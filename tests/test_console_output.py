@@ -124,14 +124,20 @@ def test_progress_lines_at_quarters_and_every_30_seconds():
     # 25% at 50 s, 50% at 100 s, 75% at 150 s; in between, at most one line every 30 s; none at 100%
     done = [int(line.split(":")[1].split("/")[0]) for line in bar.lines]
     assert done == [30, 50, 80, 100, 130, 150, 180]
-    assert bar.lines[0] == "Extracting features: 30/200 tracks (15%), 1.0 tracks/s, about 3 min left"
-    assert bar.lines[-1] == "Extracting features: 180/200 tracks (90%), 1.0 tracks/s, about 20 s left"
+    assert (
+        bar.lines[0] == "Extracting features: 30/200 tracks (15%), 1.0 tracks/s, about 3 min left"
+    )
+    assert (
+        bar.lines[-1] == "Extracting features: 180/200 tracks (90%), 1.0 tracks/s, about 20 s left"
+    )
 
 
 def test_progress_is_silent_in_a_terminal_log_and_when_disabled():
     logger = logging.getLogger("music_genre.test_progress")
     off = ProgressLog(10, "x", logger, enabled=False, terminal=False)
-    few = ProgressLog(3, "Scoring the batch", logger, unit="files", terminal=False, clock=lambda: 0.0)
+    few = ProgressLog(
+        3, "Scoring the batch", logger, unit="files", terminal=False, clock=lambda: 0.0
+    )
     for _ in range(10):
         off.update()
     for _ in range(3):

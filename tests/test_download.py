@@ -92,7 +92,7 @@ def _handler(mirror: Mirror):
         def log_message(self, *args):  # keep pytest output quiet
             pass
 
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             record = {"path": self.path, "range": self.headers.get("Range"), "status": 0, "sent": 0}
             record["done"] = threading.Event()
             try:

@@ -190,7 +190,9 @@ def test_ctrl_c_ends_in_one_line_that_says_how_to_resume(sample_project, tmp_pat
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and len(list((tmp_path / "cache").rglob("*.parquet"))) < 2:
+        while (
+            time.monotonic() < deadline and len(list((tmp_path / "cache").rglob("*.parquet"))) < 2
+        ):
             assert process.poll() is None, "the run ended before it could be interrupted"
             time.sleep(0.05)
         os.killpg(process.pid, signal.SIGINT)

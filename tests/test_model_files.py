@@ -64,7 +64,7 @@ def test_an_old_model_file_loads_and_predicts_the_same_probabilities(name):
     assert np.allclose(proba, expected[list(classifier.classes)].to_numpy(), rtol=0, atol=1e-12)
     # plain pickle (what Kedro's PickleDataset and MLflow do) finds the moved class too
     with (FIXTURES / f"{name}.pkl").open("rb") as handle:
-        again = pickle.load(handle)  # noqa: S301 - our own fixture
+        again = pickle.load(handle)  # our own fixture
     assert type(again) is type(classifier)
 
 

@@ -589,7 +589,9 @@ def refit_reference_table(seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(("refit", "expected"), [(True, ["test"]), (False, ["validation", "test"])])
-def test_the_monitoring_reference_of_a_refit_model_holds_none_of_the_tracks_it_fitted(refit, expected):
+def test_the_monitoring_reference_of_a_refit_model_holds_none_of_the_tracks_it_fitted(
+    refit, expected
+):
     """A small collection's model is refit on training+validation: its reference (what its confidence on
     unseen music is measured on) is then the test split alone, never a track it fitted; a model fitted on
     training keeps the configured validation and test splits."""

@@ -36,7 +36,9 @@ INTERRUPTED = (
 def _one_line_on_expected_errors(callback):
     @functools.wraps(callback)
     def wrapper(*args, verbose: bool = False, **kwargs):
-        if verbose:  # every record on the console, the libraries' included (run_logging.StoryFilter)
+        if (
+            verbose
+        ):  # every record on the console, the libraries' included (run_logging.StoryFilter)
             os.environ[VERBOSE_ENV] = "1"
         problem = unknown_environment(kwargs.get("env"))
         if problem:

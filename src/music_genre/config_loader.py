@@ -58,7 +58,7 @@ def task_resolvers(parameters: Mapping) -> Iterator[None]:
     """``${task:<parameter>}`` (the task's name) and ``${task_suffix:<parameter>}`` (its
     ``model_suffix``) while the catalog resolves. A name no task has is passed through (as
     ``-<name>``): the step that loads the dataset says which names exist."""
-    from music_genre.modeling.tasks import DEFAULT_TASK, TASKS  # noqa: PLC0415
+    from music_genre.modeling.tasks import DEFAULT_TASK, TASKS
 
     def name(dotted: str) -> str:
         value = parameter(parameters, dotted)
@@ -108,7 +108,7 @@ class ProjectConfigLoader(OmegaConfigLoader):
     def _checked_parameters(self) -> dict:
         """The merged parameters, once :func:`~music_genre.parameter_schema.validate_parameters`
         passed (an old block name moved to today's first)."""
-        from music_genre.parameter_schema import renamed, validate_parameters  # noqa: PLC0415
+        from music_genre.parameter_schema import renamed, validate_parameters
 
         parameters, notes = renamed(super().__getitem__("parameters"))
         for note in notes:
@@ -117,13 +117,13 @@ class ProjectConfigLoader(OmegaConfigLoader):
 
     def _parameter_sources(self) -> list[tuple[str, Any]]:
         """Each parameters file's own tree (base first, then the environment's), then ``--params``."""
-        from music_genre.parameter_schema import relative  # noqa: PLC0415
+        from music_genre.parameter_schema import relative
 
         root = Path(str(self.conf_source)).parent
         sources: list[tuple[str, Any]] = []
         try:
             base, env, *_ = self._read_raw_config("parameters")  # Kedro 1.7's per-file read
-        except Exception:  # noqa: BLE001 - the files' names only label the message
+        except Exception:  # the files' names only label the message
             base, env = {}, {}
         for path, tree in [*base.items(), *env.items()]:
             sources.append((relative(path, root), OmegaConf.to_container(tree, resolve=False)))

@@ -46,7 +46,7 @@ def unknown_environment(env: str | None, project: Path | None = None) -> str | N
     """The complaint about ``--env`` naming no folder of ``conf/`` (None when it does, or is not given)."""
     if not env:
         return None
-    from kedro.utils import find_kedro_project  # noqa: PLC0415
+    from kedro.utils import find_kedro_project
 
     root = project or find_kedro_project(Path.cwd()) or Path.cwd()
     conf = root / "conf"
@@ -62,7 +62,7 @@ def unknown_environment(env: str | None, project: Path | None = None) -> str | N
 
 def expected_message(error: BaseException) -> str | None:
     """The one line to show for an anticipated failure, or None for a bug."""
-    from kedro.config import MissingConfigException  # noqa: PLC0415
+    from kedro.config import MissingConfigException
 
     cause = expected_cause(error)
     if cause is not None:

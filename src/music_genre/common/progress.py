@@ -61,7 +61,7 @@ class ProgressLog:
         self._bar = None
         self._logging = enabled and not terminal and self.total > 0
         if enabled and terminal and self.total > 0:
-            from tqdm.auto import tqdm  # noqa: PLC0415
+            from tqdm.auto import tqdm
 
             self._bar = tqdm(
                 total=self.total, desc=what, unit=unit.rstrip("s") or unit, mininterval=2.0,

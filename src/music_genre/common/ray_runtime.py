@@ -73,7 +73,7 @@ def check_reachable(address: str, timeout_s: float) -> None:
 
 def start_ray(config: Mapping | None = None) -> bool:
     """Start (or connect to) Ray as configured. Returns False when Ray was already running here."""
-    import ray  # noqa: PLC0415
+    import ray
 
     config = dict(config or {})
     if ray.is_initialized():
@@ -84,7 +84,7 @@ def start_ray(config: Mapping | None = None) -> bool:
     runtime_env = dict(config.get("runtime_env") or {})
     if address:
         check_reachable(str(address), float(config.get("connect_timeout_s", 10)))
-        import music_genre  # noqa: PLC0415
+        import music_genre
 
         # Ship the project's code so cluster workers need no install of it.
         runtime_env.setdefault("py_modules", [str(Path(music_genre.__file__).parent)])
@@ -110,7 +110,7 @@ def start_ray(config: Mapping | None = None) -> bool:
 
 
 def stop_ray() -> None:
-    import ray  # noqa: PLC0415
+    import ray
 
     if ray.is_initialized():
         ray.shutdown()

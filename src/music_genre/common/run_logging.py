@@ -64,7 +64,9 @@ class StoryFilter(logging.Filter):
         own = record.name == PROJECT_LOGGER or record.name.startswith(PROJECT_LOGGER + ".")
         if not own or not getattr(record, "console", True):
             return False
-        if in_subrun():  # a pipeline of `music-genre daily`: its warnings and progress, not its story
+        if (
+            in_subrun()
+        ):  # a pipeline of `music-genre daily`: its warnings and progress, not its story
             return record.levelno >= logging.WARNING or getattr(record, "progress", False)
         return True
 
@@ -73,12 +75,14 @@ class OneLineFormatter(logging.Formatter):
     """``2026-12-04T18:27:48+0000 INFO music_genre.x: message``: ISO time, one line per record, the
     traceback (if any) folded onto the same line."""
 
-    def __init__(self, fmt: str | None = None, datefmt: str | None = None, *args: Any, **kwargs: Any):
+    def __init__(
+        self, fmt: str | None = None, datefmt: str | None = None, *args: Any, **kwargs: Any
+    ):
         # (the arguments logging.config passes to a formatter given by its `class`)
         super().__init__(fmt or "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt)
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        from datetime import datetime  # noqa: PLC0415
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        from datetime import datetime
 
         return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")
 
@@ -101,12 +105,12 @@ class ConsoleHandler(logging.Handler):
         self._plain = OneLineFormatter("%(asctime)s %(levelname)s %(message)s")
         self._rich = None
         if is_terminal(sys.stderr):
-            from kedro.logging import RichHandler  # noqa: PLC0415
-            from rich.console import Console  # noqa: PLC0415
+            from kedro.logging import RichHandler
+            from rich.console import Console
 
             self._rich = RichHandler(console=Console(stderr=True), **rich_options)
 
-    def setFormatter(self, fmt: logging.Formatter | None) -> None:  # noqa: N802
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
         super().setFormatter(fmt)
         if fmt is not None:
             self._plain = fmt
@@ -136,7 +140,7 @@ def native_stderr_to_log(logger: logging.Logger, what: str):
     """Lines a native library writes straight to file descriptor 2 (TensorFlow's C++ start-up notes:
     "oneDNN custom operations are on ...", absl's "All log messages before absl::InitializeLog() ...")
     go to info.log instead of the console. Python's own stderr writes inside the block go there too."""
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
     try:
         sys.stderr.flush()
@@ -162,7 +166,9 @@ def native_stderr_to_log(logger: logging.Logger, what: str):
                     logger.info("%s: %s", what, line.strip(), extra=DETAIL)
 
 
-CONSOLE_HANDLER = "console"  # the handler of conf/logging.yml that install() turns into ConsoleHandler
+CONSOLE_HANDLER = (
+    "console"  # the handler of conf/logging.yml that install() turns into ConsoleHandler
+)
 
 
 def install() -> None:

@@ -37,7 +37,7 @@ def installed_version(name: str) -> str | None:
 
 def numeric_versions() -> dict[str, str]:
     """{package: version} of the packages that shape a model's numbers, plus Python's own."""
-    import platform  # noqa: PLC0415
+    import platform
 
     versions = {"python": platform.python_version()}
     versions.update({name: installed_version(name) or "absent" for name in NUMERIC_PACKAGES})
@@ -66,7 +66,7 @@ def _tested_platform(marker: str) -> str:
 def platform_mismatch(project_root: Path) -> str | None:
     """One line when this Python or platform is not the one the project's lock was tested on (None when
     it is, or when there is no lock: a package embedded elsewhere)."""
-    from packaging.markers import Marker  # noqa: PLC0415
+    from packaging.markers import Marker
 
     lock = Path(project_root) / LOCK_NAME
     if not lock.is_file():
@@ -74,7 +74,7 @@ def platform_mismatch(project_root: Path) -> str | None:
     _, marker = read_pins(lock)
     if not marker or Marker(marker).evaluate():
         return None
-    import platform  # noqa: PLC0415
+    import platform
 
     return (
         f"this is Python {platform.python_version()} on {platform.system()} {platform.machine()}, not the "
@@ -102,7 +102,7 @@ def differences(project_root: Path) -> list[tuple[str, str, str]]:
 
 def version_report(version: str, project_root: Path | None) -> str:
     """What ``music-genre --version`` prints: the project's version and whether this is the tested stack."""
-    import platform  # noqa: PLC0415
+    import platform
 
     lines = [f"music-genre {version} (Python {platform.python_version()})"]
     if project_root is None or not (Path(project_root) / LOCK_NAME).is_file():

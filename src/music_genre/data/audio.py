@@ -53,7 +53,7 @@ def is_audio_path(path: str | os.PathLike) -> bool:
 
 
 def _soundfile():
-    import soundfile  # noqa: PLC0415 - heavy import kept off the CLI's --help path
+    import soundfile  # heavy import kept off the CLI's --help path
 
     return soundfile
 
@@ -272,9 +272,9 @@ def load_with_rate(
 
 def _ffmpeg_decode(path: Path) -> tuple[np.ndarray, int]:
     """The whole file as float32 ``(frames, channels)`` at its native rate, decoded by ffmpeg."""
-    import json  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
+    import json
+    import shutil
+    import subprocess
 
     if not shutil.which("ffmpeg") or not shutil.which("ffprobe"):
         raise AudioError(DECODE_ERROR, f"{path.suffix} files need ffmpeg (apt-get install ffmpeg)")
@@ -319,7 +319,7 @@ def _finish(data: np.ndarray, native_rate: int, sample_rate: int | None) -> tupl
         raise AudioError(DECODE_ERROR, "decoded samples are not finite numbers")
     rate = native_rate
     if sample_rate and sample_rate != native_rate:
-        import soxr  # noqa: PLC0415
+        import soxr
 
         signal = soxr.resample(signal, native_rate, sample_rate, quality="HQ")
         rate = sample_rate
@@ -371,7 +371,7 @@ def _one_line(err: BaseException) -> str:
 def fingerprint(path: str | os.PathLike, edge_bytes: int = 4096) -> str:
     """A cheap content key (size + first and last bytes): survives copies and moves, changes when the
     audio is replaced, so feature caches never serve stale rows for a regenerated or re-downloaded file."""
-    import hashlib  # noqa: PLC0415
+    import hashlib
 
     path = Path(path)
     size = path.stat().st_size

@@ -114,7 +114,7 @@ class RunPickleDataset(PickleDataset):
         super().__init__(filepath=str(path.parent / _PROCESS / path.name), **kwargs)
 
     def save(self, data: Any) -> None:
-        import shutil  # noqa: PLC0415
+        import shutil
 
         if self._runs_root.is_dir():
             for folder in self._runs_root.iterdir():

@@ -150,7 +150,7 @@ def load_mapping(path: str | os.PathLike | None) -> dict[str, str | None]:
     """
     if not path:
         return {}
-    import yaml  # noqa: PLC0415
+    import yaml
 
     loaded = yaml.safe_load(Path(path).read_text("utf-8")) or {}
     if not isinstance(loaded, Mapping):

@@ -213,7 +213,7 @@ def list_tracks(
 def list_library(location: Mapping) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """A library's tagged files, its untagged ones (excluded: the files to tag), and its genre
     vocabulary (for every raw tag: how many files carry it, what it became)."""
-    from music_genre.data import library  # noqa: PLC0415
+    from music_genre.data import library
 
     return library.list_library_tracks(location, TRACK_COLUMNS, EXCLUSION_COLUMNS)
 

@@ -89,7 +89,7 @@ def split_genres(values) -> list[str]:
 
 def _id3v1_name(value: str) -> str:
     """``(17)`` or ``17`` -> ``Rock`` (ID3v1's numeric genres, as mutagen names them); else unchanged."""
-    from mutagen.id3 import TCON  # noqa: PLC0415
+    from mutagen.id3 import TCON
 
     match = _ID3V1_NUMERIC.match(value.strip())
     if not match:
@@ -107,7 +107,7 @@ def _first(values) -> str | None:
 
 
 def _load(path: Path):
-    import mutagen  # noqa: PLC0415
+    import mutagen
 
     kind = tag_format(path)
     if kind is None:
@@ -160,7 +160,7 @@ def read_tags(path: str | os.PathLike) -> FileTags:
             found.note = _first(values.get(NOTE_KEY.lower()))
     else:  # mp4
         if tags is not None:
-            from mutagen.id3 import TCON  # noqa: PLC0415
+            from mutagen.id3 import TCON
 
             raw = list(tags.get("\xa9gen", []))
             for number in tags.get("gnre", []):  # iTunes' numeric genre: ID3v1's index + 1
@@ -188,7 +188,7 @@ def _set_genre(path: Path, genre: str, note: str) -> None:
     """Replace the genre tag and set the tagger's note of the file at ``path`` (a private copy)."""
     kind, loaded = _load(path)
     if kind == "id3":
-        from mutagen.id3 import ID3, TCON, TXXX  # noqa: PLC0415
+        from mutagen.id3 import ID3, TCON, TXXX
 
         if loaded.tags is None:
             loaded.add_tags()
@@ -213,7 +213,7 @@ def _set_genre(path: Path, genre: str, note: str) -> None:
         loaded.tags[NOTE_KEY] = [note]
         loaded.save()
     else:
-        from mutagen.mp4 import MP4FreeForm  # noqa: PLC0415
+        from mutagen.mp4 import MP4FreeForm
 
         if loaded.tags is None:
             loaded.add_tags()

@@ -48,7 +48,7 @@ def confidence_slices(
     slice) and ``f1`` (macro F1 over the genres present on the ``all`` rows; the genre's own
     one-vs-rest F1 within the slice on genre rows). Empty slices have NaN scores. If the confident
     slice is much more accurate, a threshold can route uncertain tracks to a human or "unknown"."""
-    from sklearn.metrics import f1_score  # noqa: PLC0415
+    from sklearn.metrics import f1_score
 
     classes = list(classes)
     y_true = _labels(y_true)
@@ -135,7 +135,7 @@ def reliability(
                 "gap": accuracy - mean_confidence if count else math.nan,
             }
         )
-    from music_genre.modeling.metrics import expected_calibration_error  # noqa: PLC0415
+    from music_genre.modeling.metrics import expected_calibration_error
 
     # one definition of ECE, shared with model selection's cross-validation (modeling.metrics)
     ece = expected_calibration_error(y_true, proba, classes, n_bins)

@@ -37,7 +37,7 @@ def out_of_fold_probabilities(
     held-out fold itself never guides training, which would leak its labels into its own probabilities.
     Returns an array of shape ``(len(train_table), n_classes)``, rows in ``train_table``'s order, columns
     in sorted genre order (``train_classifier``'s ``classes``)."""
-    from music_genre.modeling import cross_validation  # noqa: PLC0415
+    from music_genre.modeling import cross_validation
 
     if "split" in train_table.columns:
         other = sorted(set(train_table["split"].astype(str)) - {"training"})
@@ -97,7 +97,7 @@ def label_issues(
     :func:`out_of_fold_probabilities` for exactly these rows, columns in ``classes`` order: one row
     per track, so there can never be more issues than training tracks (a per-frame or transposed
     input is refused instead of reporting nonsense counts)."""
-    from cleanlab.filter import find_label_issues  # noqa: PLC0415
+    from cleanlab.filter import find_label_issues
 
     classes = list(classes)
     table = train_table.reset_index(drop=True)

@@ -29,8 +29,8 @@ IMPORTANCE_COLUMNS = ["feature", "gain", "share"]
 
 def _new_figure(width: float, height: float):
     """A figure on its own Agg canvas: no pyplot registry, no GUI backend, nothing to close."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
-    from matplotlib.figure import Figure  # noqa: PLC0415
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -66,7 +66,7 @@ def per_class_report(
 
     The headline accuracy hides which genres fail; this is the table that shows it (the same numbers
     as scikit-learn's ``classification_report``; a genre never predicted gets precision 0)."""
-    from sklearn.metrics import precision_recall_fscore_support  # noqa: PLC0415
+    from sklearn.metrics import precision_recall_fscore_support
 
     classes = list(classes)
     y_true, y_pred = _labels(y_true), _labels(y_pred)
@@ -103,7 +103,7 @@ def confusion_tables(
 
     Row-normalised cells read as "share of this genre's tracks predicted as that genre", comparable
     across unbalanced genres; a genre absent from ``y_true`` gets a row of zeros."""
-    from sklearn.metrics import confusion_matrix  # noqa: PLC0415
+    from sklearn.metrics import confusion_matrix
 
     classes = list(classes)
     matrix = confusion_matrix(_labels(y_true), _labels(y_pred), labels=classes)

@@ -105,7 +105,7 @@ def summary_markdown(context: Mapping[str, Any]) -> str:
     if context.get("better_than_chance") is False:
         lines += [texts["warning"], ""]
     if context.get("suspect_tags") is not None:  # a library's own tags: what its owner reads first
-        from music_genre.evaluation.suspects import suspect_markdown  # noqa: PLC0415
+        from music_genre.evaluation.suspects import suspect_markdown
 
         top = int(context.get("top_issues", 10))
         lines += suspect_markdown(context["suspect_tags"], top, markdown_table)

@@ -126,7 +126,7 @@ def per_tag_report(
     per_class_report` does, so a tag absent from the split does not add a 0; ``micro avg`` pools
     every track-tag cell; ``samples avg`` averages per track (its average precision is NaN). The
     average rows' ``support`` and ``predicted`` are totals."""
-    from sklearn.metrics import average_precision_score  # noqa: PLC0415
+    from sklearn.metrics import average_precision_score
 
     labels = [str(label) for label in labels]
     true = _check_tags("true", true, None, labels)
@@ -355,8 +355,8 @@ def _find_tag_issues(given: np.ndarray, oof_proba: np.ndarray) -> tuple[np.ndarr
     single column ("Labels must be in multi-label format"), so its binary finder and scorer run the
     same one-vs-rest pass on that label (the average of one score is that score)."""
     if given.shape[1] == 1:
-        from cleanlab.filter import find_label_issues  # noqa: PLC0415
-        from cleanlab.rank import get_label_quality_scores  # noqa: PLC0415
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
 
         binary = given[:, 0].astype(np.int64)
         two_columns = np.column_stack([1.0 - oof_proba[:, 0], oof_proba[:, 0]])
@@ -369,8 +369,8 @@ def _find_tag_issues(given: np.ndarray, oof_proba: np.ndarray) -> tuple[np.ndarr
         scores = get_label_quality_scores(binary, two_columns, method="self_confidence")
         return np.asarray(ranked, dtype=np.int64).ravel(), np.asarray(scores, dtype=np.float64)
 
-    from cleanlab.multilabel_classification.filter import find_label_issues  # noqa: PLC0415
-    from cleanlab.multilabel_classification.rank import get_label_quality_scores  # noqa: PLC0415
+    from cleanlab.multilabel_classification.filter import find_label_issues
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores
 
     # cleanlab asserts a list of Python lists (tuples or arrays fail with a bare AssertionError)
     tag_lists = [np.flatnonzero(row).tolist() for row in given]

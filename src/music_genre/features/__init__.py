@@ -69,7 +69,7 @@ def extract_file(
     window) and return its features as a float64 Series named ``str(path)``, indexed by
     :func:`feature_names`. Bad audio raises ``music_genre.data.audio.AudioError`` (reason from the decoder;
     ``too_short`` when the signal is shorter than one STFT frame)."""
-    from ._extract import extract_file as _extract_file  # noqa: PLC0415 - heavy stack on first use only
+    from ._extract import extract_file as _extract_file  # heavy stack on first use only
 
     return _extract_file(path, settings, **overrides)
 
@@ -79,7 +79,7 @@ def extract_files(
 ) -> list:
     """Features of several files (one decode each, the embedding in one pass for all): per file its Series
     or the :class:`music_genre.data.audio.AudioError` that stopped it."""
-    from ._extract import extract_files as _extract_files  # noqa: PLC0415
+    from ._extract import extract_files as _extract_files
 
     return _extract_files(paths, settings)
 
@@ -90,7 +90,7 @@ def extract_signal(
     """Features of a mono signal (float64 Series indexed by :func:`feature_names`). The offset/duration
     settings are not applied (they select the window at decode time); a signal at another rate than
     ``settings.sample_rate`` is resampled first, as ``audio.load`` would."""
-    from ._extract import extract_signal as _extract_signal  # noqa: PLC0415
+    from ._extract import extract_signal as _extract_signal
 
     return _extract_signal(signal, sample_rate, settings)
 
@@ -99,7 +99,7 @@ def warm_up(settings: FeatureSettings | dict | None = None, sample_rate: int | N
     """Pay the one-time costs now (numerical imports, librosa's numba kernels ~1.3 s, filter banks and CQT
     kernels ~0.1 s) instead of on the first clip: call it once per worker process, e.g. in a Ray actor's
     constructor. ``sample_rate`` defaults to ``settings.sample_rate`` (22,050 Hz when that is None)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     settings = resolve_settings(settings)
     rate = sample_rate or settings.sample_rate or 22050

@@ -85,12 +85,12 @@ def constant_q_plan(
     fmin: float,
 ) -> ConstantQPlan:
     """Build (once per settings and tuning) the kernels that turn STFT frames into CQT bins."""
-    import librosa  # noqa: PLC0415 - only to build the same wavelets as librosa.cqt, once
-    import scipy.fft  # noqa: PLC0415
-    import scipy.signal  # noqa: PLC0415
+    import librosa  # only to build the same wavelets as librosa.cqt, once
+    import scipy.fft
+    import scipy.signal
 
     freqs = cqt_frequencies(n_bins, bins_per_octave, tuning, fmin)
-    alpha = librosa.filters._relative_bandwidth(freqs=freqs)  # noqa: SLF001 - librosa.cqt's own bandwidths
+    alpha = librosa.filters._relative_bandwidth(freqs=freqs)  # librosa.cqt's own bandwidths
     lengths = (1.0 / alpha) * sample_rate / freqs  # librosa.filters.wavelet_lengths with gamma=0
     cutoffs = freqs * (1 + 0.5 * HANN_BANDWIDTH * alpha)
     if cutoffs.max() >= sample_rate / 2:
@@ -154,11 +154,11 @@ def constant_q_magnitude(
     response = np.empty((n_frames, plan.n_bins), dtype=np.complex64)
     _apply(plan.high_blocks, spectrum, response)
     if plan.low_blocks:
-        import scipy.fft  # noqa: PLC0415
+        import scipy.fft
 
         low_signal = signal
         if plan.decimation > 1:
-            import soxr  # noqa: PLC0415
+            import soxr
 
             low_signal = soxr.resample(
                 signal, plan.sample_rate, plan.sample_rate / plan.decimation, quality="HQ"

@@ -40,9 +40,9 @@ def hann_window(n_fft: int) -> np.ndarray:
 
 def stft(signal: np.ndarray, n_fft: int, hop_length: int) -> np.ndarray:
     """Hann STFT, centred zero-padded frames (librosa.stft's defaults) as (frames, n_fft // 2 + 1) complex64."""
-    import scipy.fft  # noqa: PLC0415
+    import scipy.fft
 
-    from ._cqt import centred_frames  # noqa: PLC0415
+    from ._cqt import centred_frames
 
     n_frames = 1 + len(signal) // hop_length
     frames = centred_frames(signal, n_frames, n_fft, hop_length) * hann_window(n_fft)
@@ -81,7 +81,7 @@ def power_to_db(power: np.ndarray, top_db: float = 80.0, amin: float = 1e-10) ->
 def mel_blocks(sample_rate: float, n_fft: int, n_mels: int, per_block: int = 16):
     """librosa's Slaney mel filter bank (fmax = Nyquist), cut into dense blocks over the bins each group
     of filters touches: ~1/4 of the dense product's cost for the same numbers."""
-    import librosa  # noqa: PLC0415
+    import librosa
 
     bank = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, dtype=np.float32)
     return _dense_blocks(bank, per_block)
@@ -109,7 +109,7 @@ def _dense_blocks(bank: np.ndarray, per_block: int):
 @cached(maxsize=16)
 def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
     """Orthonormal DCT-II as an (n_mels, n_mfcc) matrix: ``log_mel @ D`` == scipy's dct(type=2, 'ortho')."""
-    import scipy.fft  # noqa: PLC0415
+    import scipy.fft
 
     return np.ascontiguousarray(
         scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc].T
@@ -120,7 +120,7 @@ def dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
 @cached(maxsize=128, persistent=True)
 def chroma_filters(sample_rate: float, n_fft: int, n_chroma: int, tuning: float) -> np.ndarray:
     """librosa.filters.chroma as (bins, n_chroma) float32, for ``power @ filters``."""
-    import librosa  # noqa: PLC0415
+    import librosa
 
     bank = librosa.filters.chroma(sr=sample_rate, n_fft=n_fft, n_chroma=n_chroma, tuning=tuning)
     return np.ascontiguousarray(bank.T, dtype=np.float32)
@@ -129,7 +129,7 @@ def chroma_filters(sample_rate: float, n_fft: int, n_chroma: int, tuning: float)
 @cached(maxsize=16, persistent=True)
 def cq_to_chroma(n_bins: int, bins_per_octave: int, n_chroma: int) -> np.ndarray:
     """librosa.filters.cq_to_chroma (fmin C1) as (n_bins, n_chroma) float32."""
-    import librosa  # noqa: PLC0415
+    import librosa
 
     fold = librosa.filters.cq_to_chroma(n_bins, bins_per_octave=bins_per_octave, n_chroma=n_chroma)
     return np.ascontiguousarray(fold.T, dtype=np.float32)
@@ -145,7 +145,7 @@ def cens_window(length: int = 41) -> np.ndarray:
 def chroma_cens(raw_chroma: np.ndarray) -> np.ndarray:
     """librosa.feature.chroma_cens from unnormalised chroma (frames, n_chroma): L1, quantise, smooth over
     41 frames, L2."""
-    import scipy.ndimage  # noqa: PLC0415
+    import scipy.ndimage
 
     chroma = normalize_rows(raw_chroma, 1)
     quantised = np.zeros_like(chroma)
@@ -317,7 +317,7 @@ def tempo(
     with its 8 s window, from the onset envelope we already have. The local autocorrelations run as one
     float32 batch FFT (float64 costs 2-3x here); on the 41 real clips in ../shared the estimate equals
     librosa's."""
-    import scipy.fft  # noqa: PLC0415
+    import scipy.fft
 
     win_length = int(window_seconds * sample_rate) // hop_length  # librosa.time_to_frames
     n = len(envelope)

@@ -83,7 +83,7 @@ def extract_signal(
 def extract_signals(
     signals: list[tuple[np.ndarray, int]], settings: FeatureSettings
 ) -> list[pd.Series | audio.AudioError]:
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     parts: list[list[np.ndarray] | audio.AudioError] = []
     checked: list[tuple[np.ndarray, int] | None] = []
@@ -131,7 +131,7 @@ def embedding_values(
 ) -> list[np.ndarray | audio.AudioError]:
     """Per signal, the embedding statistics over its patches (mean, std as configured), or why not: a
     signal shorter than one patch is ``too_short``, a non-finite embedding is ``not_finite``."""
-    from music_genre.features.embeddings import load_backend  # noqa: PLC0415
+    from music_genre.features.embeddings import load_backend
 
     backend = load_backend(settings.embedding, settings.embedding_weights)
     resampled = [_resampled(signal, rate, backend.sample_rate) for signal, rate in signals]
@@ -181,7 +181,7 @@ def _decode(path: str | os.PathLike, settings: FeatureSettings) -> tuple[np.ndar
 
 
 def _embedding_rate(settings: FeatureSettings) -> int:
-    from music_genre.features.embeddings import load_backend  # noqa: PLC0415
+    from music_genre.features.embeddings import load_backend
 
     return load_backend(settings.embedding, settings.embedding_weights).sample_rate
 
@@ -190,7 +190,7 @@ def _resampled(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
     signal = np.ascontiguousarray(signal, dtype=np.float32)
     if rate == target:
         return signal
-    import soxr  # noqa: PLC0415
+    import soxr
 
     return soxr.resample(signal, rate, target, quality="HQ").astype(np.float32)
 
@@ -364,7 +364,7 @@ def _tuning(magnitude, sample_rate: int, settings: FeatureSettings, wanted: set[
     FMA's librosa.cqt(tuning=None) did from its own STFT of the same frames."""
     if settings.tuning is not None or not wanted & (CQT_FAMILIES | {"chroma_stft"}):
         return settings.tuning or 0.0
-    import librosa  # noqa: PLC0415
+    import librosa
 
     estimate = librosa.estimate_tuning(
         S=magnitude.T,

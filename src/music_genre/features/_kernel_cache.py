@@ -30,9 +30,9 @@ def cache_dir() -> Path:
 
 
 def _stamp() -> str:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+    from importlib.metadata import PackageNotFoundError, version
 
-    from .settings import ALGORITHM_VERSION  # noqa: PLC0415
+    from .settings import ALGORITHM_VERSION
 
     try:
         librosa_version = version("librosa")
@@ -50,7 +50,7 @@ def _disk_path(function: Callable, args: tuple, kwargs: dict) -> Path:
 def _read(path: Path):
     try:
         with open(path, "rb") as handle:
-            return pickle.load(handle)  # noqa: S301 - written by this module, in the user's own cache
+            return pickle.load(handle)  # written by this module, in the user's own cache
     except (OSError, pickle.PickleError, EOFError, AttributeError, ValueError):
         return None
 

@@ -45,7 +45,7 @@ class ExtractionReport:
 
 def ray_cpus() -> int:
     """CPUs of the running Ray, local or a cluster: how many tasks run at once (1 without Ray)."""
-    import ray  # noqa: PLC0415
+    import ray
 
     return int(ray.cluster_resources().get("CPU", 1)) if ray.is_initialized() else 1
 
@@ -54,11 +54,11 @@ def auto_gpus_per_task(settings: Mapping, workers: int) -> float:
     """GPUs each extraction task asks for when ``gpus_per_task`` is not set: a share of the cluster's GPUs
     (all tasks at once fit) when the embedding is computed and PyTorch is there to use them; 0 otherwise
     (handcrafted features, or no GPU), so no task waits for a GPU it would not use."""
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
-    import ray  # noqa: PLC0415
+    import ray
 
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
 
     uses_embedding = FeatureSettings.from_dict(settings).uses_embedding
     gpus = float(ray.cluster_resources().get("GPU", 0)) if ray.is_initialized() else 0.0
@@ -82,8 +82,8 @@ def extract_batch(rows: list[dict], settings: Mapping, min_duration_s: float = 0
     cut off or emptied since ingestion is named as such instead of yielding features of a fragment).
     A bad file never raises out of here: the error becomes a row, the batch goes on.
     """
-    from music_genre.data.audio import AudioError, probe  # noqa: PLC0415
-    from music_genre.features import FeatureSettings, extract_files, feature_names  # noqa: PLC0415
+    from music_genre.data.audio import AudioError, probe
+    from music_genre.features import FeatureSettings, extract_files, feature_names
 
     settings = FeatureSettings.from_dict(settings)
     columns = feature_names(settings)
@@ -123,7 +123,7 @@ def extract_batch(rows: list[dict], settings: Mapping, min_duration_s: float = 0
 
 
 def _one(path, settings):
-    from music_genre.features import extract_files  # noqa: PLC0415
+    from music_genre.features import extract_files
 
     try:
         return extract_files([path], settings)[0]
@@ -153,7 +153,7 @@ def run_extraction(
     gpus_per_task: float | None = None,
 ) -> ExtractionReport:
     """Extract every track of ``tracks`` (track_id, path, fingerprint) that the cache lacks, on Ray."""
-    import ray  # noqa: PLC0415
+    import ray
 
     started = time.perf_counter()
     cached = cache.cached_keys(include_failures=not retry_failures)

@@ -74,7 +74,7 @@ class FeatureCache:
 
     def write_batch(self, batch: Batch) -> Path:
         """Store one finished batch; visible to readers only once complete."""
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow.parquet as pq
 
         self.directory.mkdir(parents=True, exist_ok=True)
         name = (
@@ -116,7 +116,7 @@ class Batch:
         return int((self.meta["status"] == STATUS_FAILED).sum())
 
     def to_arrow(self):
-        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow as pa
 
         arrays = [pa.array(_texts(self.meta[c]), type=pa.string()) for c in META_COLUMNS]
         flat = pa.array(self.values.reshape(-1), type=pa.float32())
@@ -140,7 +140,7 @@ def _texts(column: pd.Series) -> list[str | None]:
 
 
 def read_part(path: Path) -> pd.DataFrame:
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     metadata = table.schema.metadata or {}

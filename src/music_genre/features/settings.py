@@ -214,8 +214,8 @@ class FeatureSettings:
         normalisation: family order, list-vs-tuple, 22050 vs 22050.0 give the same key. The code's
         ``ALGORITHM_VERSION`` is folded in, so a cache written by older code is not reused.
         """
-        import hashlib  # noqa: PLC0415 - keeps `import music_genre.features` light
-        import json  # noqa: PLC0415
+        import hashlib  # keeps `import music_genre.features` light
+        import json
 
         values = self.to_dict()
         del values["embedding_weights"]  # where the weights are does not change a value

@@ -46,7 +46,7 @@ class BatchLoopLockHook:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         if self._dataset is None or not (BATCH_LOOP_DATASETS & pipeline.all_outputs()):
             return
-        from music_genre.common.locks import batch_loop_lock  # noqa: PLC0415
+        from music_genre.common.locks import batch_loop_lock
 
         lock = batch_loop_lock(self._project or Path.cwd(), self._dataset)
         lock.acquire(wait=False)  # LockBusyError: the one line, exit 1

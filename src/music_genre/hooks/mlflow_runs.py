@@ -20,7 +20,7 @@ class MlflowSessionIsolationHook:
     @hook_impl
     def after_context_created(self, context) -> None:
         try:
-            from kedro_mlflow.framework.hooks import mlflow_hook  # noqa: PLC0415
+            from kedro_mlflow.framework.hooks import mlflow_hook
         except ImportError:  # pragma: no cover - kedro-mlflow is a dependency
             return
         mlflow_hook.run_id = None
@@ -52,8 +52,8 @@ class EmptyExperimentHook:
         if config is None:
             return
         try:
-            from mlflow import MlflowClient  # noqa: PLC0415
-            from mlflow.entities import ViewType  # noqa: PLC0415
+            from mlflow import MlflowClient
+            from mlflow.entities import ViewType
 
             client = MlflowClient(tracking_uri=config.server.mlflow_tracking_uri)
             experiment = client.get_experiment_by_name(config.tracking.experiment.name)

@@ -28,7 +28,7 @@ class RayHook:
     def before_node_run(self, node) -> None:
         if RAY_TAG not in node.tags or self._started_here:
             return
-        from music_genre.common.ray_runtime import start_ray  # noqa: PLC0415
+        from music_genre.common.ray_runtime import start_ray
 
         self._started_here = start_ray(self._config)
 
@@ -42,7 +42,7 @@ class RayHook:
 
     def _stop(self) -> None:
         if self._started_here:
-            from music_genre.common.ray_runtime import stop_ray  # noqa: PLC0415
+            from music_genre.common.ray_runtime import stop_ray
 
             stop_ray()
             self._started_here = False

@@ -51,7 +51,7 @@ class ModelRegistrationHook:
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
         if REQUEST not in pipeline.all_outputs():
             return
-        from music_genre.modeling.champion import register_run  # noqa: PLC0415
+        from music_genre.modeling.champion import register_run
 
         request = self._run.get(REQUEST) or catalog.load(REQUEST)
         result = register_run(

@@ -17,7 +17,7 @@ def start_line(run_params: dict, pipeline, dataset: dict) -> str:
     The stages are the registered pipelines whose nodes all run (``__default__`` names
     data_ingestion, feature_engineering, modeling and evaluation); a run cut with ``--from-nodes`` or
     ``--nodes`` counts its nodes instead."""
-    from kedro.framework.project import pipelines  # noqa: PLC0415
+    from kedro.framework.project import pipelines
 
     order = {node: i for i, node in enumerate(pipeline.nodes)}  # Kedro's run order
     stages = []
@@ -61,7 +61,7 @@ class RunSummaryHook:
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         self._env = run_params.get("env")
-        from music_genre.common.run_logging import in_subrun  # noqa: PLC0415
+        from music_genre.common.run_logging import in_subrun
 
         try:
             dataset = dict(catalog.load("params:dataset") or {})
@@ -74,7 +74,7 @@ class RunSummaryHook:
 
     @hook_impl(trylast=True)
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
-        from music_genre.common.catalog_paths import (  # noqa: PLC0415
+        from music_genre.common.catalog_paths import (
             configured_path,
             partition_path,
             shown_path,
@@ -87,7 +87,7 @@ class RunSummaryHook:
                 report = shown_path(configured_path(config, "evaluation_summary"), self._project)
                 text = self._training(catalog, report)
             elif "monitoring_decision" in outputs:
-                from music_genre.serving.run_summary import monitoring_summary, render  # noqa: PLC0415
+                from music_genre.serving.run_summary import monitoring_summary, render
 
                 metrics = catalog.load("monitoring_metrics")
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
@@ -100,7 +100,7 @@ class RunSummaryHook:
                     monitoring_summary(metrics, catalog.load("monitoring_decision"), page),
                 )
             elif "inference_report" in outputs:
-                from music_genre.serving.run_summary import inference_summary, render  # noqa: PLC0415
+                from music_genre.serving.run_summary import inference_summary, render
 
                 report = dict(catalog.load("inference_report"))
                 dataset = str((catalog.load("params:dataset") or {}).get("name", "?"))
@@ -111,12 +111,12 @@ class RunSummaryHook:
         except Exception as err:  # a summary must never turn a good run into a failed one
             log.warning("Could not write the run summary: %s", err)
             return
-        from music_genre.common.run_logging import console_print  # noqa: PLC0415
+        from music_genre.common.run_logging import console_print
 
         console_print("\n" + text)
 
     def _training(self, catalog, report_path: str | None) -> str:
-        from music_genre.serving.run_summary import render, training_summary  # noqa: PLC0415
+        from music_genre.serving.run_summary import render, training_summary
 
         def optional(name):
             try:

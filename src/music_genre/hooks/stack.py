@@ -15,7 +15,7 @@ class TestedStackHook:
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        from music_genre.common.stack import platform_mismatch  # noqa: PLC0415
+        from music_genre.common.stack import platform_mismatch
 
         mismatch = platform_mismatch(context.project_path)
         if mismatch:

@@ -21,14 +21,14 @@ class NodeTimesHook:
 
     @hook_impl
     def before_node_run(self, node) -> None:
-        import time  # noqa: PLC0415
+        import time
 
         self._started[node.name] = time.perf_counter()
 
     @hook_impl
     def after_node_run(self, node) -> None:
-        import json  # noqa: PLC0415
-        import time  # noqa: PLC0415
+        import json
+        import time
 
         started = self._started.pop(node.name, None)
         if started is None:

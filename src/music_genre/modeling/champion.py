@@ -113,8 +113,8 @@ def register_and_publish(
     same tracks); the alias moves on that decision and the champion's local copy is written before the
     lock is released, so the copy always matches the alias. A run that finds the lock taken waits, and
     says so in one line."""
-    from music_genre.common.locks import describe, promotion_lock  # noqa: PLC0415
-    from music_genre.modeling.registry import register_model  # noqa: PLC0415
+    from music_genre.common.locks import describe, promotion_lock
+    from music_genre.modeling.registry import register_model
 
     name = request["model_name"]
 
@@ -124,7 +124,7 @@ def register_and_publish(
         )
 
     def recheck(current: str | None) -> dict:
-        from music_genre.modeling.promotion import compare  # noqa: PLC0415
+        from music_genre.modeling.promotion import compare
 
         if table is None:  # a run that did not compare (no decide_promotion node): nothing to redo
             return {
@@ -154,7 +154,7 @@ def current_champion(catalog: Catalog, name: str, version: str | None, project: 
     local = catalog.load(CHAMPION_COPY)
     if local is not None and (info.get("name"), str(info.get("version"))) == (name, str(version)):
         return local, info
-    from music_genre.modeling import store  # noqa: PLC0415
+    from music_genre.modeling import store
 
     loaded = store.load_from_registry(f"models:/{name}/{version}", project).classifier
     loaded.info["registry"] = {"name": name, "version": int(version)}
@@ -178,7 +178,7 @@ def publish_champion(
     serving load where that task is served: the new champion (``classifier``, this run's model; by
     default the newest saved one), and the one it replaced as the fallback model. Another task's copies,
     and so what an environment serves, are never touched."""
-    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of
 
     previous = catalog.load(CHAMPION_COPY)
     if classifier is None:

@@ -113,7 +113,7 @@ def fold_plan(table: pd.DataFrame, *, folds: int, repeats: int = 1, seed: int) -
     """Stratified ``k``-fold over every row of ``table`` (its ``split`` column is ignored), ``repeats``
     times, each fold's training part with its early-stopping slice (seeded by ``seed`` + the fold's
     number). :class:`TooFewTracksError` when a genre has fewer than 2 tracks."""
-    from sklearn.model_selection import RepeatedStratifiedKFold  # noqa: PLC0415
+    from sklearn.model_selection import RepeatedStratifiedKFold
 
     labels = table["genre"].to_numpy()
     k = fold_count(table["genre"], folds)

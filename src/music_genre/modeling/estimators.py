@@ -25,14 +25,14 @@ class TemperatureSVC(ClassifierMixin, BaseEstimator):
         self.calibration_folds = calibration_folds
 
     def _svc(self):
-        from sklearn.svm import SVC  # noqa: PLC0415
+        from sklearn.svm import SVC
 
         return SVC(C=self.C, kernel=self.kernel, gamma=self.gamma, degree=self.degree,
                    class_weight=self.class_weight, random_state=self.random_state,
                    decision_function_shape="ovr", break_ties=True)  # fmt: skip
 
     def fit(self, X, y):
-        from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: PLC0415
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)
@@ -74,7 +74,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def _fit_temperature(scores: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:
     """The positive scale of the decision values that minimises the out-of-fold log loss."""
-    from scipy.optimize import minimize_scalar  # noqa: PLC0415
+    from scipy.optimize import minimize_scalar
 
     index = np.searchsorted(classes, y)
 

@@ -113,7 +113,7 @@ def fit_familiarity(
     threshold = conformal_quantile(np.asarray(calibration), 1.0 - float(flag_share))
     outlier = None
     if negatives is not None and len(negatives):
-        from music_genre.modeling import outlier_exposure  # noqa: PLC0415
+        from music_genre.modeling import outlier_exposure
 
         x_neg = _finite_rows(negatives, columns)
 
@@ -196,8 +196,8 @@ def synthesized_negatives(
     feature_settings: Mapping, exposure: Mapping, seed: int, families=None
 ) -> pd.DataFrame:
     """Feature rows (the model's feature settings) of synthesized non-music, a ``family`` column each."""
-    from music_genre.features import FeatureSettings, extract_signal  # noqa: PLC0415
-    from music_genre.modeling import outlier_exposure  # noqa: PLC0415
+    from music_genre.features import FeatureSettings, extract_signal
+    from music_genre.modeling import outlier_exposure
 
     settings_ = FeatureSettings.from_dict(feature_settings)
     negatives = outlier_exposure.negative_features(
@@ -229,7 +229,7 @@ def familiarity_scores(stats: Mapping, features: pd.DataFrame) -> np.ndarray:
         scores = _score(space, values[ok], int(stats["neighbours"]))
         out[ok] = scores / max(float(stats["threshold"]), 1e-12)
         if stats.get("outlier"):  # outlier exposure: the larger of the two ratios
-            from music_genre.modeling import outlier_exposure  # noqa: PLC0415
+            from music_genre.modeling import outlier_exposure
 
             projected = ((values[ok] - space["mean"]) / space["scale"]) @ space["basis"].T
             out[ok] = np.maximum(out[ok], outlier_exposure.ratio(stats["outlier"], projected))

@@ -23,7 +23,7 @@ def classification_metrics(
     """Accuracy, balanced accuracy, macro/weighted F1, log loss, top-3 accuracy and the geometric mean of
     per-class recall (which drops to 0 when any genre is never recognised: the number to watch on the
     unbalanced fma_medium)."""
-    from sklearn.metrics import (  # noqa: PLC0415
+    from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
         f1_score,

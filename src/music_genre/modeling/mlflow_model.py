@@ -16,7 +16,7 @@ class GenreClassifierModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         with open(context.artifacts["classifier"], "rb") as handle:
-            self.classifier = pickle.load(handle)  # noqa: S301 - our own artifact
+            self.classifier = pickle.load(handle)  # our own artifact
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.classifier.predict_frame(model_input).reset_index(drop=True)

@@ -81,12 +81,12 @@ def odd_signal(family: str, seed: int, seconds: float = 20.0) -> np.ndarray:
 
 def speech(voice: str, text: str, seconds: float) -> np.ndarray:
     """espeak-ng reading ``text`` in ``voice``, repeated with pauses to ``seconds``, at 22,050 Hz."""
-    import subprocess  # noqa: PLC0415
-    import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
+    import subprocess
+    import tempfile
+    from pathlib import Path
 
-    import soundfile as sf  # noqa: PLC0415
-    import soxr  # noqa: PLC0415
+    import soundfile as sf
+    import soxr
 
     if not shutil.which("espeak-ng"):
         raise ValueError("speech negatives need espeak-ng (apt-get install espeak-ng)")
@@ -131,7 +131,7 @@ def fit(
     rows already in the familiarity space; its threshold the conformal ``1 - flag_share`` quantile
     (``conformal_quantile(scores, level)``) of the probabilities of the ``validation`` music, never
     under ``min_probability``."""
-    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+    from sklearn.linear_model import LogisticRegression
 
     x = np.vstack([positives, negatives])
     y = np.r_[np.zeros(len(positives)), np.ones(len(negatives))]

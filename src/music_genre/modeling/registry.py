@@ -28,7 +28,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the whole music_genre packa
 
 
 def active_run_id() -> str | None:
-    import mlflow  # noqa: PLC0415
+    import mlflow
 
     run = mlflow.active_run()
     return run.info.run_id if run else None
@@ -36,7 +36,7 @@ def active_run_id() -> str | None:
 
 def tag_active_run(**tags: object) -> None:
     """Tag the run in progress (no-op when tracking is off): what a node decided, e.g. the feature set."""
-    import mlflow  # noqa: PLC0415
+    import mlflow
 
     if mlflow.active_run() is not None:
         mlflow.set_tags({key: str(value) for key, value in tags.items()})
@@ -45,7 +45,7 @@ def tag_active_run(**tags: object) -> None:
 def batch_step(batch: str) -> tuple[int, int]:
     """MLflow step and timestamp (ms) for a batch named by its day: days since 1970 and that day, so
     the MLflow UI charts a metric over the batches' dates; (0, now) for other names."""
-    import time  # noqa: PLC0415
+    import time
 
     try:
         day = pd.Timestamp(str(batch))
@@ -58,8 +58,8 @@ def batch_step(batch: str) -> tuple[int, int]:
 
 def log_metrics_at(metrics: Mapping[str, float | None], batch: str) -> None:
     """Log metrics to the run in progress (no-op when tracking is off) at the batch's step and date."""
-    import mlflow  # noqa: PLC0415
-    from mlflow.entities import Metric  # noqa: PLC0415
+    import mlflow
+    from mlflow.entities import Metric
 
     run = mlflow.active_run()
     if run is None:
@@ -75,7 +75,7 @@ def log_metrics_at(metrics: Mapping[str, float | None], batch: str) -> None:
 
 def pinned_requirements(names: Iterable[str] = MODEL_REQUIREMENTS) -> list[str]:
     """``name==installed version`` for each of ``names`` (the bare name where it is not installed)."""
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+    from importlib.metadata import PackageNotFoundError, version
 
     pinned = []
     for name in names:
@@ -91,10 +91,10 @@ def log_classifier_model(
 ) -> dict:
     """Log the bundle as a pyfunc model in the active run, with an input signature inferred from
     ``example`` (feature columns) and the probability frame it yields. Returns where it went."""
-    import mlflow  # noqa: PLC0415
-    from mlflow.models import infer_signature  # noqa: PLC0415
+    import mlflow
+    from mlflow.models import infer_signature
 
-    from music_genre.modeling import mlflow_model  # noqa: PLC0415
+    from music_genre.modeling import mlflow_model
 
     run_id = active_run_id()
     if run_id is None:
@@ -144,7 +144,7 @@ def registration_request(
     by the task's gate: :meth:`music_genre.modeling.tasks.base.Task.registration_gate`; a model no better
     than chance never does). Each task registers under its own name (``music-genre-<dataset>`` plus the
     task's suffix), so each keeps its own versions and its own champion."""
-    from music_genre.modeling.tasks import get_task  # noqa: PLC0415
+    from music_genre.modeling.tasks import get_task
 
     chosen = get_task(task)
     gate = chosen.registration_gate(metrics, registration)
@@ -191,7 +191,7 @@ def find_version_by_tag(client, name: str, key: str, value: str):
 
 
 def alias_version(client, name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
@@ -220,11 +220,11 @@ def register_model(
     between), ``recheck(current champion version)`` decides again and its decision is the one applied
     (with ``stale_champion``: the version the first comparison was against). Callers hold the dataset's
     promotion lock (:func:`music_genre.common.locks.promotion_lock`) around this and the local copy."""
-    import mlflow  # noqa: PLC0415
-    from mlflow import MlflowClient  # noqa: PLC0415
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
-    from music_genre.modeling.promotion import (  # noqa: PLC0415
+    from music_genre.modeling.promotion import (
         CHALLENGER,
         CHAMPION,
         PREVIOUS_CHAMPION,

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 def usable_feature_sets(feature_sets: Mapping[str, Mapping], columns) -> dict[str, dict]:
     """The candidate sets whose every column the table has (an install without the embedding extracts the
     handcrafted set only), as ``{name: feature settings}``, in the configured order."""
-    from music_genre.features import feature_names  # noqa: PLC0415
+    from music_genre.features import feature_names
 
     present = set(columns)
     return {
@@ -55,7 +55,7 @@ def usable_feature_sets(feature_sets: Mapping[str, Mapping], columns) -> dict[st
 
 def restrict(table: pd.DataFrame, settings: Mapping) -> pd.DataFrame:
     """The table with the ID and label columns and the set's feature columns only, in the set's order."""
-    from music_genre.features import feature_names  # noqa: PLC0415
+    from music_genre.features import feature_names
 
     return training.with_feature_columns(table, feature_names(settings))
 
@@ -235,7 +235,7 @@ def train_chosen(
     chosen pair on the table's chosen columns exactly as :func:`training.train_classifier` does. The model
     keeps the chosen set's settings, so prediction extracts only what it reads; the scores go to
     ``info["model_selection"]`` (``model_cv.csv``)."""
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
 
     arguments = dict(arguments)
     usable, default_name = default_set(feature_sets, default_feature_set, table.columns)

@@ -33,7 +33,7 @@ class LoadedModel:
 
 
 def find_project(start: str | os.PathLike | None = None) -> Path | None:
-    from kedro.utils import find_kedro_project  # noqa: PLC0415
+    from kedro.utils import find_kedro_project
 
     return find_kedro_project(Path(start or Path.cwd()).resolve())
 
@@ -41,7 +41,7 @@ def find_project(start: str | os.PathLike | None = None) -> Path | None:
 def project_config(project: Path, env: str | None, runtime_params: dict | None = None):
     """The project's config loader, built as a Kedro session would (same settings, same environments;
     ``runtime_params`` as ``--params`` gives them, nested: ``{"modeling": {"task": "multi_label"}}``)."""
-    from kedro.framework.project import configure_project, settings  # noqa: PLC0415
+    from kedro.framework.project import configure_project, settings
 
     configure_project("music_genre")
     return settings.CONFIG_LOADER_CLASS(
@@ -69,10 +69,10 @@ def _absolute(config: dict, project: Path) -> dict:
 def load_from_catalog(project: Path, env: str | None) -> LoadedModel:
     """The environment's serving model: the local copy of the champion of the task it serves
     (``serving.task``), else that task's newest trained model."""
-    from kedro.io import DataCatalog  # noqa: PLC0415
-    from kedro.io.core import DatasetError  # noqa: PLC0415
+    from kedro.io import DataCatalog
+    from kedro.io.core import DatasetError
 
-    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of_params
 
     loader = project_config(project, env)
     try:
@@ -143,7 +143,7 @@ def load_from_registry(uri: str, project: Path | None) -> LoadedModel:
     if not tracking_uri:
         # the project's config loader anchors a relative sqlite:/// store at the project root
         tracking_uri = project_config(project, None)["mlflow"]["server"]["mlflow_tracking_uri"]
-    import mlflow  # noqa: PLC0415
+    import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
@@ -156,7 +156,7 @@ def load_from_registry(uri: str, project: Path | None) -> LoadedModel:
     for candidate in sorted(local.rglob("*.pkl")):
         try:
             classifier = _unpickle(candidate)
-        except Exception:  # noqa: BLE001 - parameters and other artifacts are pickles too
+        except Exception:  # parameters and other artifacts are pickles too
             continue
         if hasattr(classifier, "predict_proba") and hasattr(classifier, "feature_settings"):
             _mark_registered(classifier, uri)
@@ -170,11 +170,11 @@ def _mark_registered(classifier, uri: str) -> None:
     MLflow model was saved before it was registered."""
     name, at, alias = uri.removeprefix("models:/").partition("@")
     if at:
-        from mlflow import MlflowClient  # noqa: PLC0415
+        from mlflow import MlflowClient
 
         try:
             version = MlflowClient().get_model_version_by_alias(name, alias).version
-        except Exception:  # noqa: BLE001 - the artifacts were found: only the header loses the version
+        except Exception:  # the artifacts were found: only the header loses the version
             return
         classifier.info["serving_role"] = alias
     else:
@@ -205,7 +205,7 @@ def _import_lightgbm_without_sklearn() -> None:
         return
     sys.modules["sklearn"] = None  # type: ignore[assignment] - makes `import sklearn` fail fast
     try:
-        import lightgbm  # noqa: F401, PLC0415
+        import lightgbm  # noqa: F401
     except ImportError:  # pragma: no cover - lightgbm is a dependency
         pass
     finally:
@@ -215,12 +215,12 @@ def _import_lightgbm_without_sklearn() -> None:
 def _unpickle(path: Path):
     """The model in ``path``; a file this version cannot read (a class it does not have, a newer format)
     is one ModelNotFoundError line naming the file."""
-    from music_genre.modeling.artifact import ARTIFACT_FORMAT, artifact_format  # noqa: PLC0415
+    from music_genre.modeling.artifact import ARTIFACT_FORMAT, artifact_format
 
     _import_lightgbm_without_sklearn()
     try:
         with open(path, "rb") as handle:
-            model = pickle.load(handle)  # noqa: S301 - the user's own trained model
+            model = pickle.load(handle)  # the user's own trained model
     except (AttributeError, ImportError, pickle.UnpicklingError, EOFError, TypeError) as err:
         raise ModelNotFoundError(
             f"{path} is not a model this music-genre can read ({type(err).__name__}: "

@@ -51,8 +51,8 @@ def model_input_table(
 def training_fingerprint(table: pd.DataFrame, config: Mapping) -> str:
     """What a model is a function of: its rows (track, genre, split, every feature value) and its
     configuration. Two runs with the same fingerprint train the same model, so the registry keeps one."""
-    import hashlib  # noqa: PLC0415
-    import json  # noqa: PLC0415
+    import hashlib
+    import json
 
     ordered = table.sort_values("track_id", kind="stable").reset_index(drop=True)
     rows = pd.util.hash_pandas_object(ordered[sorted(ordered.columns)], index=False).to_numpy()
@@ -98,7 +98,7 @@ def sample_weights(labels: pd.Series, class_weight: str | None) -> np.ndarray | 
     _check_class_weight(class_weight)
     if not class_weight:
         return None
-    from sklearn.utils.class_weight import compute_sample_weight  # noqa: PLC0415
+    from sklearn.utils.class_weight import compute_sample_weight
 
     return compute_sample_weight("balanced", labels)
 
@@ -107,20 +107,20 @@ def build_estimator(model_type: str, hyperparameters: Mapping, seed: int, class_
     """A scikit-learn estimator for the baseline model types."""
     params = dict(hyperparameters or {})
     if model_type == "logistic_regression":
-        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+        from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(random_state=seed, class_weight=class_weight, **params)
     if model_type == "svm":
-        from music_genre.modeling.estimators import TemperatureSVC  # noqa: PLC0415
+        from music_genre.modeling.estimators import TemperatureSVC
 
         params.pop("probability", None)  # Platt scaling disagrees with the SVM's decision: not used
         return TemperatureSVC(random_state=seed, class_weight=class_weight, **params)
     if model_type == "knn":
-        from sklearn.neighbors import KNeighborsClassifier  # noqa: PLC0415
+        from sklearn.neighbors import KNeighborsClassifier
 
         return KNeighborsClassifier(**params)
     if model_type == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier  # noqa: PLC0415
+        from sklearn.ensemble import RandomForestClassifier
 
         params.setdefault("n_jobs", -1)
         return RandomForestClassifier(random_state=seed, class_weight=class_weight, **params)
@@ -216,7 +216,7 @@ def train_classifier(
     best_iteration = None
     info: dict = {}
     if model_type == "lightgbm":
-        import lightgbm as lgb  # noqa: PLC0415
+        import lightgbm as lgb
 
         index = {genre: i for i, genre in enumerate(classes)}
         params = lightgbm_params(hyperparameters, len(classes), seed)
@@ -251,7 +251,7 @@ def train_classifier(
         info["validation_curve"] = [float(v) for v in history["validation"][params["metric"]]]
         stored_params = {**params, "num_boost_round": rounds, "early_stopping_rounds": patience}
     else:
-        from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+        from sklearn.preprocessing import StandardScaler
 
         values = train[columns].to_numpy(np.float64)
         if model_type in NEEDS_SCALING:
@@ -286,7 +286,7 @@ def train_classifier(
 def _train_ensemble(table, hyperparameters, members, *, seed, class_weight, feature_settings,
                     feature_digest, refit_on_validation) -> GenreClassifier:  # fmt: skip
     """Each member trained as :func:`train_classifier` trains it alone, their probabilities averaged."""
-    from music_genre.modeling.estimators import SoftVote  # noqa: PLC0415
+    from music_genre.modeling.estimators import SoftVote
 
     members = list(members)
     if len(members) < 2 or ENSEMBLE in members or AUTO in members:

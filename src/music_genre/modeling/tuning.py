@@ -106,7 +106,7 @@ def _trial_logger(tune, metric: str, total: int):
 
 def _tune_report_callback(report_every: int):
     """A LightGBM callback that reports the validation metrics to Tune every ``report_every`` rounds."""
-    from ray import tune  # noqa: PLC0415
+    from ray import tune
 
     def report(env) -> None:
         rounds_done = env.iteration + 1
@@ -127,9 +127,9 @@ def _tune_report_callback(report_every: int):
 
 def _train_trial(config: dict, *, data: dict, settings: dict) -> None:
     """One Tune trial: boost up to ``num_boost_round`` rounds, reporting as it goes, until ASHA stops it."""
-    import lightgbm as lgb  # noqa: PLC0415
+    import lightgbm as lgb
 
-    from music_genre.modeling.training import lightgbm_params  # noqa: PLC0415
+    from music_genre.modeling.training import lightgbm_params
 
     hyperparameters = _trial_hyperparameters(settings["base_hyperparameters"], config)
     params = lightgbm_params(hyperparameters, settings["n_classes"], settings["seed"])
@@ -152,7 +152,7 @@ def _train_trial(config: dict, *, data: dict, settings: dict) -> None:
 
 def _trial_data(table: pd.DataFrame, class_weight: str | None) -> tuple[dict, list[str]]:
     """Training and validation arrays (labels as class indices) exactly as train_classifier builds them."""
-    from music_genre.modeling.training import _check_splits, feature_columns, sample_weights  # noqa: PLC0415
+    from music_genre.modeling.training import _check_splits, feature_columns, sample_weights
 
     _check_splits(table)
     columns = feature_columns(table)
@@ -176,12 +176,12 @@ def _search_algorithm(name: str, metric: str, mode: str, space: dict, seed: int)
     Optuna is checked on a throw-away searcher first (one ask and tell), so an Optuna release Ray does not
     support falls back to random search with a warning instead of failing mid-run.
     """
-    from ray.tune.search.basic_variant import BasicVariantGenerator  # noqa: PLC0415
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     if name == "optuna":
         try:
-            import optuna  # noqa: PLC0415
-            from ray.tune.search.optuna import OptunaSearch  # noqa: PLC0415
+            import optuna
+            from ray.tune.search.optuna import OptunaSearch
 
             verbosity = optuna.logging.get_verbosity()
             optuna.logging.set_verbosity(optuna.logging.WARNING)  # the probe's study is no news
@@ -196,7 +196,7 @@ def _search_algorithm(name: str, metric: str, mode: str, space: dict, seed: int)
             # Optuna's own INFO lines (a new study, each trial) would double the one line per trial.
             optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
             return OptunaSearch(seed=seed), "optuna"
-        except Exception as err:  # noqa: BLE001 - any failure means: use random search instead
+        except Exception as err:  # any failure means: use random search instead
             log.warning(
                 "Optuna search is unusable here (%s: %s); using random search",
                 type(err).__name__,
@@ -236,9 +236,9 @@ def tune_lightgbm(
     folder, created; on a multi-node cluster it must be shared storage or a URI); by default they go to
     a temporary folder that is deleted afterwards. Needs a running Ray.
     """
-    import ray  # noqa: PLC0415
-    from ray import tune  # noqa: PLC0415
-    from ray.tune.schedulers import ASHAScheduler  # noqa: PLC0415
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
 
     if not ray.is_initialized():
         raise RuntimeError(

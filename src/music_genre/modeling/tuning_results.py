@@ -117,9 +117,9 @@ def log_trials_to_mlflow(
     ``stopped_early=true`` (stopping them is the scheduler working, not a failure); failed trials are FAILED.
     Returns the child run ids, in the order of ``result.trials``.
     """
-    import mlflow  # noqa: PLC0415
-    from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
 
     if parent_run_id is None:
         active = mlflow.active_run()

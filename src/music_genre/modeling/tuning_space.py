@@ -38,7 +38,7 @@ def search_space(spec: Mapping) -> dict:
     included, unlike Ray's own randint) or ``{type: choice, values: [...]}``. Fixed values belong in the
     base hyperparameters, not here.
     """
-    from ray import tune  # noqa: PLC0415
+    from ray import tune
 
     space: dict = {}
     for name, entry in dict(spec or {}).items():

@@ -82,7 +82,7 @@ def reference_frame(
 
 def with_familiarity(frame: pd.DataFrame, scores) -> pd.DataFrame:
     """The frame with each track's familiarity and its flag (NaN and NA: a model without the check)."""
-    from music_genre.modeling.familiarity import is_unfamiliar  # noqa: PLC0415
+    from music_genre.modeling.familiarity import is_unfamiliar
 
     scores = np.asarray(scores, dtype=np.float64)
     frame[FAMILIARITY] = scores
@@ -97,7 +97,7 @@ def with_familiarity(frame: pd.DataFrame, scores) -> pd.DataFrame:
 
 
 def classifier_familiarity(classifier, features: pd.DataFrame) -> np.ndarray:
-    from music_genre.modeling.familiarity import classifier_familiarity as scores  # noqa: PLC0415
+    from music_genre.modeling.familiarity import classifier_familiarity as scores
 
     return scores(classifier, features)
 
@@ -170,8 +170,8 @@ def drift_columns(
     if importance is not None and importance.sum() > 0:
         names = [str(c) for c in importance.index[:top_n]]
         return reference, current, names, f"the model's {len(names)} most important features"
-    from sklearn.decomposition import PCA  # noqa: PLC0415
-    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
 
     columns = classifier.feature_columns
     scaler = StandardScaler().fit(reference[columns].to_numpy())
@@ -219,9 +219,9 @@ def evidently_report(
     """Run Evidently; returns (HTML text, the snapshot's metric list). ``labels_known``: add the
     classification section (see :func:`quality_section_possible`)."""
     os.environ.setdefault("DO_NOT_TRACK", "1")  # Evidently's telemetry off, before it is imported
-    from evidently import DataDefinition, Dataset, MulticlassClassification, Report  # noqa: PLC0415
-    from evidently.metrics import ValueDrift  # noqa: PLC0415
-    from evidently.presets import ClassificationPreset, DataDriftPreset  # noqa: PLC0415
+    from evidently import DataDefinition, Dataset, MulticlassClassification, Report
+    from evidently.metrics import ValueDrift
+    from evidently.presets import ClassificationPreset, DataDriftPreset
 
     stattest = params.get("stattest")
     threshold = params.get("stattest_threshold")
@@ -255,13 +255,13 @@ def evidently_report(
     reference_ds = Dataset.from_pandas(
         reference[keep].reset_index(drop=True), data_definition=definition
     )
-    import warnings  # noqa: PLC0415
+    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scikit-learn's ill-defined-recall notes for a small batch
         snapshot = Report(metrics, metadata={"title": title}).run(current_ds, reference_ds)
-    import tempfile  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
+    import tempfile
+    from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "report.html"
@@ -272,7 +272,7 @@ def evidently_report(
 
 def with_heading(html: str, title: str) -> str:
     """The page's title and a heading line naming the batch and the model (Evidently shows neither)."""
-    import html as markup  # noqa: PLC0415
+    import html as markup
 
     text = markup.escape(title)
     heading = f'<h2 style="font-family: sans-serif; margin: 16px 24px 0">{text}</h2>'
@@ -384,7 +384,7 @@ def unfamiliar_line(metrics: Mapping) -> str:
 
 def with_note(html: str, text: str) -> str:
     """A line of text under the page's heading (after :func:`with_heading`)."""
-    import html as markup  # noqa: PLC0415
+    import html as markup
 
     note = f'<p style="font-family: sans-serif; margin: 4px 24px 0">{markup.escape(text)}</p>'
     at = html.find("</h2>")
@@ -394,7 +394,7 @@ def with_note(html: str, text: str) -> str:
 def with_verdict(html: str, lines: list[str]) -> str:
     """The decision's verdicts at the top of the page, right under the heading (after :func:`with_heading`),
     in the words of the log and ``decision.json``."""
-    import html as markup  # noqa: PLC0415
+    import html as markup
 
     block = "".join(
         f'<p style="font-family: sans-serif; font-weight: bold; margin: 4px 24px 0">'

@@ -52,7 +52,7 @@ class Figures:
     """Gauges for one textfile: ``add`` a figure (skipped when it has no value), then ``write``."""
 
     def __init__(self, **labels: str):
-        from prometheus_client import CollectorRegistry  # noqa: PLC0415
+        from prometheus_client import CollectorRegistry
 
         self.registry = CollectorRegistry(auto_describe=True)
         self.labels = {k: "" if v is None else str(v) for k, v in labels.items()}
@@ -62,7 +62,7 @@ class Figures:
         number = _number(value)
         if number is None:
             return
-        from prometheus_client import Gauge  # noqa: PLC0415
+        from prometheus_client import Gauge
 
         full = f"{PREFIX}_{name}"
         values = {**self.labels, **{k: "" if v is None else str(v) for k, v in labels.items()}}
@@ -71,7 +71,7 @@ class Figures:
         self._gauges[full].labels(**values).set(number)
 
     def write(self, path: Path) -> Path:
-        from prometheus_client import write_to_textfile  # noqa: PLC0415
+        from prometheus_client import write_to_textfile
 
         path.parent.mkdir(parents=True, exist_ok=True)
         write_to_textfile(str(path), self.registry)
@@ -233,7 +233,7 @@ def _previous(path: Path, name: str) -> float | None:
     """A sample of the job's previous file (read with prometheus_client's own parser), or None."""
     if not path.is_file():
         return None
-    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+    from prometheus_client.parser import text_string_to_metric_families
 
     try:
         for family in text_string_to_metric_families(path.read_text()):

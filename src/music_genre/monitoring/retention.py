@@ -154,10 +154,10 @@ def prune_model_versions(folder: Path, keep_last, keep_days, now: datetime) -> P
 def _local_path(uri: str | None) -> Path | None:
     if not uri:
         return None
-    from mlflow.utils.uri import is_local_uri  # noqa: PLC0415
+    from mlflow.utils.uri import is_local_uri
 
     if uri.startswith("file:"):
-        from mlflow.utils.file_utils import local_file_uri_to_path  # noqa: PLC0415
+        from mlflow.utils.file_utils import local_file_uri_to_path
 
         return Path(local_file_uri_to_path(uri))
     return Path(uri) if is_local_uri(uri) and "://" not in uri else None
@@ -168,7 +168,7 @@ def _delete_artifacts(uri: str | None) -> int:
     works too); the bytes freed where the store is local (0 when unknown)."""
     if not uri:
         return 0
-    from mlflow.store.artifact.artifact_repository_registry import (  # noqa: PLC0415
+    from mlflow.store.artifact.artifact_repository_registry import (
         get_artifact_repository,
     )
 
@@ -176,7 +176,7 @@ def _delete_artifacts(uri: str | None) -> int:
     freed = size_of(local) if local is not None else 0
     try:
         get_artifact_repository(uri).delete_artifacts()
-    except Exception as err:  # noqa: BLE001 - a store that cannot delete keeps its files
+    except Exception as err:  # a store that cannot delete keeps its files
         log.warning("Could not delete the artifacts at %s: %s", uri, err)
         return 0
     return freed
@@ -186,8 +186,8 @@ def prune_mlflow_runs(
     tracking_uri: str, experiment_name: str, keep_last, keep_days, now: datetime
 ) -> Pruned:
     """Artifacts (logged models included) of the experiment's older runs; the runs stay, tagged."""
-    from mlflow import MlflowClient  # noqa: PLC0415
-    from mlflow.entities import ViewType  # noqa: PLC0415
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
 
     result = Pruned("MLflow runs with artifacts")
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -245,7 +245,7 @@ def prune_mlflow_runs(
             freed += _delete_artifacts(model.artifact_location)
             try:
                 client.delete_logged_model(model.model_id)
-            except Exception as err:  # noqa: BLE001 - the files are gone either way
+            except Exception as err:  # the files are gone either way
                 log.debug("Could not mark logged model %s deleted: %s", model.model_id, err)
         client.set_tag(run_id, PRUNED_TAG, now.isoformat(timespec="seconds"))
         result.bytes += freed
@@ -299,14 +299,14 @@ def apply_to_project(
 ) -> RetentionReport:
     """:func:`apply_retention` with the environment's own settings: its ``retention`` and ``dataset``
     parameters and its MLflow store and experiment (conf/<env>/mlflow.yml)."""
-    from music_genre.modeling.store import project_config  # noqa: PLC0415
+    from music_genre.modeling.store import project_config
 
     dataset = str((parameters.get("dataset") or {}).get("name") or "sample")
     try:
         mlflow_config = project_config(Path(project), env)["mlflow"]
         tracking_uri = mlflow_config["server"]["mlflow_tracking_uri"]
         experiment = mlflow_config["tracking"]["experiment"]["name"]
-    except Exception as err:  # noqa: BLE001 - no mlflow.yml: nothing tracked to prune
+    except Exception as err:  # no mlflow.yml: nothing tracked to prune
         log.debug("No MLflow settings for retention: %s", err)
         tracking_uri = experiment = None
     return apply_retention(
@@ -323,6 +323,6 @@ def retention_line(project: str | os.PathLike, env: str | None, parameters: Mapp
     a warning in the log), never a failed day: the day's work is saved by then."""
     try:
         return apply_to_project(project, env, parameters).line()
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         log.warning("Retention not applied: %s", err, exc_info=True)
         return f"not applied: {' '.join(str(err).split())[:200]}"

@@ -28,11 +28,11 @@ _REQUIREMENTS = (
 
 def with_serving_model(training: Pipeline) -> Pipeline:
     """``training`` that, when run, also logs the serving pipeline as an MLflow model."""
-    from kedro_mlflow.pipeline import pipeline_ml_factory  # noqa: PLC0415
-    from mlflow.models import ModelSignature  # noqa: PLC0415
-    from mlflow.types import ColSpec, Schema  # noqa: PLC0415
+    from kedro_mlflow.pipeline import pipeline_ml_factory
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
 
-    from music_genre.pipelines.inference import serving_pipeline  # noqa: PLC0415
+    from music_genre.pipelines.inference import serving_pipeline
 
     return pipeline_ml_factory(
         training=training,

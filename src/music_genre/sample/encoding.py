@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def encode_mp3(stereo: np.ndarray, sample_rate: int = 44100, bit_rate_kbps: int = 256) -> bytes:
     """Float stereo samples (n, 2) in [-1, 1] to constant-bit-rate MP3 bytes (no tags: deterministic)."""
-    import lameenc  # noqa: PLC0415 - heavy import only when encoding
+    import lameenc  # heavy import only when encoding
 
     pcm = np.clip(np.round(stereo * 32767.0), -32768, 32767).astype("<i2")
     encoder = lameenc.Encoder()
@@ -45,7 +45,7 @@ def _write_audio(audio_root: Path, tracks: pd.DataFrame, faults: dict, mixes: di
     short_seconds = _short_seconds(seconds)
     kind_of = {tid: kind for kind, ids in faults.items() for tid in ids}
     files: dict[str, int] = {}
-    from music_genre.common.progress import ProgressLog  # noqa: PLC0415
+    from music_genre.common.progress import ProgressLog
 
     # A bar in a terminal, a few log lines otherwise: the sample takes a minute.
     progress = ProgressLog(len(tracks), "Synthesizing the sample", log, unit="clips")

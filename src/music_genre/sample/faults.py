@@ -43,7 +43,7 @@ def _choose_faults(
 
 def _truncate_mid_frame(data: bytes, fraction: float) -> bytes:
     """Cut MP3 bytes at ``fraction`` of their length, nudged so the cut never falls on a frame boundary."""
-    from music_genre.data.audio import _mpeg_frame_length  # noqa: PLC0415
+    from music_genre.data.audio import _mpeg_frame_length
 
     cut = int(len(data) * fraction)
     boundaries, pos = set(), 0

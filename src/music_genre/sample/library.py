@@ -51,7 +51,7 @@ SEGMENTS = (0.0, 9.0)
 
 
 def _encode(signal: np.ndarray, rate: int, target: Path) -> None:
-    import soundfile as sf  # noqa: PLC0415
+    import soundfile as sf
 
     suffix = target.suffix.lower()
     if suffix == ".m4a":
@@ -70,8 +70,8 @@ def _encode(signal: np.ndarray, rate: int, target: Path) -> None:
 
 def _tag(path: Path, genre: str | None, artist: str, album: str, title: str) -> None:
     """Tag a file in its own format; ``genre`` may hold several values (';', '/', ', ')."""
-    import mutagen  # noqa: PLC0415
-    from mutagen.id3 import TALB, TCON, TIT2, TPE1  # noqa: PLC0415
+    import mutagen
+    from mutagen.id3 import TALB, TCON, TIT2, TPE1
 
     loaded = mutagen.File(str(path))
     if loaded.tags is None:
@@ -129,10 +129,10 @@ def odd_signal(family: str, seed: int, seconds: float = SEGMENT_SECONDS) -> np.n
 
 def speech_signal(voice: str, text: str, seconds: float = SEGMENT_SECONDS) -> np.ndarray:
     """espeak-ng reading ``text`` in ``voice`` over and over, for ``seconds``."""
-    import tempfile  # noqa: PLC0415
+    import tempfile
 
-    import soundfile as sf  # noqa: PLC0415
-    import soxr  # noqa: PLC0415
+    import soundfile as sf
+    import soxr
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
@@ -147,7 +147,7 @@ def speech_signal(voice: str, text: str, seconds: float = SEGMENT_SECONDS) -> np
 def build_test_library(clips_root: str | Path, out: str | Path, seed: int = 0) -> pd.DataFrame:
     """Write the test library under ``out`` from ``clips_root/<genre>/*.wav``; return its truth table:
     path, kind (music or an odd family), true genre, the tag written (None: untagged), planted_wrong."""
-    import soundfile as sf  # noqa: PLC0415
+    import soundfile as sf
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

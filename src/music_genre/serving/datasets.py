@@ -24,8 +24,8 @@ class ServingModelDataset(AbstractDataset):
         self.metadata = metadata
 
     def load(self) -> Any:
-        from music_genre.modeling import store as model_store  # noqa: PLC0415
-        from music_genre.modeling.tasks import get_task  # noqa: PLC0415
+        from music_genre.modeling import store as model_store
+        from music_genre.modeling.tasks import get_task
 
         task = get_task(self._task, setting="serving.task")
         if self._champion.is_file():

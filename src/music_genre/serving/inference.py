@@ -25,7 +25,7 @@ from music_genre.data.inputs import (  # noqa: F401 - part of this module's inte
     expand_inputs,
     track_id_for,
 )
-from music_genre.modeling.familiarity import (  # noqa: F401 - part of this module's interface too
+from music_genre.modeling.familiarity import (
     classifier_familiarity,
     has_familiarity,
     is_unfamiliar,
@@ -69,9 +69,9 @@ def window_features(path: str | os.PathLike, settings, windowing: Mapping):
     Each window is decoded once, at the file's native rate, and extracted from that signal
     (``extract_signal`` resamples with the very soxr call ``audio.load`` makes, so the values are those of
     ``extract_file``): the silence check reads the same samples, no second decode."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from music_genre.features import extract_signal  # noqa: PLC0415
+    from music_genre.features import extract_signal
 
     info = audio.probe(path, min_duration=float(windowing["min_seconds"]))
     signals = []
@@ -94,9 +94,9 @@ def window_features(path: str | os.PathLike, settings, windowing: Mapping):
 def window_timeline(path: str | os.PathLike, classifier, windowing: Mapping | None = None):
     """Each window's start, end and most probable genre with its probability: the genre along a long
     song (one row for a clip scored whole). Raises AudioError for a file that cannot be scored."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
 
     windowing = windowing_settings(windowing)
     settings = FeatureSettings.from_dict(classifier.feature_settings)
@@ -140,9 +140,9 @@ def predict_files_with_features(
 ):
     """:func:`predict_files`, plus the features each scored file was judged on (its windows' mean, in the
     model's columns, one row per scored file with its path): what monitoring compares with training."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
 
     windowing = windowing_settings(windowing)
     verdict = wording.verdict_settings(verdict)
@@ -194,7 +194,7 @@ def familiarity_columns(classifier, mean_features) -> dict:
     threshold: lower is more familiar, above 1.0 it is ``unfamiliar``) from its windows' mean features,
     the row monitoring compares with training. A model without the statistics: NaN and None (not
     checked, rather than "familiar")."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     if not has_familiarity(classifier):
         return {FAMILIARITY_DISTANCE: float("nan"), "unfamiliar": None}
@@ -205,7 +205,7 @@ def familiarity_columns(classifier, mean_features) -> dict:
 def row_tags(row: Mapping, classifier) -> list[tuple[str, float]]:
     """The (genre, probability) pairs a prediction row's task columns name (a multi-label model's
     ``tags``), most probable first; none for one genre per track."""
-    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
+    from music_genre.serving.tasks import wording_of_model
 
     return wording_of_model(classifier).row_tags(row)
 

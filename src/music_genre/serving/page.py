@@ -49,7 +49,7 @@ def _plain(text: str) -> str:
 
 def _catalog_path(project: Path, catalog: dict, name: str) -> Path:
     """The file (or folder) a catalog entry keeps, relative paths anchored at the project."""
-    from music_genre.common.catalog_paths import configured_path  # noqa: PLC0415
+    from music_genre.common.catalog_paths import configured_path
 
     path = Path(str(configured_path(catalog, name)))
     return path if path.is_absolute() else project / path
@@ -59,7 +59,7 @@ def project_files(project: Path, env: str | None) -> dict:
     """Where the catalog keeps what the page shows, from the project's own configuration: the reports
     and metrics of the task the environment serves (``serving.task``; each task keeps its own files, as
     a run of ``modeling.task`` writes them), whatever task a run trained last."""
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
+    from music_genre.modeling import store as model_store
 
     parameters = model_store.project_config(project, env)["parameters"]
     served = (parameters.get("serving") or {}).get("task")
@@ -106,8 +106,8 @@ def environments_with_champion(project: Path, current: str | None = None) -> lis
 def genre_chart(ranked: list[tuple[str, float]]):
     """Every genre's probability as horizontal bars, most probable on top, each labelled with its
     percentage: an Altair chart for ``st.altair_chart``."""
-    import altair as alt  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
+    import altair as alt
+    import pandas as pd
 
     data = pd.DataFrame(ranked, columns=["genre", "probability"])
     base = alt.Chart(data).encode(
@@ -141,7 +141,7 @@ def timeline_text(timeline) -> str:
 def timeline_chart(timeline):
     """A long song's windows along time (``inference.window_timeline``: start, end, genre, probability):
     one bar per window on its genre's row, paler when the window's genre was less probable."""
-    import altair as alt  # noqa: PLC0415
+    import altair as alt
 
     genres = list(dict.fromkeys(timeline["genre"]))
     return (
@@ -167,7 +167,7 @@ def timeline_chart(timeline):
 def model_card(classifier, files: dict) -> list[tuple[str, str]]:
     """What model is answering: registry name, version and alias, dataset, features, its task, test
     scores."""
-    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
+    from music_genre.serving.tasks import wording_of_model
 
     wording = wording_of_model(classifier)
     registry = classifier.info.get("registry") or {}
@@ -201,7 +201,7 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
 
 def _meter(args: argparse.Namespace, files: dict, classifier, source: str):
     """The page's counters (serving/prometheus_metrics.py), served on their own port once per process."""
-    from music_genre.serving import prometheus_metrics as metrics  # noqa: PLC0415
+    from music_genre.serving import prometheus_metrics as metrics
 
     settings = files["prometheus"]
     port = args.metrics_port if args.metrics_port is not None else settings.get("page_port")
@@ -235,14 +235,14 @@ def champion_rows(info: dict) -> list[tuple[str, str]]:
 
 
 def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
-    import pandas as pd  # noqa: PLC0415
-    import streamlit as st  # noqa: PLC0415
+    import pandas as pd
+    import streamlit as st
 
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import inference, page_similar, wording  # noqa: PLC0415
-    from music_genre.serving import served_inputs as guard  # noqa: PLC0415
-    from music_genre.serving.prometheus_metrics import OK, SERVER_ERROR  # noqa: PLC0415
-    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
+    from music_genre.modeling import store as model_store
+    from music_genre.serving import inference, page_similar, wording
+    from music_genre.serving import served_inputs as guard
+    from music_genre.serving.prometheus_metrics import OK, SERVER_ERROR
+    from music_genre.serving.tasks import wording_of_model
 
     args = _arguments()
     project = Path(args.project)
@@ -395,7 +395,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         decision = files["decision"]
         if pages:
             if decision.is_file():
-                from music_genre.monitoring.verdict import verdict_lines  # noqa: PLC0415
+                from music_genre.monitoring.verdict import verdict_lines
 
                 content = json.loads(decision.read_text())
                 # the verdicts in the words of the log, the run's summary and the report page

@@ -37,8 +37,8 @@ def metrics_endpoint(port: int | None, address: str = "127.0.0.1"):
     if not port:
         yield None
         return
-    from prometheus_client import CollectorRegistry, start_http_server  # noqa: PLC0415
-    from prometheus_client.multiprocess import MultiProcessCollector  # noqa: PLC0415
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
 
     folder = tempfile.mkdtemp(prefix="music-genre-page-metrics-")
     registry = CollectorRegistry()

@@ -11,8 +11,8 @@ SONGS_LIKE_THIS = 5
 
 def load_index_or_none(project: Path, env: str | None):
     """The environment's index, or None (the page then says how to build it)."""
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
+    from music_genre.serving import similar
 
     try:
         return similar.load_index(project, env)
@@ -22,7 +22,7 @@ def load_index_or_none(project: Path, env: str | None):
 
 def songs_like(index, path: Path, name: str, windowing) -> dict | None:
     """The neighbours of an uploaded file (None when it cannot be extracted)."""
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.serving import similar
 
     try:
         query = similar.Query(name, similar.file_vector(index, path, windowing), None)
@@ -57,9 +57,9 @@ def render_songs_like(st, index, answer: dict | None) -> None:  # pragma: no cov
 
 
 def render_map(st, index) -> None:  # pragma: no cover - streamlit
-    import altair as alt  # noqa: PLC0415
+    import altair as alt
 
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.serving import similar
 
     if index is None:
         st.info("No similarity index yet: `kedro run` builds it.")
@@ -84,7 +84,7 @@ def render_map(st, index) -> None:  # pragma: no cover - streamlit
     if picked:
         row = index.position(str(picked[0].get("track_id")))
         if row is not None:
-            from music_genre.similarity.neighbours import track_record  # noqa: PLC0415
+            from music_genre.similarity.neighbours import track_record
 
             track = track_record(index, row)
             st.markdown(f"**{track['path']}** [{track['genre'] or 'genre unknown'}]")

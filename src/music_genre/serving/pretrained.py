@@ -19,7 +19,7 @@ def weights_dir(project: Path | None, env: str | None) -> Path | None:
     search path, ``$MUSIC_GENRE_WEIGHTS_DIR`` and the user's cache)."""
     if project is None:
         return None
-    from music_genre.modeling.store import project_config  # noqa: PLC0415
+    from music_genre.modeling.store import project_config
 
     parameters = project_config(project, env)["parameters"]
     embedding = (parameters.get("feature_engineering") or {}).get("embedding") or {}
@@ -29,7 +29,7 @@ def weights_dir(project: Path | None, env: str | None) -> Path | None:
 
 def answer_file(tagger, path: str | os.PathLike, top: int) -> dict:
     """One file's answer: its top tags, and the most probable tag that names a genre."""
-    from music_genre.features.embeddings.tagger import GENRE_TAGS  # noqa: PLC0415
+    from music_genre.features.embeddings.tagger import GENRE_TAGS
 
     probabilities = tagger.tag_file(path)
     ranked = tagger.top(probabilities, len(tagger.tags))
@@ -48,20 +48,20 @@ def answer_file(tagger, path: str | os.PathLike, top: int) -> dict:
 
 
 def tagger_description() -> str:
-    from music_genre.features.embeddings.tagger import DESCRIPTION  # noqa: PLC0415
+    from music_genre.features.embeddings.tagger import DESCRIPTION
 
     return DESCRIPTION
 
 
 def run(paths: list[str], top: int, as_json: bool, project: Path | None, env: str | None) -> int:
     """Tag every file; prints the answers; returns the exit status (1 when any file failed)."""
-    import sys  # noqa: PLC0415
+    import sys
 
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
-    from music_genre.data import audio  # noqa: PLC0415
-    from music_genre.data.inputs import InputError, expand_inputs  # noqa: PLC0415
-    from music_genre.features.embeddings.tagger import PretrainedTagger  # noqa: PLC0415
-    from music_genre.features.embeddings.weights import find_weights  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
+    from music_genre.data import audio
+    from music_genre.data.inputs import InputError, expand_inputs
+    from music_genre.features.embeddings.tagger import PretrainedTagger
+    from music_genre.features.embeddings.weights import find_weights
 
     weights = find_weights(weights_dir(project, env))
     if weights is None:
@@ -100,7 +100,7 @@ def run(paths: list[str], top: int, as_json: bool, project: Path | None, env: st
 
 
 def _error(as_json: bool, path: str, reason: str, message: str) -> None:
-    import sys  # noqa: PLC0415
+    import sys
 
     if as_json:
         print(

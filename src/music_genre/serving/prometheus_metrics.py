@@ -69,7 +69,7 @@ class _Families:
     """The metric families of one registry, made once (a second ``Counter`` of the same name raises)."""
 
     def __init__(self, registry):
-        from prometheus_client import Counter, Gauge, Histogram  # noqa: PLC0415
+        from prometheus_client import Counter, Gauge, Histogram
 
         model = ["model_name", "model_version"]
         self.requests = Counter(
@@ -121,7 +121,7 @@ class ServingMetrics:
 
     def __init__(self, model: ModelLabels, registry=None):
         if registry is None:
-            from prometheus_client import REGISTRY as registry  # noqa: PLC0415, N811
+            from prometheus_client import REGISTRY as registry
         self.registry = registry
         self.model = model
         families = _families(registry)
@@ -151,7 +151,7 @@ class ServingMetrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in Prometheus' text format, and its content type."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
@@ -170,7 +170,7 @@ def start_page_exporter(port: int | None, address: str = "127.0.0.1") -> bool:
     with _LOCK:
         if "started" in _EXPORTER:
             return _EXPORTER["started"]
-        from prometheus_client import start_http_server  # noqa: PLC0415
+        from prometheus_client import start_http_server
 
         try:
             _EXPORTER["server"] = start_http_server(int(port), addr=address)

@@ -48,15 +48,15 @@ def tracking_uri(project: Path | None) -> str | None:
     given = os.environ.get("MLFLOW_TRACKING_URI")
     if given or project is None:
         return given or None
-    from music_genre.modeling import store  # noqa: PLC0415
+    from music_genre.modeling import store
 
     return store.project_config(project, None)["mlflow"]["server"]["mlflow_tracking_uri"]
 
 
 def champion_uri(project: Path, env: str | None) -> str:
     """``models:/<registered name>@champion`` of the task the environment serves (``serving.task``)."""
-    from music_genre.modeling import store  # noqa: PLC0415
-    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+    from music_genre.modeling import store
+    from music_genre.modeling.tasks import task_of_params
 
     loader = store.project_config(project, env)
     parameters = loader["parameters"]
@@ -69,8 +69,8 @@ def champion_uri(project: Path, env: str | None) -> str:
 
 def environment_text(project: Path, env: str | None) -> str:
     """Which environment is served (:func:`music_genre.serving.wording.environment_text`)."""
-    from music_genre.modeling import store  # noqa: PLC0415
-    from music_genre.serving.wording import environment_text as words  # noqa: PLC0415
+    from music_genre.modeling import store
+    from music_genre.serving.wording import environment_text as words
 
     return words(env, store.project_config(project, env)["globals"]["dataset_name"])
 
@@ -93,8 +93,8 @@ def resolve(model: str | None, env: str | None, project: Path | None) -> ServedM
         raise ExpectedError(
             f"cannot look up {model}: not inside the project and MLFLOW_TRACKING_URI is not set"
         )
-    import mlflow  # noqa: PLC0415
-    from mlflow import MlflowClient  # noqa: PLC0415
+    import mlflow
+    from mlflow import MlflowClient
 
     if uri:
         mlflow.set_tracking_uri(uri)
@@ -127,11 +127,11 @@ def _unregistered_labels(served: ServedModel, pyfunc_model) -> ModelLabels:
     else ``unregistered`` and its run id."""
     run_id = getattr(pyfunc_model.metadata, "run_id", None) or ""
     if served.tracking_uri and run_id:
-        from mlflow import MlflowClient  # noqa: PLC0415
+        from mlflow import MlflowClient
 
         try:
             found = MlflowClient().search_model_versions(f"run_id = '{run_id}'")
-        except Exception:  # noqa: BLE001 - a store without a registry: the run id labels it
+        except Exception:  # a store without a registry: the run id labels it
             found = []
         if found:
             newest = max(found, key=lambda v: int(v.version))
@@ -170,12 +170,12 @@ def build_app(pyfunc_model, labels: ModelLabels, registry=None, similarity=None)
     a fresh one (with the process, platform and garbage-collector collectors) unless given.
     ``similarity``: ``(index_provider, serving_params, windowing)`` adds the similar-track and path routes
     (:mod:`music_genre.serving.similar_routes`)."""
-    from fastapi import Request  # noqa: PLC0415
-    from fastapi.responses import Response  # noqa: PLC0415
-    from mlflow.pyfunc import scoring_server  # noqa: PLC0415
+    from fastapi import Request
+    from fastapi.responses import Response
+    from mlflow.pyfunc import scoring_server
 
     if registry is None:
-        from prometheus_client import (  # noqa: PLC0415
+        from prometheus_client import (
             CollectorRegistry,
             GCCollector,
             PlatformCollector,
@@ -208,7 +208,7 @@ def build_app(pyfunc_model, labels: ModelLabels, registry=None, similarity=None)
         return Response(content=body, media_type=content_type)
 
     if similarity is not None:
-        from music_genre.serving.similar_routes import add_routes  # noqa: PLC0415
+        from music_genre.serving.similar_routes import add_routes
 
         add_routes(app, *similarity)
     return app
@@ -218,7 +218,7 @@ def load(served: ServedModel):
     """The pyfunc model, and its labels (an unregistered one's looked up by its run)."""
     # a server writes a log, not a terminal: no artifact download progress bars
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from mlflow.pyfunc import scoring_server  # noqa: PLC0415
+    from mlflow.pyfunc import scoring_server
 
     try:
         model = scoring_server.load_model_with_mlflow_config(served.load_uri)
@@ -235,8 +235,8 @@ def similarity_routes(project: Path | None, env: str | None):
     None outside a project."""
     if project is None:
         return None
-    from music_genre.modeling import store  # noqa: PLC0415
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.modeling import store
+    from music_genre.serving import similar
 
     parameters = store.project_config(project, env)["parameters"]
     loaded = []
@@ -252,7 +252,7 @@ def similarity_routes(project: Path | None, env: str | None):
 
 def serve(served: ServedModel, host: str, port: int, similarity=None) -> None:
     """Load the model and answer on ``host:port`` until interrupted."""
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
     model, labels = load(served)
     app = build_app(model, labels, similarity=similarity)

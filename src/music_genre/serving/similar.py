@@ -37,9 +37,9 @@ class Query:
 
 def load_index(project: Path, env: str | None):
     """The environment's newest similarity index; an ExpectedError naming the run that builds it."""
-    from kedro.io import DataCatalog  # noqa: PLC0415
+    from kedro.io import DataCatalog
 
-    from music_genre.modeling.store import _absolute, project_config  # noqa: PLC0415
+    from music_genre.modeling.store import _absolute, project_config
 
     loader = project_config(project, env)
     catalog = DataCatalog.from_config(
@@ -58,11 +58,11 @@ def load_index(project: Path, env: str | None):
 
 def similarity_params(project: Path | None, env: str | None) -> dict:
     """The ``similarity`` parameters (top, playlist rules) and the ``inference`` windowing."""
-    from music_genre.serving.inference import windowing_settings  # noqa: PLC0415
+    from music_genre.serving.inference import windowing_settings
 
     if project is None:
         return {"similarity": {}, "windowing": windowing_settings(None)}
-    from music_genre.modeling.store import project_config  # noqa: PLC0415
+    from music_genre.modeling.store import project_config
 
     parameters = project_config(project, env)["parameters"]
     return {
@@ -94,9 +94,9 @@ def collection_row(index, query: str) -> int | None:
 def file_vector(index, path: str | os.PathLike, windowing: Mapping | None = None) -> np.ndarray:
     """An audio file's unit vector, extracted as ``predict`` extracts it (windows averaged) with the
     index's feature settings. Raises QueryError for a file that cannot be read."""
-    from music_genre.data import audio  # noqa: PLC0415
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
-    from music_genre.serving.inference import window_features, windowing_settings  # noqa: PLC0415
+    from music_genre.data import audio
+    from music_genre.features import FeatureSettings
+    from music_genre.serving.inference import window_features, windowing_settings
 
     settings = FeatureSettings.from_dict(index.feature_settings or {"feature_set": "handcrafted"})
     try:
@@ -122,7 +122,7 @@ def resolve(index, query: str, windowing: Mapping | None = None) -> Query:
 
 def similar(index, query: Query, top: int) -> dict:
     """``{"query", "index", "self", "duplicates", "neighbours"}`` for one resolved query."""
-    from music_genre.similarity.neighbours import neighbours  # noqa: PLC0415
+    from music_genre.similarity.neighbours import neighbours
 
     answer = neighbours(index, query.vector, int(top), self_row=query.row)
     return {"query": query.label, "index": index.description, **answer}
@@ -138,7 +138,7 @@ def sonic_similar_tracks(index, query: Query, count: int) -> list[dict]:
 def sonic_path(index, start: Query, end: Query, count: int, params: Mapping | None = None) -> list:
     """OpenSubsonic ``findSonicPath``' shape: the tracks from ``start`` to ``end`` (both of the
     collection), each with its similarity to the one before it (1 for the first)."""
-    from music_genre.similarity.playlist import path_playlist  # noqa: PLC0415
+    from music_genre.similarity.playlist import path_playlist
 
     if start.row is None or end.row is None:
         raise QueryError(
@@ -158,7 +158,7 @@ def _entry(track: Mapping) -> dict:
 def collection_map(index, limit: int = 5000, seed: int = 0):
     """A 2D map of the collection (PCA of the unit vectors; at most ``limit`` tracks, drawn evenly):
     a table of x, y, track_id, path, title, artist, genre."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     vectors = index.vectors()
     rows = np.arange(len(vectors))

@@ -23,12 +23,12 @@ def add_routes(app, index_provider: Callable[[], object], serving: Mapping | Non
     """Add the routes to a FastAPI ``app``. ``index_provider()`` returns the index or raises an
     ExpectedError (no index yet): it is asked on each request, so a server started before the first
     ``kedro run`` answers once the index exists."""
-    from fastapi import Request  # noqa: PLC0415
-    from fastapi.responses import JSONResponse  # noqa: PLC0415
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
 
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
-    from music_genre.serving import served_inputs as guard  # noqa: PLC0415
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
+    from music_genre.serving import served_inputs as guard
+    from music_genre.serving import similar
 
     roots = guard.allowed_roots(serving)
     limit = guard.max_bytes(serving)
@@ -113,7 +113,7 @@ def add_routes(app, index_provider: Callable[[], object], serving: Mapping | Non
         return similar_answer(await body_of(request))
 
     @app.get("/rest/getSonicSimilarTracks")
-    async def get_similar(id: str | None = None, count: int = 10):  # noqa: A002 - Subsonic's name
+    async def get_similar(id: str | None = None, count: int = 10):  # Subsonic's name
         return similar_answer({"id": id, "count": count})
 
     @app.post("/path")
@@ -123,7 +123,7 @@ def add_routes(app, index_provider: Callable[[], object], serving: Mapping | Non
     @app.get("/rest/findSonicPath")
     async def get_path(
         startSongId: str | None = None, endSongId: str | None = None, count: int = 20
-    ):  # noqa: N803
+    ):
         return path_answer({"startSongId": startSongId, "endSongId": endSongId, "count": count})
 
     return app

@@ -16,7 +16,7 @@ def _error(message: str) -> None:
 
 
 def run_undo(journal: Path, as_json: bool) -> int:
-    from music_genre.serving import tagging  # noqa: PLC0415
+    from music_genre.serving import tagging
 
     try:
         results = tagging.undo_journal(journal)
@@ -41,7 +41,7 @@ def run_undo(journal: Path, as_json: bool) -> int:
 
 def _suspect_tags(project_dir: Path, catalog: dict) -> dict:
     """The environment's last ``suspect_tags`` table by path (none when it never ran)."""
-    import pandas as pd  # noqa: PLC0415
+    import pandas as pd
 
     entry = catalog.get("suspect_tags") or {}
     where = (entry.get("dataset") or {}).get("filepath") or entry.get("filepath")
@@ -69,9 +69,9 @@ def run(root, as_json, write, overwrite_suspects, journal, undo, env, model, pro
     if not Path(root).is_dir():
         _error(f"{root}: no such folder")
         return EXIT_USAGE
-    from music_genre.common.errors import ExpectedError, unknown_environment  # noqa: PLC0415
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import inference, tagging  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError, unknown_environment
+    from music_genre.modeling import store as model_store
+    from music_genre.serving import inference, tagging
 
     project_dir = model_store.find_project(project)
     if project is not None and project_dir is None:

@@ -69,7 +69,7 @@ def has_familiarity(classifier) -> bool:
     apart. Asks :mod:`music_genre.modeling.familiarity` where it exists; a model saved without them (or a
     package without the module) has none."""
     try:
-        from music_genre.modeling.familiarity import (  # noqa: PLC0415
+        from music_genre.modeling.familiarity import (
             has_familiarity as check,
         )
     except ImportError:
@@ -83,7 +83,7 @@ def dataset_of(classifier, source: str = "", environment_dataset: str | None = N
     ``info["dataset"]`` if a later version stores it, its registered name (``music-genre-<dataset>``),
     the registry URI or the models folder it was loaded from (``data/06_models/<dataset>/``), and last
     the environment's dataset (only right when the model came from that environment's catalog)."""
-    from music_genre.modeling.tasks import task_of  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of
 
     info = getattr(classifier, "info", None) or {}
     if info.get("dataset"):

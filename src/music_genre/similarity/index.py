@@ -130,7 +130,7 @@ class _Approximate:
         self.graph = self._new_graph()
 
     def _new_graph(self):
-        from usearch.index import Index  # noqa: PLC0415
+        from usearch.index import Index
 
         return Index(ndim=self.dim, metric="cos", dtype="f16", **self.settings)
 
@@ -168,7 +168,7 @@ class _Approximate:
                 "graph": bytes(self.graph.save())}  # fmt: skip
 
     def __setstate__(self, state):
-        from usearch.index import Index  # noqa: PLC0415
+        from usearch.index import Index
 
         self.dim, self.settings, self.vectors = state["dim"], state["settings"], state["vectors"]
         self.graph = Index.restore(state["graph"])

@@ -136,7 +136,7 @@ def cluster_playlists(index: SimilarityIndex, clusters: int, seed: int = 0) -> l
     """k-means of the collection's unit vectors into ``clusters`` groups, each ``{"name", "genres",
     "tracks"}``: named by its dominant genres (those holding at least a quarter of it, else its most
     common one), tracks ordered from the centre out."""
-    from sklearn.cluster import KMeans  # noqa: PLC0415
+    from sklearn.cluster import KMeans
 
     if clusters < 1 or clusters > len(index):
         raise SimilarityError(f"--clusters {clusters}: pick 1 to {len(index)} for this collection")

@@ -80,10 +80,10 @@ def extract_zip(
     first; each top-level folder is then renamed into place (merged file by file if it already exists),
     so an interrupted extraction never leaves a half-filled folder that looks complete.
     """
-    import zipfile  # noqa: PLC0415
-    import zlib  # noqa: PLC0415
+    import zipfile
+    import zlib
 
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    from tqdm.auto import tqdm
 
     archive, dest_root = Path(archive), Path(dest_root)
     if not archive.is_file():

@@ -77,7 +77,7 @@ def download_file(
     at all (refused, unknown host) gets at most 2 retries. ``sha1=None`` skips the check (the
     computed SHA-1 is still stamped). Raises :class:`DownloadError`.
     """
-    import requests  # noqa: PLC0415
+    import requests
 
     dest = Path(dest)
     if is_verified(dest, sha1):
@@ -202,8 +202,8 @@ def _attempt(session, url, part, offset, state, headers, chunk_size, timeout_s, 
 
     Returns the bytes received, or ``_COMPLETE_416``; ``state["digest"]`` follows the bytes in ``part``.
     """
-    import requests  # noqa: PLC0415
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    import requests
+    from tqdm.auto import tqdm
 
     request_headers = dict(headers)
     if offset:

@@ -65,7 +65,7 @@ def register_backend(name: str, factory: Callable[..., EmbeddingBackend], dim: i
 
 
 def _musicnn_factory(weights: str | None = None, device: str = "auto") -> EmbeddingBackend:
-    from .backend import MusicnnBackend  # noqa: PLC0415
+    from .backend import MusicnnBackend
 
     return MusicnnBackend(weights=weights, device=device)
 
@@ -112,7 +112,7 @@ def auto_candidates(
     its weights, converted or convertible: ``can_embed``, found out when None; without, handcrafted only,
     with one warning giving ``reason``), each as full settings, and the settings that extract all of them
     at once (the union of their columns)."""
-    from music_genre.features.settings import BOTH, EMBEDDING, FeatureSettings  # noqa: PLC0415
+    from music_genre.features.settings import BOTH, EMBEDDING, FeatureSettings
 
     if isinstance(candidates, list):  # [{name: ..., <settings>}, ...], as parameters give them
         candidates = {

@@ -36,7 +36,7 @@ class MusicnnBackend:
     layer_dims = {"penultimate": EMBEDDING_DIM, "midend": MIDEND_DIM}
 
     def __init__(self, weights: str | None = None, device: str = "auto", engine: str = "auto"):
-        from pathlib import Path  # noqa: PLC0415
+        from pathlib import Path
 
         path = Path(weights) if weights and Path(weights).is_file() else find_weights()
         if path is None:
@@ -61,7 +61,7 @@ class MusicnnBackend:
         log.debug("msd_musicnn loaded from %s on %s (%s)", path, self.device, self.engine)
 
     def _onnx_or_numpy(self, path, strict: bool):
-        from .onnx_graph import OnnxUnavailable, ready_onnx  # noqa: PLC0415
+        from .onnx_graph import OnnxUnavailable, ready_onnx
 
         try:
             network = ready_onnx(self.network, path, sha256_of(path))
@@ -98,7 +98,7 @@ class MusicnnBackend:
 
 
 def _clipped(err: BaseException) -> str:
-    from music_genre.common.errors import clipped  # noqa: PLC0415
+    from music_genre.common.errors import clipped
 
     return clipped(err, 200) or type(err).__name__
 
@@ -109,7 +109,7 @@ def _pick_device(device: str) -> str:
     if device == "cpu":
         return "cpu"
     try:
-        import torch  # noqa: PLC0415
+        import torch
     except ImportError:
         torch = None
     has_gpu = torch is not None and torch.cuda.is_available()
@@ -127,7 +127,7 @@ class TorchMusicnn:
     PATCHES_PER_PASS = 512
 
     def __init__(self, network: MusicnnNetwork):
-        import torch  # noqa: PLC0415
+        import torch
 
         # TF32 convolutions drift ~5e-3 from the CPU's float32 (measured on an H200): features of one track
         # must not depend on where they were computed, so full float32 (1e-5 from numpy).

@@ -35,7 +35,7 @@ def log_mel_patches(signal: np.ndarray) -> np.ndarray:
     the start, as musicnn's ``batch_data``: librosa's melspectrogram (power, Slaney mel, centred frames),
     rounded to float16 as musicnn stores it, then ``log10(10000 x + 1)`` computed in float32 (musicnn's
     float16 arithmetic overflows above x = 6.5 under numpy 2: the fix). Empty when shorter than a patch."""
-    from music_genre.features import _dsp  # noqa: PLC0415
+    from music_genre.features import _dsp
 
     spectrum = _dsp.stft(np.asarray(signal, dtype=np.float32), N_FFT, HOP)
     power = spectrum.real * spectrum.real + spectrum.imag * spectrum.imag

@@ -46,8 +46,8 @@ def build_graph(network: MusicnnNetwork, weights_sha256: str):
     """The ``onnx.ModelProto`` of ``network``: input ``patches`` (batch, 187, 96) float32; outputs
     ``penultimate`` (batch, 200) and ``midend`` (batch, 753), as :meth:`MusicnnNetwork.layers`."""
     try:
-        import onnx  # noqa: PLC0415
-        from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
     except ImportError as err:
         raise OnnxUnavailable(f"onnx is not installed ({err})") from err
 
@@ -181,7 +181,7 @@ class OnnxMusicnn:
 
     def __init__(self, model: bytes | str | os.PathLike, threads: int = 1):
         try:
-            import onnxruntime  # noqa: PLC0415
+            import onnxruntime
         except ImportError as err:
             raise OnnxUnavailable(f"onnxruntime is not installed ({err})") from err
         options = onnxruntime.SessionOptions()
@@ -214,7 +214,7 @@ def check_patches() -> np.ndarray:
     """Patches the graph is checked on when it is built: musicnn's front end on a fixed 12 s signal of
     tones, chords, noise and silence (real log-mel values, quiet and loud), and two patches of uniform
     values over the range of log-mel inputs."""
-    from .musicnn import SAMPLE_RATE, log_mel_patches  # noqa: PLC0415
+    from .musicnn import SAMPLE_RATE, log_mel_patches
 
     rng = np.random.default_rng(20261207)
     t = np.arange(12 * SAMPLE_RATE) / SAMPLE_RATE
@@ -253,7 +253,7 @@ def build_onnx(
         engine = OnnxMusicnn(data)
     except OnnxUnavailable:
         raise
-    except Exception as err:  # noqa: BLE001  an ONNX Runtime too old for the graph, a CPU it cannot use
+    except Exception as err:  # an ONNX Runtime too old for the graph, a CPU it cannot use
         raise OnnxUnavailable(f"ONNX Runtime cannot load the graph: {_first_line(err)}") from err
     error = max_difference(engine, network, check_patches())
     if not np.isfinite(error) or error > CHECK_TOLERANCE:
@@ -288,7 +288,7 @@ def ready_onnx(
             engine = OnnxMusicnn(path, threads)
         except OnnxUnavailable:
             raise
-        except Exception as err:  # noqa: BLE001  ONNX Runtime's own error types for a bad file
+        except Exception as err:  # ONNX Runtime's own error types for a bad file
             reason = f"{path.name} unreadable ({_first_line(err)})"
         else:
             recorded = engine.metadata.get(HASH_KEY)

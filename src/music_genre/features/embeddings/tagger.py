@@ -38,8 +38,8 @@ class PretrainedTagger:
     """The network and its tag layer, loaded once. ``tag_file(path)`` -> the 50 tags' probabilities."""
 
     def __init__(self, weights: str | os.PathLike | None = None):
-        from .backend import MusicnnBackend  # noqa: PLC0415
-        from .weights import load_tag_layer  # noqa: PLC0415
+        from .backend import MusicnnBackend
+        from .weights import load_tag_layer
 
         self.backend = MusicnnBackend(None if weights is None else str(weights), device="cpu")
         self.kernel, self.bias, self.tags = load_tag_layer(self.backend.weights_path)
@@ -67,7 +67,7 @@ class PretrainedTagger:
 
     def tag_file(self, path: str | os.PathLike) -> np.ndarray:
         """A file's tag probabilities (decoded as the embedding decodes it: mono, 16 kHz)."""
-        from music_genre.data import audio  # noqa: PLC0415
+        from music_genre.data import audio
 
         return self.tag_signal(audio.load(path, sample_rate=self.backend.sample_rate))
 

@@ -64,7 +64,7 @@ class WeightsError(ExpectedError, RuntimeError):
 
 def tensorflow_installed() -> bool:
     """Whether TensorFlow is importable (only the tests use it: to derive the fingerprint again)."""
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     try:
         return importlib.util.find_spec("tensorflow") is not None
@@ -74,7 +74,7 @@ def tensorflow_installed() -> bool:
 
 def can_fetch() -> bool:
     """Whether pip (which fetches musicnn's wheel) is importable in this interpreter."""
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     return importlib.util.find_spec("pip") is not None
 
@@ -140,7 +140,7 @@ def load_tag_layer(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, lis
 
 def read_tag_names(configuration_source: str) -> list[str]:
     """``MSD_LABELS`` of musicnn's ``configuration.py`` (read as text, never imported)."""
-    import ast  # noqa: PLC0415
+    import ast
 
     for node in ast.parse(configuration_source).body:
         if isinstance(node, ast.Assign) and any(
@@ -200,8 +200,8 @@ def check_wheel(wheel: str | os.PathLike) -> Path:
 def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
     """The inference variables of a TensorFlow checkpoint (optimiser slots and counters dropped), read
     without TensorFlow (:mod:`.checkpoint`)."""
-    from .checkpoint import CheckpointError  # noqa: PLC0415
-    from .checkpoint import read_checkpoint as read_bundle  # noqa: PLC0415
+    from .checkpoint import CheckpointError
+    from .checkpoint import read_checkpoint as read_bundle
 
     try:
         tensors = read_bundle(prefix)
@@ -219,7 +219,7 @@ def reference_penultimate(checkpoint_dir: str | os.PathLike, patches: np.ndarray
     to the checkpoint's values) run by TensorFlow on ``patches``: the reference our numpy network must
     reproduce. Also used by the tests."""
     tf = _tensorflow()
-    from tensorflow.core.protobuf import meta_graph_pb2  # noqa: PLC0415
+    from tensorflow.core.protobuf import meta_graph_pb2
 
     checkpoint_dir = Path(checkpoint_dir)
     meta = meta_graph_pb2.MetaGraphDef()
@@ -260,7 +260,10 @@ def convert_wheel(wheel: str | os.PathLike, weights_dir: str | os.PathLike) -> P
             archive.extractall(scratch, members=[*members, LICENSE_MEMBER])
             tags = read_tag_names(archive.read(CONFIGURATION_MEMBER).decode())
         return convert_checkpoint(
-            Path(scratch) / CHECKPOINT_MEMBER, weights_dir, Path(scratch) / LICENSE_MEMBER, tags=tags
+            Path(scratch) / CHECKPOINT_MEMBER,
+            weights_dir,
+            Path(scratch) / LICENSE_MEMBER,
+            tags=tags,
         )
 
 
@@ -277,8 +280,8 @@ def convert_checkpoint(
     the ONNX graph beside it (skipped with one warning where ``onnx``/ONNX Runtime cannot load). A
     checkpoint that is not MSD_musicnn's: :class:`WeightsError`, nothing written. ``tags``: the
     names of MSD_musicnn's 50 output tags (the wheel's configuration), kept for the pretrained tagger."""
-    from .fingerprint import fingerprint_difference  # noqa: PLC0415
-    from .musicnn import MusicnnNetwork  # noqa: PLC0415
+    from .fingerprint import fingerprint_difference
+    from .musicnn import MusicnnNetwork
 
     checkpoint_dir = Path(checkpoint_dir)
     weights_dir = Path(weights_dir)
@@ -314,7 +317,7 @@ def convert_checkpoint(
 
 
 def _build_onnx_beside(network, weights_path: Path) -> None:
-    from .onnx_graph import OnnxUnavailable, build_onnx  # noqa: PLC0415
+    from .onnx_graph import OnnxUnavailable, build_onnx
 
     try:
         onnx_path = build_onnx(network, weights_path, sha256_of(weights_path))
@@ -370,7 +373,7 @@ def ensure_weights_from(embedding_params: Mapping | None) -> Path:
 def _tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
     try:
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
     except ImportError as err:
         raise WeightsError(
             "running musicnn's own graph needs TensorFlow (the `embeddings` extra)"

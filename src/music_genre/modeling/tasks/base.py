@@ -66,14 +66,14 @@ class Task(ABC):
 
     def model_input(self, features: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
         """The model input table: features joined with the manifest's genre, split and label columns."""
-        from music_genre.modeling.training import model_input_table  # noqa: PLC0415
+        from music_genre.modeling.training import model_input_table
 
         return model_input_table(features, manifest, self.label_columns)
 
     def check_model_input(self, table: pd.DataFrame) -> None:
         """Refuse a model input table built for another task (the file is shared: the last run's)."""
-        from music_genre.common.errors import ExpectedError  # noqa: PLC0415
-        from music_genre.modeling.training import ID_COLUMNS, NOT_FEATURES  # noqa: PLC0415
+        from music_genre.common.errors import ExpectedError
+        from music_genre.modeling.training import ID_COLUMNS, NOT_FEATURES
 
         others = NOT_FEATURES - set(ID_COLUMNS) - set(self.label_columns)
         wrong = sorted(others & set(table.columns)) + [
@@ -117,7 +117,7 @@ class Task(ABC):
         self, classifier, per_split: Mapping[str, Mapping], table: pd.DataFrame
     ) -> dict[str, float]:
         """The metrics as one level for MLflow (``test.accuracy``, ``best_iteration``, ...)."""
-        from music_genre.modeling.training import flat_metrics  # noqa: PLC0415
+        from music_genre.modeling.training import flat_metrics
 
         return flat_metrics(classifier, per_split)
 

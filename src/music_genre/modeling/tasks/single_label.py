@@ -30,7 +30,7 @@ class SingleLabelTask(Task):
         feature_sets = arguments.pop("feature_sets", None) or {}
         default_set = arguments.pop("default_feature_set", None)
         if feature_sets:  # feature_set auto: the set is chosen with the model, on the user's tracks
-            from music_genre.modeling import selection  # noqa: PLC0415
+            from music_genre.modeling import selection
 
             classifier = selection.train_chosen(table, feature_sets, default_set, arguments)
         else:

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 def locate_raw_dataset(dataset: dict, sample_data: dict) -> dict:
     """Find the raw data; on the built-in sample environment, synthesize the sample if it is missing."""
     if dataset.get("make_sample_if_missing"):
-        from music_genre.sample import ensure_sample_archive  # noqa: PLC0415
+        from music_genre.sample import ensure_sample_archive
 
         ensure_sample_archive(dataset["root"], **sample_data)
     return ingestion.locate_dataset(dataset)
@@ -36,7 +36,7 @@ def list_tracks(
         The candidate tracks, the tracks their metadata excludes (a library's untagged files: the ones
         to tag) and the genre vocabulary (a library's raw tags and what each became; empty elsewhere).
     """
-    from music_genre.modeling.tasks import get_task  # noqa: PLC0415
+    from music_genre.modeling.tasks import get_task
 
     chosen = get_task(task)
     chosen.check_collection(raw_dataset)
@@ -78,7 +78,7 @@ def build_manifest(
     ):  # one per reason; every track in `exclusions`
         log.info(line)
     if manifest.empty and not exclusions.empty:  # nothing left to learn from: say why, in one line
-        from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+        from music_genre.common.errors import ExpectedError
 
         counts = exclusions["reason"].value_counts()
         first = exclusions.iloc[0]

@@ -18,8 +18,8 @@ def prepare_embedding_weights(feature_params: dict) -> dict:
     Returns:
         A report: the weights' path and source hash, array and parameter counts, and the CPU engine (ONNX
         Runtime on the graph beside the weights, or numpy where it cannot load)."""
-    from music_genre.features.embeddings.backend import MusicnnBackend  # noqa: PLC0415
-    from music_genre.features.embeddings.weights import (  # noqa: PLC0415
+    from music_genre.features.embeddings.backend import MusicnnBackend
+    from music_genre.features.embeddings.weights import (
         WHEEL_SHA256,
         ensure_weights_from,
         load_weights,

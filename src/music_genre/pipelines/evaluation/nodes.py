@@ -31,7 +31,7 @@ def predict_split(
     columns, e.g. true and predicted tags), probabilities."""
     part = model_input_table[model_input_table["split"] == evaluation_params["split"]]
     if part.empty:
-        from music_genre.common.errors import TooFewTracksError  # noqa: PLC0415
+        from music_genre.common.errors import TooFewTracksError
 
         raise TooFewTracksError(
             f"the {evaluation_params['split']!r} split has no tracks to evaluate (too few tracks; "
@@ -173,7 +173,7 @@ def list_suspect_tags(label_issues: pd.DataFrame, manifest: pd.DataFrame) -> pd.
     Returns:
         The ``suspect_tags`` table: path, tag, heard, sure, tag_probability.
     """
-    from music_genre.evaluation.suspects import suspect_tags  # noqa: PLC0415
+    from music_genre.evaluation.suspects import suspect_tags
 
     table = suspect_tags(label_issues, manifest)
     if len(table):

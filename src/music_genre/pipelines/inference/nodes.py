@@ -187,7 +187,7 @@ def verdict_counts(scored: pd.DataFrame) -> dict[str, int]:
 def export_batch_metrics(inference_report: dict, prometheus: dict) -> None:
     """The run's figures where Prometheus reads them (``prometheus.textfile_dir``: node_exporter's textfile
     format; :mod:`music_genre.monitoring.prometheus_textfile`)."""
-    from music_genre.monitoring import prometheus_textfile  # noqa: PLC0415
+    from music_genre.monitoring import prometheus_textfile
 
     path = prometheus_textfile.write_batch_metrics(prometheus, inference_report)
     if path is not None:
@@ -227,7 +227,7 @@ def _score_on_ray(
     paths: list[str], classifier, inference_params: dict, store
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score in Ray tasks; every finished task's rows go to the checkpoint at once."""
-    import ray  # noqa: PLC0415
+    import ray
 
     windowing = inference.windowing_settings(inference_params)
     verdict = wording.verdict_settings(inference_params)
@@ -262,7 +262,7 @@ def predict_audio_paths(
     ``content`` (with an optional ``filename``) in, one prediction row each out, computed in-process (no
     Ray inside a model server) with the extractor training used. A refused or bad row is a row with its
     error, never a failed request."""
-    from music_genre.serving import served_inputs as guard  # noqa: PLC0415
+    from music_genre.serving import served_inputs as guard
 
     columns = set(audio_paths.columns)
     if not columns & {"path", "content"}:

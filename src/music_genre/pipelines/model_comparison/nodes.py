@@ -28,7 +28,7 @@ def cross_validate_models(
     collection is small (:func:`~music_genre.modeling.cross_validation.small_collection`): there one test
     split holds a handful of tracks and says little. Empty for a larger collection (its test split is reported). With
     ``feature_set: auto``, every candidate feature set x model type, as modeling scores them."""
-    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+    from music_genre.modeling.tasks import task_of_params
 
     task_of_params(modeling).check_model_comparison()
     selection = dict(modeling.get("selection") or {})
@@ -40,7 +40,7 @@ def cross_validate_models(
         return pd.DataFrame(columns=CV_COLUMNS)
     sets = (feature_set_candidates or {}).get("sets") or {}
     if sets:
-        from music_genre.modeling import selection as choice  # noqa: PLC0415
+        from music_genre.modeling import selection as choice
 
         usable = choice.usable_feature_sets(sets, model_input_table.columns)
         scores = choice.choose(

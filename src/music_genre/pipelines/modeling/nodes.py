@@ -35,7 +35,7 @@ def train_model(
     """Train the model type of ``modeling.model`` (or ``model_choice`` in a comparison namespace) for
     ``modeling.task``; ``auto`` first picks the type by cross-validation (small collections) or
     validation (large ones)."""
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
 
     task = _task(modeling)
     choice = {**modeling["model"], **(model_choice or {})}
@@ -70,13 +70,13 @@ def train_model(
         model_input_table, config
     )
     # How far a file lies from the training tracks ("is this music the model knows?"): plain data.
-    from music_genre.modeling.familiarity import fit_for_model  # noqa: PLC0415
+    from music_genre.modeling.familiarity import fit_for_model
 
     classifier.info["familiarity"] = fit_for_model(classifier, model_input_table, modeling, choice)
     # The versions that shape the numbers, in the model and on the MLflow run: a result is reproducible
     # only on the same stack (requirements-lock.txt).
-    from music_genre.common.stack import numeric_versions  # noqa: PLC0415
-    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
+    from music_genre.common.stack import numeric_versions
+    from music_genre.modeling.registry import tag_active_run
 
     versions = numeric_versions()
     classifier.info["package_versions"] = versions
@@ -162,7 +162,7 @@ def publish_for_serving(genre_classifier: GenreClassifier) -> GenreClassifier:
 
 
 def log_model_to_mlflow(genre_classifier: GenreClassifier, model_input_table: pd.DataFrame) -> dict:
-    from music_genre.modeling.registry import log_classifier_model  # noqa: PLC0415
+    from music_genre.modeling.registry import log_classifier_model
 
     return log_classifier_model(genre_classifier, model_input_table)
 
@@ -178,7 +178,7 @@ def decide_promotion(
     ``modeling.task``'s)? Both scored on the same tracks (registration at the run's end,
     :mod:`music_genre.modeling.champion`, moves the alias only when the model is registered and the
     answer is yes, compared again when the champion changed meanwhile)."""
-    from music_genre.modeling.promotion import compare  # noqa: PLC0415
+    from music_genre.modeling.promotion import compare
 
     decision = compare(
         genre_classifier,
@@ -188,7 +188,7 @@ def decide_promotion(
         modeling.get("promotion") or {},
     )
     log.info("Champion/challenger: %s", decision["reason"], extra=DETAIL)
-    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
+    from music_genre.modeling.registry import tag_active_run
 
     tag_active_run(promote=decision["promote"], promotion=decision["reason"])
     return decision
@@ -209,7 +209,7 @@ def keep_registration_candidate(
     Returns:
         A :class:`music_genre.modeling.champion.RegistrationCandidate`.
     """
-    from music_genre.modeling.champion import registration_candidate  # noqa: PLC0415
+    from music_genre.modeling.champion import registration_candidate
 
     return registration_candidate(
         genre_classifier, model_input_table, modeling.get("promotion") or {}
@@ -225,7 +225,7 @@ def request_registration(
 ) -> dict:
     """Register when the test metric reaches the threshold (done at the run's end, once kedro-mlflow has
     logged the served model: :func:`music_genre.modeling.champion.register_run`)."""
-    from music_genre.modeling.registry import registration_request  # noqa: PLC0415
+    from music_genre.modeling.registry import registration_request
 
     request = registration_request(
         model_metrics["splits"],
@@ -246,6 +246,6 @@ def request_registration(
 def report_model_selection(genre_classifier) -> pd.DataFrame:
     """``model_cv.csv``: every feature set x model type the run scored to choose (empty when nothing was
     chosen: a named feature set and model type)."""
-    from music_genre.modeling.selection import selection_table  # noqa: PLC0415
+    from music_genre.modeling.selection import selection_table
 
     return selection_table(genre_classifier.info.get("model_selection"))

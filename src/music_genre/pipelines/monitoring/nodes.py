@@ -65,7 +65,7 @@ def build_monitoring_frames(
     monitoring: dict,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reference and current frames: features, prediction, confidence, label (where known)."""
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
 
     if reference_table.empty or not feature_settings:
         raise ExpectedError(
@@ -81,7 +81,9 @@ def build_monitoring_frames(
     reference_digest = inference_model.feature_digest
     configured = list(monitoring.get("reference_splits", ["validation", "test"]))
     splits = drift.unseen_splits(inference_model, configured)
-    if splits != configured:  # a model refit on training+validation: its reference is what it never saw
+    if (
+        splits != configured
+    ):  # a model refit on training+validation: its reference is what it never saw
         log.info(
             "Reference: the %s tracks only, which the model never fitted (it was fitted on %s)",
             " and ".join(splits),
@@ -119,10 +121,12 @@ def report_drift(
         inference_model, reference, current, params
     )
     labels_known = drift.quality_section_possible(current, inference_model.classes)
-    from music_genre.common.progress import heartbeat  # noqa: PLC0415
+    from music_genre.common.progress import heartbeat
 
     # one computation with nothing to count: a line every 30 s in a log while it runs
-    with heartbeat(f"Drift report on {len(current)} batch and {len(reference)} reference tracks", log):
+    with heartbeat(
+        f"Drift report on {len(current)} batch and {len(reference)} reference tracks", log
+    ):
         html, entries = drift.evidently_report(
             reference,
             current,
@@ -138,10 +142,10 @@ def report_drift(
     html = drift.with_note(html, drift.unfamiliar_line(metrics))
     # the verdicts at the top, in the words decide_on_batch writes and logs (the same figures, the same rule)
     html = drift.with_verdict(html, verdict.verdict_lines(drift.decide(metrics, monitoring)))
-    from music_genre.modeling.registry import tag_active_run  # noqa: PLC0415
+    from music_genre.modeling.registry import tag_active_run
 
     # stored once, in the report folder (the catalog's monitoring_report); the MLflow run names it
-    from music_genre.monitoring.retention import monitoring_page  # noqa: PLC0415
+    from music_genre.monitoring.retention import monitoring_page
 
     tag_active_run(monitoring_report=monitoring_page(str((dataset or {}).get("name", "")), batch))
     log.info(batch_figures_line(metrics))
@@ -163,7 +167,7 @@ def batch_figures_line(metrics: dict) -> str:
 
 def decide_on_batch(monitoring_metrics: dict, monitoring: dict) -> dict:
     """Retrain? Drift? Why, and with which thresholds; also logged to the MLflow run."""
-    from music_genre.modeling.registry import log_metrics_at, tag_active_run  # noqa: PLC0415
+    from music_genre.modeling.registry import log_metrics_at, tag_active_run
 
     batch = monitoring_metrics["batch"]
     decision = drift.decide(monitoring_metrics, monitoring)
@@ -204,7 +208,7 @@ def export_monitoring_metrics(
 ) -> None:
     """The batch's figures, its decision and the thresholds where Prometheus reads them
     (``prometheus.textfile_dir``: :mod:`music_genre.monitoring.prometheus_textfile`)."""
-    from music_genre.monitoring import prometheus_textfile  # noqa: PLC0415
+    from music_genre.monitoring import prometheus_textfile
 
     path = prometheus_textfile.write_monitoring_metrics(
         prometheus, monitoring_metrics, monitoring_decision, monitoring

@@ -18,8 +18,8 @@ def build_retraining_input(
 ) -> pd.DataFrame:
     """The training table (the last `kedro run`'s, so checked to be ``modeling.task``'s: the daily job
     retrains the task the environment serves) grown by the labelled batches."""
-    from music_genre.features import FeatureSettings  # noqa: PLC0415
-    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+    from music_genre.features import FeatureSettings
+    from music_genre.modeling.tasks import task_of_params
 
     task_of_params(modeling).check_model_input(model_input_table)
 

@@ -3,7 +3,7 @@ from kedro.pipeline import Node, Pipeline
 
 def make_sample_dataset(dataset: dict, sample_data: dict) -> dict:
     """Rebuild the sample archive under dataset.root when it is missing or made with other parameters."""
-    from music_genre.sample import ensure_sample_archive  # noqa: PLC0415
+    from music_genre.sample import ensure_sample_archive
 
     return ensure_sample_archive(dataset["root"], **sample_data)
 

@@ -29,8 +29,8 @@ def build_similarity_index(
         The index, a report (tracks, columns, exact or approximate, rebuilt/updated/unchanged), and the
         near-duplicate pairs of the collection (the same recording encoded twice).
     """
-    from music_genre.similarity.index import build_index  # noqa: PLC0415
-    from music_genre.similarity.neighbours import near_duplicates  # noqa: PLC0415
+    from music_genre.similarity.index import build_index
+    from music_genre.similarity.neighbours import near_duplicates
 
     index, report = build_index(
         features, manifest, feature_settings, similarity_params, previous_index

@@ -16,7 +16,7 @@ def tune_hyperparameters(
 ) -> tuple[dict, pd.DataFrame]:
     """Search LightGBM's hyperparameters on Ray; the best ones are what ``modeling`` uses when
     ``modeling.model.use_tuned_params`` is true. Trials go to MLflow as child runs of this run."""
-    from music_genre.modeling.tuning import log_trials_to_mlflow, tune_lightgbm  # noqa: PLC0415
+    from music_genre.modeling.tuning import log_trials_to_mlflow, tune_lightgbm
 
     result = tune_lightgbm(
         model_input_table,

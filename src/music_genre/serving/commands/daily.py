@@ -58,15 +58,15 @@ def daily(
     fallback model on drift, retrain when monitoring says so and promote the challenger only if it beats
     the champion. A day is one batch, not a date: each run takes the next batch not scored yet; with
     nothing new, or a --batch already done, it does nothing."""
-    import os  # noqa: PLC0415
-    import time  # noqa: PLC0415
+    import os
+    import time
 
-    from music_genre.common.errors import expected_message  # noqa: PLC0415
-    from music_genre.common.locks import batch_loop_lock  # noqa: PLC0415
-    from music_genre.common.run_logging import SUBRUN_ENV  # noqa: PLC0415
-    from music_genre.monitoring.daily import champion_text, run_daily  # noqa: PLC0415
-    from music_genre.monitoring.retention import retention_line  # noqa: PLC0415
-    from music_genre.serving.run_summary import render  # noqa: PLC0415
+    from music_genre.common.errors import expected_message
+    from music_genre.common.locks import batch_loop_lock
+    from music_genre.common.run_logging import SUBRUN_ENV
+    from music_genre.monitoring.daily import champion_text, run_daily
+    from music_genre.monitoring.retention import retention_line
+    from music_genre.serving.run_summary import render
 
     project_dir = project_or_exit(project, env)
     # Each pipeline of the day is a sub-run: its lines and summary block go to info.log (warnings and
@@ -109,7 +109,7 @@ def daily(
 def _daily_metrics(parameters: dict, started: float, outcome=None, runner=None) -> None:
     """The day's figures where Prometheus reads them (``prometheus.textfile_dir``): success or failure, what
     it scored and decided, the champion it leaves. Writing them never changes the day's outcome."""
-    from music_genre.monitoring.prometheus_textfile import write_daily_metrics  # noqa: PLC0415
+    from music_genre.monitoring.prometheus_textfile import write_daily_metrics
 
     settings = parameters.get("prometheus")
     if not settings:
@@ -124,15 +124,15 @@ def _daily_metrics(parameters: dict, started: float, outcome=None, runner=None) 
             retrained=getattr(outcome, "registration", None) is not None,
             champion=runner.load("served_champion_info") if runner is not None else None,
         )
-    except Exception as error:  # noqa: BLE001 - a full disk must not turn a good day into a failed one
+    except Exception as error:  # a full disk must not turn a good day into a failed one
         print(f"warning: could not write the day's metrics: {error}", file=sys.stderr)
 
 
 def served_task(parameters: dict, given: dict) -> str:
     """The task the day works on: the one this environment serves (``serving.task``). Its retraining
     trains, and promotes within, that task only, whatever ``modeling.task`` the last `kedro run` used."""
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
-    from music_genre.modeling.tasks import task_of_params  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
+    from music_genre.modeling.tasks import task_of_params
 
     served = task_of_params(parameters.get("serving"), "serving").name
     asked = given.get("modeling.task")
@@ -148,8 +148,8 @@ def _exit_now(code: int) -> None:
     """Leave without the interpreter's teardown once the day's work is saved and logged: after Ray and
     several Kedro sessions in one process, native thread pools (Arrow's) torn down in arbitrary order can
     abort the process at exit, which a scheduler would read as a failed day."""
-    import logging  # noqa: PLC0415
-    import os  # noqa: PLC0415
+    import logging
+    import os
 
     logging.shutdown()
     sys.stdout.flush()

@@ -29,9 +29,9 @@ app = typer.Typer(
 def _print_version(value: bool) -> None:
     if not value:
         return
-    from music_genre import __version__  # noqa: PLC0415
-    from music_genre.common.stack import version_report  # noqa: PLC0415
-    from music_genre.modeling.store import find_project  # noqa: PLC0415
+    from music_genre import __version__
+    from music_genre.common.stack import version_report
+    from music_genre.modeling.store import find_project
 
     typer.echo(version_report(__version__, find_project()))
     raise typer.Exit(EXIT_OK)
@@ -64,7 +64,7 @@ app.command("playlist")(playlist_command)
 def plain_argument_help(command) -> None:
     """Arguments in ``--help`` as their metavar alone (``PATH``), not ``PATH <list[str]>``: Typer
     adds the Python type of every argument to its help line, which says nothing to a person."""
-    import typer.core  # noqa: PLC0415
+    import typer.core
 
     for sub in getattr(command, "commands", {}).values():
         plain_argument_help(sub)
@@ -76,7 +76,7 @@ def plain_argument_help(command) -> None:
 def main() -> None:
     """Console entry point; usage errors exit 2 (click's convention), failures 1: one ``error:`` line
     for a failure the user can fix that no command caught (a parameter that does not fit its schema)."""
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
 
     command = typer.main.get_command(app)
     plain_argument_help(command)

@@ -17,10 +17,10 @@ class KedroRunner:
         self.params = dict(params or {})
 
     def _session(self, params: dict | None = None):
-        import os  # noqa: PLC0415
+        import os
 
-        from kedro.framework.session import KedroSession  # noqa: PLC0415
-        from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+        from kedro.framework.session import KedroSession
+        from kedro.framework.startup import bootstrap_project
 
         os.chdir(self.project)  # relative paths in parameters are the project's
         bootstrap_project(self.project)

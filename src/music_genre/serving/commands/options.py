@@ -28,8 +28,8 @@ HostOption = Annotated[
 
 def project_or_exit(project: Path | None, env: str | None) -> Path:
     """The Kedro project to work in, or a usage error (exit 2) naming what is wrong."""
-    from music_genre.common.errors import unknown_environment  # noqa: PLC0415
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
+    from music_genre.common.errors import unknown_environment
+    from music_genre.modeling import store as model_store
 
     project_dir = model_store.find_project(project)
     if project_dir is None:
@@ -44,8 +44,8 @@ def project_or_exit(project: Path | None, env: str | None) -> Path:
 
 def quiet_libraries() -> None:
     """A person asked for genres, not for Kedro's INFO logs or omegaconf's deprecation warnings."""
-    import os  # noqa: PLC0415
-    import warnings  # noqa: PLC0415
+    import os
+    import warnings
 
     # stdout carries predictions only (one JSON object per line with --json): Kedro logs nothing there.
     os.environ["KEDRO_LOGGING_CONFIG"] = str(

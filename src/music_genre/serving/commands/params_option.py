@@ -5,9 +5,9 @@ from __future__ import annotations
 
 def parse_params(text: str | None) -> dict:
     """``a.b=1,c=x`` -> ``{"a.b": 1, "c": "x"}`` (values read as YAML, as Kedro does)."""
-    import yaml  # noqa: PLC0415
+    import yaml
 
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
 
     parsed = {}
     for item in filter(None, (text or "").split(",")):

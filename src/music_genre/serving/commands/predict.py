@@ -59,15 +59,15 @@ def predict(
     --model pretrained: MSD_musicnn's general-purpose tags, with no training (after the weights step)."""
     quiet_libraries()
     if model == "pretrained":
-        from music_genre.modeling.store import find_project  # noqa: PLC0415
-        from music_genre.serving import pretrained  # noqa: PLC0415
+        from music_genre.modeling.store import find_project
+        from music_genre.serving import pretrained
 
         raise typer.Exit(pretrained.run(paths, top, as_json, find_project(project), env))
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import inference, wording  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
+    from music_genre.modeling import store as model_store
+    from music_genre.serving import inference, wording
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
@@ -77,7 +77,7 @@ def predict(
         err.print(f"error: {project} is not a Kedro project folder", markup=False)
         raise typer.Exit(EXIT_USAGE)
     if project_dir is not None:
-        from music_genre.common.errors import unknown_environment  # noqa: PLC0415
+        from music_genre.common.errors import unknown_environment
 
         problem = unknown_environment(env, project_dir)
         if problem:
@@ -159,8 +159,8 @@ def project_settings(project_dir: Path | None, env: str | None) -> dict:
     """What the project's configuration says about scoring and wording, read once: the ``inference``
     windowing (window length, hop, count, minimum length), how sure an answer is (its verdict), and the
     environment's dataset (None outside a project: the defaults)."""
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import inference, wording  # noqa: PLC0415
+    from music_genre.modeling import store as model_store
+    from music_genre.serving import inference, wording
 
     if project_dir is None:
         parameters, dataset = {}, None

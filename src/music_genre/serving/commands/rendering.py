@@ -53,7 +53,7 @@ def _json_familiarity(row) -> dict:
         return {}
     value = row.get("familiarity_distance")
     score = None if value is None or value != value else round(float(value), 6)
-    from music_genre.serving.wording import is_unfamiliar  # noqa: PLC0415
+    from music_genre.serving.wording import is_unfamiliar
 
     return {"familiarity_distance": score, "unfamiliar": is_unfamiliar(row)}
 
@@ -61,7 +61,7 @@ def _json_familiarity(row) -> dict:
 def _json_tags(row, classifier) -> dict:
     """The task's own keys (a multi-label model's ``tags``: genres over their thresholds, with
     probability and threshold)."""
-    from music_genre.serving.tasks import wording_of_model  # noqa: PLC0415
+    from music_genre.serving.tasks import wording_of_model
 
     return wording_of_model(classifier).json_outputs(row, classifier)
 
@@ -69,10 +69,10 @@ def _json_tags(row, classifier) -> dict:
 def print_prediction(out, row, ranked, classifier, verdict: dict, width: int = 30) -> None:
     """The file's answer line (its :func:`wording.row_verdict` in words), its genre bars, and the
     verdict line (unfamiliar music) under them."""
-    from rich.markup import escape  # noqa: PLC0415
+    from rich.markup import escape
 
-    from music_genre.serving import wording  # noqa: PLC0415
-    from music_genre.serving.inference import row_tags  # noqa: PLC0415
+    from music_genre.serving import wording
+    from music_genre.serving.inference import row_tags
 
     answer = wording.row_verdict(row, classifier.classes, verdict, row_tags(row, classifier)).text()
     out.print(

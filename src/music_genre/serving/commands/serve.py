@@ -38,9 +38,9 @@ def serve(
     GET /ping, /health, /version, as `mlflow models serve`) plus GET /metrics, and similar tracks and
     paths through the collection (POST /similar, /path; GET /rest/getSonicSimilarTracks, findSonicPath)."""
     quiet_libraries()
-    from music_genre.common.errors import ExpectedError  # noqa: PLC0415
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import server  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError
+    from music_genre.modeling import store as model_store
+    from music_genre.serving import server
 
     project_dir = model_store.find_project(project)
     if project is not None and project_dir is None:
@@ -50,7 +50,9 @@ def serve(
         project_dir = project_or_exit(project_dir, env)
     try:
         served = server.resolve(model, env, project_dir)
-        server.serve(served, host, port, server.similarity_routes(project_dir, env))  # SIGTERM and Ctrl+C stop it (uvicorn), freeing the port
+        server.serve(
+            served, host, port, server.similarity_routes(project_dir, env)
+        )  # SIGTERM and Ctrl+C stop it (uvicorn), freeing the port
     except ExpectedError as error:
         print(f"error: {error}", file=sys.stderr)
         raise typer.Exit(EXIT_FAILED) from None

@@ -35,9 +35,9 @@ def _fail(message: str, code: int = EXIT_FAILED) -> None:
 
 def _open(project: Path | None, env: str | None):
     """The index and the parameters, or a one-line error."""
-    from music_genre.common.errors import ExpectedError, unknown_environment  # noqa: PLC0415
-    from music_genre.modeling import store as model_store  # noqa: PLC0415
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.common.errors import ExpectedError, unknown_environment
+    from music_genre.modeling import store as model_store
+    from music_genre.serving import similar
 
     project_dir = model_store.find_project(project)
     if project_dir is None:
@@ -86,7 +86,7 @@ def similar_command(
 ) -> None:
     """Songs like this one: each query's nearest tracks in the collection (cosine distance, 0 = the same
     sound); the query itself and exact duplicates are named, not counted."""
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.serving import similar
 
     quiet_libraries()
     index, params = _open(project, env)
@@ -149,9 +149,9 @@ def playlist_command(
 ) -> None:
     """A playlist through neighbours from the seeds (no track twice, no artist or album repeated within a
     few tracks), a gradual transition with --to, or the whole collection grouped by sound with --clusters."""
-    from music_genre.serving import similar  # noqa: PLC0415
-    from music_genre.similarity.index import SimilarityError  # noqa: PLC0415
-    from music_genre.similarity.playlist import m3u8, path_playlist  # noqa: PLC0415
+    from music_genre.serving import similar
+    from music_genre.similarity.index import SimilarityError
+    from music_genre.similarity.playlist import m3u8, path_playlist
 
     quiet_libraries()
     if clusters is None and not seeds:
@@ -183,7 +183,7 @@ def playlist_command(
 
 def _seed_row(index, seed: str, params: dict) -> int:
     """A seed's row: a track of the collection, or the nearest track to an audio file (said on stderr)."""
-    from music_genre.serving import similar  # noqa: PLC0415
+    from music_genre.serving import similar
 
     query = similar.resolve(index, seed, params["windowing"])
     if query.row is not None:
@@ -203,7 +203,7 @@ def tracks_with_paths(index, tracks: list[dict]) -> list[dict]:
 
 
 def _write(path: Path, text: str) -> None:
-    import os  # noqa: PLC0415
+    import os
 
     path = Path(path)
     if path.is_dir():
@@ -218,8 +218,8 @@ def _write(path: Path, text: str) -> None:
 
 
 def _clusters(index, k: int, folder: Path | None, as_json: bool) -> None:
-    from music_genre.similarity.index import SimilarityError  # noqa: PLC0415
-    from music_genre.similarity.playlist import cluster_playlists, m3u8, playlist_file_name  # noqa: PLC0415
+    from music_genre.similarity.index import SimilarityError
+    from music_genre.similarity.playlist import cluster_playlists, m3u8, playlist_file_name
 
     try:
         groups = cluster_playlists(index, k)

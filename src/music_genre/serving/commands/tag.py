@@ -38,8 +38,10 @@ def tag(
     """Propose a genre for every file of a library without one, flag suspect tags; --write writes them
     (journalled: --undo JOURNAL puts every file back byte for byte). Unfamiliar files are never written."""
     quiet_libraries()
-    from music_genre.serving import tag_command  # noqa: PLC0415
+    from music_genre.serving import tag_command
 
     raise typer.Exit(
-        tag_command.run(root, as_json, write, overwrite_suspects, journal, undo, env, model, project)
+        tag_command.run(
+            root, as_json, write, overwrite_suspects, journal, undo, env, model, project
+        )
     )

@@ -33,8 +33,8 @@ def app_command(
 ) -> None:
     """The web page: drop songs, see their genres; the latest evaluation and monitoring reports.
     SIGTERM or Ctrl+C stops the page's server and frees both its ports."""
-    from music_genre.serving import page, page_process, wording  # noqa: PLC0415
-    from music_genre.serving import served_inputs as guard  # noqa: PLC0415
+    from music_genre.serving import page, page_process, wording
+    from music_genre.serving import served_inputs as guard
 
     project_dir = project_or_exit(project, env)
     files = page.project_files(project_dir, env)

@@ -53,7 +53,7 @@ def choose_labels(table: pd.DataFrame, settings: Mapping) -> list[str]:
     """The genres the model predicts: FMA's top-level genres (``labels: top_level``) or every genre
     (``all``), kept where the training split holds at least ``min_training_tracks`` tracks with the tag
     and at least as many without it (a label every track carries teaches nothing)."""
-    from music_genre.data.fma import TOP_LEVEL_GENRES  # noqa: PLC0415
+    from music_genre.data.fma import TOP_LEVEL_GENRES
 
     check_has_tags(table)
     which = str(settings.get("labels", TOP_LEVEL))

@@ -25,7 +25,7 @@ def tag_metrics(true: np.ndarray, proba: np.ndarray, predicted: np.ndarray) -> d
     (the share of wrong track-genre cells), micro and macro F1, macro average precision (threshold-free;
     over genres present in the split), subset accuracy, top-1 precision (the most likely genre is one of
     the track's) and the mean number of genres per track, true and predicted."""
-    from sklearn.metrics import average_precision_score, f1_score, hamming_loss  # noqa: PLC0415
+    from sklearn.metrics import average_precision_score, f1_score, hamming_loss
 
     true = np.asarray(true, dtype=bool)
     predicted = np.asarray(predicted, dtype=bool)
@@ -62,7 +62,7 @@ def per_genre_average_precision(
     true: np.ndarray, proba: np.ndarray, labels: Sequence[str]
 ) -> dict[str, float]:
     """Average precision of each genre present (how well its probability ranks its tracks first)."""
-    from sklearn.metrics import average_precision_score  # noqa: PLC0415
+    from sklearn.metrics import average_precision_score
 
     true = np.asarray(true, dtype=bool)
     return {

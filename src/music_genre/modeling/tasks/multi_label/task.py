@@ -67,14 +67,14 @@ class MultiLabelTask(Task):
         if (
             feature_sets
         ):  # no cross-validated choice of features for tags yet: the documented default
-            from music_genre.modeling import selection  # noqa: PLC0415
+            from music_genre.modeling import selection
 
             usable, name = selection.default_set(feature_sets, default_set, table.columns)
             table = selection.restrict(table, usable[name])
             log.info(
                 "Multi-label: feature set %s (the default; chosen by CV for single_label)", name
             )
-            from music_genre.features import FeatureSettings  # noqa: PLC0415
+            from music_genre.features import FeatureSettings
 
             chosen = FeatureSettings.from_dict(usable[name])
             arguments.update(feature_settings=chosen.to_dict(), feature_digest=chosen.digest())
