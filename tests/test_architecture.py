@@ -244,3 +244,14 @@ def test_the_rule_catches_an_upward_import_and_a_circle(tmp_path, bad_import, pr
         ]
     else:
         assert ["music_genre.data.audio", "music_genre.data.inputs"] in circles(graph)
+
+
+def test_no_module_is_over_600_lines():
+    """One module per concern: a module past 600 lines holds more than one (issue 26)."""
+    package = Path(__file__).resolve().parents[1] / "src" / "music_genre"
+    sizes = {
+        str(path.relative_to(package)): len(path.read_text().splitlines())
+        for path in package.rglob("*.py")
+    }
+    assert len(sizes) > 50  # the package was found
+    assert {name: n for name, n in sizes.items() if n > 600} == {}
