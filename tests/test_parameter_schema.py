@@ -120,10 +120,10 @@ def test_kedro_run_and_the_cli_end_with_the_one_line(project):
     )
     assert "Traceback" not in result.stderr
 
-    local_parameters(project, {"inference": {"uncertain_below": "half"}})
+    local_parameters(project, {"inference": {"verdict": {"margin": "half"}}})
     result = run(project, sys.executable, "-m", "music_genre", "predict", "song.mp3")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: parameter inference.uncertain_below = 'half': input should be a valid number, "
+        "error: parameter inference.verdict.margin = 'half': input should be a valid number, "
         "unable to parse string as a number (conf/local/parameters.yml)"
     ]

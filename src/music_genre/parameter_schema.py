@@ -41,11 +41,13 @@ class Block(BaseModel):
 
 class Dataset(Block):
     name: Text
-    format: Literal["fma", "folder"]
+    format: Literal["fma", "folder", "tags"]
     root: Text
     audio_dir: Text | None
     subset: Literal["small", "medium", "large", "full"]
     make_sample_if_missing: bool
+    min_files_per_genre: Positive  # tags: a genre tag on at least this many files is a class
+    genre_map: Text | None  # tags: a YAML file `raw tag: genre` or `raw tag: ignore`
 
 
 class Split(Block):
@@ -112,6 +114,7 @@ class Embedding(Block):
     weights_dir: Text
     fetch_missing: bool
     wheel: Text | None
+    checkpoint: Text | None
     index_url: Text | None
 
 
@@ -154,14 +157,20 @@ class FeatureEngineering(Block):
     gpus_per_task: Literal["auto"] | Annotated[float, Field(ge=0.0)]
 
 
+class Verdict(Block):
+    confident_at: Share
+    margin: Share
+    leaning_chance: Annotated[float, Field(ge=1.0)]
+    few_tracks_per_genre: Annotated[float, Field(ge=0.0)]
+
+
 class Inference(Block):
     window_seconds: Annotated[float, Field(gt=0.0)]
     hop_seconds: Annotated[float, Field(gt=0.0)]
     max_windows: Positive
     min_seconds: Seconds
     silence_floor_dbfs: float | None
-    uncertain_below: Share
-    uncertain_margin: Share
+    verdict: Verdict
     input_dir: Text | None
     batch: DateOrName | None
     checkpoint_dir: Text
@@ -228,7 +237,16 @@ class Registration(Block):
     multi_label: MultiLabelGate
 
 
+class OutlierExposure(Block):
+    enabled: bool
+    per_family: Positive
+    seconds: Annotated[float, Field(gt=0.0)]
+    min_probability: Share
+    mp3_share: Share
+
+
 class Familiarity(Block):
+    outlier_exposure: OutlierExposure
     enabled: bool
     flag_share: Share
     neighbours: Positive
@@ -332,6 +350,26 @@ class Tuning(Block):
     search_space: dict[Text, SearchDimension]
 
 
+class Playlist(Block):
+    length: Positive
+    artist_window: Count
+    album_window: Count
+    seed_weight: Annotated[float, Field(ge=0.0)]
+    candidates: Positive
+
+
+class Similarity(Block):
+    exact_below: Count
+    refit_fraction: Share
+    connectivity: Positive
+    expansion_add: Positive
+    expansion_search: Positive
+    duplicate_distance: Annotated[float, Field(ge=0.0)]
+    near_duplicate_distance: Annotated[float, Field(ge=0.0)]
+    top: Positive
+    playlist: Playlist
+
+
 class Parameters(Block):
     """Every block, each from its own file of ``conf/base`` (the file names the block)."""
 
@@ -349,6 +387,7 @@ class Parameters(Block):
     retention: Retention
     retraining: Retraining
     sample_data: SampleData
+    similarity: Similarity  # parameters_similarity.yml
     tuning: Tuning
 
 
