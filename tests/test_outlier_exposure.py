@@ -66,7 +66,9 @@ def test_mp3_round_trip_keeps_the_length_and_loses_detail():
     fine = outlier_exposure.mp3_round_trip(signal, 0.0)
     assert coarse.shape == signal.shape == fine.shape and np.isfinite(coarse).all()
     assert np.abs(coarse).max() > 0.1 * np.abs(signal).max()
-    assert np.mean((coarse - signal) ** 2) > np.mean((fine - signal) ** 2)  # lower bitrate, more lost
+    assert np.mean((coarse - signal) ** 2) > np.mean(
+        (fine - signal) ** 2
+    )  # lower bitrate, more lost
 
 
 def test_a_share_of_the_negatives_passes_through_mp3():
