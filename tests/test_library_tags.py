@@ -379,6 +379,31 @@ def test_undo_exit_status_counts_only_what_was_not_put_back(tmp_path, capsys):
     assert tag_command.run_undo(tmp_path / "missing.jsonl", as_json=True) == tag_command.EXIT_USAGE
 
 
+def test_text_mode_lines_and_summary_of_a_dry_run(tmp_path):
+    root = tmp_path / "lib"
+    root.mkdir()
+    untagged = _vorbis_file(root / "untagged.flac", [])
+    rock = _vorbis_file(root / "rock.flac", ["Rock"])
+    rows = {Path(r.path).name: r for r in _plan(root, predicted="Jazz", confidence=0.9)}
+    assert tagging.text_line(rows["untagged.flac"]) == f"{untagged}: no genre -> Jazz (90%)"
+    assert tagging.text_line(rows["rock.flac"]) == (  # Rock given 10%, Jazz 90%: suspect
+        f"{rock}: keep Rock; suspect: the model hears Jazz (90%)"
+    )
+    quiet = _plan(root, predicted="Jazz", confidence=0.52)  # 52% vs 48%: uncertain
+    line = tagging.text_line(next(r for r in quiet if r.path == str(untagged)))
+    assert line == f"{untagged}: skip (uncertain: the model is uncertain, a guess is not written)"
+    counts = tagging.summary(list(rows.values()), written=False)
+    assert counts == {"files": 2, "write": 1, "keep": 1, "skip": 0, "suspect": 1, "unfamiliar": 0,
+                      "written": False}  # fmt: skip
+    assert tagging.summary_text(counts) == (
+        "2 files: 1 to write (dry run: --write writes them), 1 kept, 0 skipped, 1 suspect tags, "
+        "0 unfamiliar"
+    )
+    assert tagging.summary_text({**counts, "written": True}).startswith(
+        "2 files: 1 written, 1 kept"
+    )
+
+
 def test_a_file_changed_since_it_was_read_is_skipped(tmp_path):
     root = tmp_path / "lib"
     root.mkdir()

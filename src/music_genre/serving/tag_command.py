@@ -128,10 +128,7 @@ def run(root, as_json, write, overwrite_suspects, journal, undo, env, model, pro
     if as_json:
         print(json.dumps({"summary": counts}))
     else:
-        verb = "written" if journal_path else "to write (dry run: --write writes them)"
-        print(f"{counts['files']} files: {counts['write']} {verb}, {counts['keep']} kept, "
-              f"{counts['skip']} skipped, {counts['suspect']} suspect tags, "
-              f"{counts['unfamiliar']} unfamiliar")  # fmt: skip
+        print(tagging.summary_text(counts))
     chosen = (tagging.UNFAMILIAR, tagging.UNCERTAIN)  # skipped by choice, not a failure
     failed = any(r.action == tagging.SKIP and not str(r.reason).startswith(chosen) for r in rows)
     return EXIT_FAILED if failed else EXIT_OK

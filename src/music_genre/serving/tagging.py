@@ -314,6 +314,14 @@ def summary(rows: list[Decision], written: bool) -> dict:
     }
 
 
+def summary_text(counts: Mapping) -> str:
+    """The text-mode summary line of :func:`summary`'s counts."""
+    verb = "written" if counts["written"] else "to write (dry run: --write writes them)"
+    return (f"{counts['files']} files: {counts['write']} {verb}, {counts['keep']} kept, "
+            f"{counts['skip']} skipped, {counts['suspect']} suspect tags, "
+            f"{counts['unfamiliar']} unfamiliar")  # fmt: skip
+
+
 def vocabulary_for_library(root: str | os.PathLike, dataset: Mapping | None) -> Vocabulary:
     """The library's genres as ingestion would make them, with the environment's settings."""
     files = library.read_library(root)
