@@ -33,8 +33,10 @@ class SingleLabelTask(Task):
             from music_genre.modeling import selection  # noqa: PLC0415
 
             classifier = selection.train_chosen(table, feature_sets, default_set, arguments)
-        else:
-            classifier = training.train_classifier(table, **arguments)
+        else:  # one feature set: train_model chooses the type first when it is auto
+            from music_genre.modeling import selection  # noqa: PLC0415
+
+            classifier = selection.train_model(table, **arguments)
         configured = (
             (modeling.get("hyperparameters") or {}).get("lightgbm", {}).get("min_child_samples")
         )
