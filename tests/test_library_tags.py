@@ -113,6 +113,23 @@ def test_id3v1_only_numeric_genre(tmp_path):
     assert tag_io.read_tags(path).genres == ["Metal"]
 
 
+def test_id3v1_numeric_genre_beside_id3v2_frames_without_a_genre(tmp_path):
+    path = _id3_file(tmp_path / "v1v2.mp3", ["Jazz"], version=3)
+    loaded = mutagen.File(str(path))
+    loaded.tags.delall("TCON")
+    loaded.save(v2_version=3, v1=0)
+    tag = b"TAG" + b"t".ljust(30, b"\0") + b"a".ljust(30, b"\0") + b"b".ljust(30, b"\0")
+    tag += b"1999" + b"".ljust(30, b"\0") + bytes([9])  # 9: Metal
+    with open(path, "ab") as handle:
+        handle.write(tag)
+    found = tag_io.read_tags(path)
+    assert found.genres == ["Metal"] and found.title == "A title"
+    with open(path, "r+b") as handle:  # 255: no genre
+        handle.seek(-1, 2)
+        handle.write(bytes([255]))
+    assert tag_io.read_tags(path).genres == []
+
+
 @pytest.mark.parametrize("suffix", [".flac", ".ogg"])
 def test_vorbis_comments_several_comments(tmp_path, suffix):
     path = _vorbis_file(tmp_path / f"a{suffix}", ["Heavy metal", "Death-Metal / Rock"])
@@ -269,7 +286,7 @@ def _plan(root, predicted="Jazz", confidence=0.9, unfamiliar=False):
 
     def predict(path):
         return {"genre": predicted, "confidence": confidence, "unfamiliar": unfamiliar,
-                f"proba_{predicted}": confidence}  # fmt: skip
+                f"proba_{predicted}": confidence, "proba_Rock": 1 - confidence}  # fmt: skip
 
     return tagging.plan_library(root, vocabulary, predict, [predicted, "Rock"])
 
@@ -311,6 +328,80 @@ def test_unfamiliar_files_are_never_written(tmp_path):
     ]
     tagging.apply_plan(rows, tmp_path / "j.jsonl", "m")
     assert path.read_bytes() == original
+
+
+def test_uncertain_answers_are_never_written_leaning_ones_are(tmp_path):
+    root = tmp_path / "lib"
+    root.mkdir()
+    path = _vorbis_file(root / "clicks.flac", [])
+    original = path.read_bytes()
+    vocabulary = tagging.vocabulary_for_library(root, {"min_files_per_genre": 1})
+    classes = [f"G{i}" for i in range(10)]
+    spread = {f"proba_{g}": 0.84 / 9 for g in classes[1:]}
+
+    def plan(top):  # ten genres: chance 10%; leaning needs 2 x chance and 10 points ahead
+        row = {"genre": "G0", "confidence": top, "unfamiliar": False, "proba_G0": top}
+        rest = (1 - top) / 9
+        return tagging.plan_library(
+            root, vocabulary, lambda p: {**row, **{k: rest for k in spread}}, classes
+        )
+
+    uncertain = plan(0.16)  # the clicks MP3 of the library benchmark: "Metal" at 16%
+    assert [(r.action, r.reason.split(":")[0]) for r in uncertain] == [
+        (tagging.SKIP, tagging.UNCERTAIN)
+    ]
+    tagging.apply_plan(uncertain, tmp_path / "j.jsonl", "m")
+    assert path.read_bytes() == original
+    assert [r.action for r in plan(0.25)] == [tagging.WRITE]  # 2.5 x chance, 17 points ahead
+    assert [r.action for r in plan(0.19)] == [tagging.SKIP]  # 1.9 x chance: a guess
+
+
+def test_undo_exit_status_counts_only_what_was_not_put_back(tmp_path, capsys):
+    from music_genre.serving import tag_command
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    files = _library_files(root)
+    journal = tmp_path / "j.jsonl"
+    tagging.apply_plan(_plan(root), journal, "m")
+    files[0].write_bytes(files[0].read_bytes())  # rewritten identically: still the tagger's
+    assert tag_command.run_undo(journal, as_json=True) == tag_command.EXIT_OK
+    assert tag_command.run_undo(journal, as_json=True) == tag_command.EXIT_OK  # all unchanged
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert lines[-1]["summary"]["restored"] == 0 and lines[-1]["summary"]["skipped"] == 0
+    tagging.apply_plan(_plan(root), journal2 := tmp_path / "k.jsonl", "m")
+    loaded = mutagen.File(str(files[2]))
+    loaded.tags["TITLE"] = ["edited by the user after tagging"]
+    loaded.save()
+    edited = files[2].read_bytes()
+    assert tag_command.run_undo(journal2, as_json=True) == tag_command.EXIT_FAILED
+    assert files[2].read_bytes() == edited  # never overwritten
+    assert tag_command.run_undo(tmp_path / "missing.jsonl", as_json=True) == tag_command.EXIT_USAGE
+
+
+def test_text_mode_lines_and_summary_of_a_dry_run(tmp_path):
+    root = tmp_path / "lib"
+    root.mkdir()
+    untagged = _vorbis_file(root / "untagged.flac", [])
+    rock = _vorbis_file(root / "rock.flac", ["Rock"])
+    rows = {Path(r.path).name: r for r in _plan(root, predicted="Jazz", confidence=0.9)}
+    assert tagging.text_line(rows["untagged.flac"]) == f"{untagged}: no genre -> Jazz (90%)"
+    assert tagging.text_line(rows["rock.flac"]) == (  # Rock given 10%, Jazz 90%: suspect
+        f"{rock}: keep Rock; suspect: the model hears Jazz (90%)"
+    )
+    quiet = _plan(root, predicted="Jazz", confidence=0.52)  # 52% vs 48%: uncertain
+    line = tagging.text_line(next(r for r in quiet if r.path == str(untagged)))
+    assert line == f"{untagged}: skip (uncertain: the model is uncertain, a guess is not written)"
+    counts = tagging.summary(list(rows.values()), written=False)
+    assert counts == {"files": 2, "write": 1, "keep": 1, "skip": 0, "suspect": 1, "unfamiliar": 0,
+                      "written": False}  # fmt: skip
+    assert tagging.summary_text(counts) == (
+        "2 files: 1 to write (dry run: --write writes them), 1 kept, 0 skipped, 1 suspect tags, "
+        "0 unfamiliar"
+    )
+    assert tagging.summary_text({**counts, "written": True}).startswith(
+        "2 files: 1 written, 1 kept"
+    )
 
 
 def test_a_file_changed_since_it_was_read_is_skipped(tmp_path):

@@ -58,3 +58,30 @@ def test_the_stored_statistics_are_plain_data():
     outlier = stats["outlier"]
     assert isinstance(outlier["coef"], list) and isinstance(outlier["threshold"], float)
     assert outlier["threshold"] >= 0.5
+
+
+def test_mp3_round_trip_keeps_the_length_and_loses_detail():
+    signal = outlier_exposure.odd_signal("babble", seed=5, seconds=2.0)
+    coarse = outlier_exposure.mp3_round_trip(signal, 0.9)
+    fine = outlier_exposure.mp3_round_trip(signal, 0.0)
+    assert coarse.shape == signal.shape == fine.shape and np.isfinite(coarse).all()
+    assert np.abs(coarse).max() > 0.1 * np.abs(signal).max()
+    assert np.mean((coarse - signal) ** 2) > np.mean(
+        (fine - signal) ** 2
+    )  # lower bitrate, more lost
+
+
+def test_a_share_of_the_negatives_passes_through_mp3():
+    seen = []
+
+    def extract(signal, rate):
+        seen.append(signal)
+        return pd.Series({"f0": float(np.abs(signal).mean())})
+
+    plain = outlier_exposure.negative_features(extract, ["syllabic_noise"], 4, 1.0, mp3_share=0.0)
+    raw = list(seen)
+    seen.clear()
+    mixed = outlier_exposure.negative_features(extract, ["syllabic_noise"], 4, 1.0, mp3_share=1.0)
+    assert list(plain["family"]) == list(mixed["family"]) == ["syllabic_noise"] * 4
+    assert all(not np.array_equal(a, b) for a, b in zip(raw, seen, strict=True))
+    assert all(a.shape == b.shape for a, b in zip(raw, seen, strict=True))

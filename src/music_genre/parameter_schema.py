@@ -46,8 +46,8 @@ class Dataset(Block):
     audio_dir: Text | None
     subset: Literal["small", "medium", "large", "full"]
     make_sample_if_missing: bool
-    min_files_per_genre: Positive
-    genre_map: Text | None
+    min_files_per_genre: Positive  # tags: a genre tag on at least this many files is a class
+    genre_map: Text | None  # tags: a YAML file `raw tag: genre` or `raw tag: ignore`
 
 
 class Split(Block):
@@ -161,7 +161,7 @@ class Verdict(Block):
     confident_at: Share
     margin: Share
     leaning_chance: Annotated[float, Field(ge=1.0)]
-    few_tracks_per_genre: Count
+    few_tracks_per_genre: Annotated[float, Field(ge=0.0)]
 
 
 class Inference(Block):
@@ -242,9 +242,11 @@ class OutlierExposure(Block):
     per_family: Positive
     seconds: Annotated[float, Field(gt=0.0)]
     min_probability: Share
+    mp3_share: Share
 
 
 class Familiarity(Block):
+    outlier_exposure: OutlierExposure
     enabled: bool
     flag_share: Share
     neighbours: Positive
@@ -353,7 +355,7 @@ class Playlist(Block):
     length: Positive
     artist_window: Count
     album_window: Count
-    seed_weight: Share
+    seed_weight: Annotated[float, Field(ge=0.0)]
     candidates: Positive
 
 
@@ -363,8 +365,8 @@ class Similarity(Block):
     connectivity: Positive
     expansion_add: Positive
     expansion_search: Positive
-    duplicate_distance: Seconds
-    near_duplicate_distance: Seconds
+    duplicate_distance: Annotated[float, Field(ge=0.0)]
+    near_duplicate_distance: Annotated[float, Field(ge=0.0)]
     top: Positive
     playlist: Playlist
 

@@ -148,6 +148,8 @@ def read_tags(path: str | os.PathLike) -> FileTags:
             found.title = _first(_id3_text(tags, "TIT2"))
             notes = [str(v) for f in tags.getall(f"TXXX:{NOTE_KEY}") for v in f.text]
             found.note = _first(notes)
+        if not found.genres:  # mutagen folds ID3v1 in only when the file has no ID3v2 frames
+            found.genres = _id3v1_genre(path)
     elif kind == "vorbis":
         if tags is not None:
             values = {}
@@ -173,6 +175,26 @@ def read_tags(path: str | os.PathLike) -> FileTags:
             notes = [bytes(v).decode("utf-8", "replace") for v in tags.get(MP4_NOTE, [])]
             found.note = _first(notes)
     return found
+
+
+def _id3v1_genre(path: Path) -> list[str]:
+    """The genre of the file's ID3v1 block (its last 128 bytes, ``TAG`` first; the genre byte last,
+    255 for none), read directly: a file with ID3v2 frames but no genre frame still has this one."""
+    from mutagen.id3 import TCON
+
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() < 128:
+                return []
+            handle.seek(-128, os.SEEK_END)
+            block = handle.read(128)
+    except OSError:
+        return []
+    number = block[127]
+    if not block.startswith(b"TAG") or number >= len(TCON.GENRES):
+        return []
+    return split_genres([TCON.GENRES[number]])
 
 
 def file_digest(data: bytes) -> str:

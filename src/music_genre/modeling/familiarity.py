@@ -58,7 +58,13 @@ DEFAULTS = {
     "max_reference": 5000,  # training tracks kept as neighbours (a random sample beyond this)
     "min_calibration": 30,  # pad the validation scores with leave-one-out ones up to this many
     # synthesized non-music against the collection's music (modeling/outlier_exposure.py)
-    "outlier_exposure": {"enabled": True, "per_family": 6, "seconds": 20.0, "min_probability": 0.5},
+    "outlier_exposure": {
+        "enabled": True,
+        "per_family": 6,
+        "seconds": 20.0,
+        "min_probability": 0.5,
+        "mp3_share": 0.5,
+    },  # fmt: skip
 }
 
 
@@ -206,6 +212,7 @@ def synthesized_negatives(
         int(exposure["per_family"]),
         float(exposure["seconds"]),
         seed,
+        float(exposure.get("mp3_share", outlier_exposure.DEFAULTS["mp3_share"])),
     )
     log.info("Outlier exposure: %d synthesized non-music inputs in %d families",
              len(negatives), negatives["family"].nunique() if len(negatives) else 0,

@@ -24,7 +24,7 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 FAMILIES = ("white_noise", "pink_noise", "brown_noise", "tone", "hum", "sweep", "clicks",
-            "near_silence", "speech")  # fmt: skip
+            "near_silence", "syllabic_noise", "babble", "speech")  # fmt: skip
 # Voices and sentences of the speech negatives (espeak-ng), unlike any a test library uses.
 VOICES = ("en-us", "de", "it", "pt", "nl", "pl", "sv", "en-gb")
 SENTENCES = (
@@ -33,7 +33,8 @@ SENTENCES = (
     "Chapter seven. The train left the station before the sun came up.",
     "This is a reminder that the meeting has moved to three o'clock on Thursday.",
 )
-DEFAULTS = {"enabled": True, "per_family": 6, "seconds": 20.0, "min_probability": 0.5}
+DEFAULTS = {"enabled": True, "per_family": 6, "seconds": 20.0, "min_probability": 0.5,
+            "mp3_share": 0.5}  # fmt: skip
 RATE = 22050
 
 
@@ -69,6 +70,10 @@ def odd_signal(family: str, seed: int, seconds: float = 20.0) -> np.ndarray:
     elif family == "clicks":
         out = np.zeros(n)
         out[rng.integers(0, n, size=int(seconds * rng.uniform(1, 20)))] = 1.0
+    elif family == "syllabic_noise":
+        out = _syllabic_noise(rng, n)
+    elif family == "babble":
+        out = sum(_voice(rng, n) for _ in range(int(rng.integers(1, 4))))
     elif family == "near_silence":
         return (10 ** (rng.uniform(-58, -45) / 20) * rng.standard_normal(n)).astype("float32")
     elif family == "speech":
@@ -77,6 +82,82 @@ def odd_signal(family: str, seed: int, seconds: float = 20.0) -> np.ndarray:
         raise ValueError(f"unknown family {family!r}: one of {', '.join(FAMILIES)}")
     out = np.asarray(out, dtype=np.float64)
     return (level * out / max(float(np.abs(out).max()), 1e-12)).astype("float32")
+
+
+def _phrases(rng: np.random.Generator, n: int) -> np.ndarray:
+    """0/1 gate of phrases (1-3.5 s) and pauses (0.15-0.9 s), smoothed over 20 ms."""
+    gate, at = np.zeros(n), int(rng.uniform(0, 0.5) * RATE)
+    while at < n:
+        length = int(rng.uniform(1.0, 3.5) * RATE)
+        gate[at : at + length] = 1.0
+        at += length + int(rng.uniform(0.15, 0.9) * RATE)
+    ramp = np.hanning(int(0.02 * RATE))
+    return np.convolve(gate, ramp / ramp.sum(), mode="same")
+
+
+def _syllabic_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Speech-shaped noise (band-passed 150 Hz to 3-5 kHz) whose loudness rises and falls at a
+    syllabic rate (3-8 Hz, jittered), in phrases: speech's rhythm without its voice."""
+    from scipy import signal as sp
+
+    low, high = rng.uniform(100, 300), rng.uniform(2500, 5000)
+    sos = sp.butter(2, [low, high], btype="bandpass", fs=RATE, output="sos")
+    noise = sp.sosfilt(sos, rng.standard_normal(n))
+    rate = rng.uniform(3, 8) * (1 + 0.3 * np.cumsum(rng.standard_normal(n)) / np.sqrt(n * 50))
+    phase = 2 * np.pi * np.cumsum(rate) / RATE
+    envelope = np.maximum(np.sin(phase), 0) ** rng.uniform(0.5, 2.0)
+    return noise * envelope * _phrases(rng, n)
+
+
+def _voice(rng: np.random.Generator, n: int) -> np.ndarray:
+    """One synthetic talker: a glottal pulse train (90-260 Hz, intonation falling over each phrase,
+    jittered) through three formant resonances changing every syllable (80-300 ms), with unvoiced
+    fricative syllables (high-passed noise) and pauses between phrases. Not espeak: a formant
+    vocoder of no language."""
+    from scipy import signal as sp
+
+    base = rng.uniform(90, 260)
+    t = np.arange(n) / RATE
+    drift = 1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.2, 0.6) * t + rng.uniform(0, 6.3))
+    f0 = base * drift * (1 + 0.01 * rng.standard_normal(n))
+    phase = np.cumsum(f0) / RATE
+    pulses = np.diff(np.floor(phase), prepend=0.0)
+    source = sp.lfilter([1.0], [1.0, -0.97], pulses)  # glottal roll-off
+    out, at = np.zeros(n), 0
+    while at < n:
+        length = min(int(rng.uniform(0.08, 0.3) * RATE), n - at)
+        window = np.hanning(length)
+        if rng.random() < 0.2:  # fricative
+            sos = sp.butter(2, rng.uniform(2500, 6000), btype="highpass", fs=RATE, output="sos")
+            piece = 0.3 * sp.sosfilt(sos, rng.standard_normal(length))
+        else:
+            piece = source[at : at + length]
+            for low, high, width in ((280, 850, 80), (850, 2400, 120), (2300, 3300, 200)):
+                centre = rng.uniform(low, high)
+                radius = np.exp(-np.pi * width / RATE)
+                theta = 2 * np.pi * centre / RATE
+                piece = sp.lfilter([1 - radius], [1, -2 * radius * np.cos(theta), radius**2], piece)
+            piece = piece / max(float(np.abs(piece).max()), 1e-12)
+        out[at : at + length] += piece * window
+        at += length
+    return out * _phrases(rng, n)
+
+
+def mp3_round_trip(signal: np.ndarray, quality: float) -> np.ndarray:
+    """``signal`` encoded to MP3 (libsndfile's LAME; ``quality`` 0 = about 170 kb/s down to 0.9 =
+    about 32 kb/s) and decoded again: a library's odd files are MP3s more often than not."""
+    import io
+
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, signal, RATE, format="MP3", compression_level=float(quality),
+             bitrate_mode="CONSTANT")  # fmt: skip
+    buffer.seek(0)
+    decoded, _ = sf.read(buffer, dtype="float32")
+    out = np.zeros(len(signal), dtype="float32")
+    out[: min(len(out), len(decoded))] = decoded[: len(out)]
+    return out
 
 
 def speech(voice: str, text: str, seconds: float) -> np.ndarray:
@@ -108,15 +189,22 @@ def negative_features(
     per_family: int = DEFAULTS["per_family"],
     seconds: float = DEFAULTS["seconds"],
     seed: int = 0,
+    mp3_share: float = DEFAULTS["mp3_share"],
 ) -> pd.DataFrame:
     """Feature rows of ``per_family`` synthesized inputs of each family (``extract(signal, rate)`` gives a
-    row in the model's columns), with a ``family`` column. A family that cannot be made here (speech
-    without espeak-ng) is left out with one warning."""
+    row in the model's columns), with a ``family`` column; the share ``mp3_share`` of each family's
+    inputs (seeded) passes through MP3 at a random bitrate first. A family that cannot be made here
+    (speech without espeak-ng) is left out with one warning."""
     rows = []
-    for f, family in enumerate(families):
+    for family in families:
         try:
             for i in range(int(per_family)):
-                row = extract(odd_signal(family, seed * 1000 + f * 100 + i, seconds), RATE)
+                member = seed * 1000 + FAMILIES.index(family) * 100 + i if family in FAMILIES else i
+                signal = odd_signal(family, member, seconds)
+                coin = np.random.default_rng([member, 7])
+                if coin.random() < float(mp3_share):
+                    signal = mp3_round_trip(signal, coin.uniform(0.0, 0.9))
+                row = extract(signal, RATE)
                 rows.append({**row.to_dict(), "family": family})
         except ValueError as err:
             log.warning("Outlier exposure without the %s family: %s", family, err)

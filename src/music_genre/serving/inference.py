@@ -178,7 +178,9 @@ def predict_files_with_features(
             mean = features[classifier.feature_columns].astype("float64").mean(axis=0)
             feature_rows.append({"path": str(path), **mean.to_dict()})
             record.update(familiarity_columns(classifier, mean))
-            judged = wording.row_verdict(record, classifier.classes, verdict, task.row_tags(record))
+            judged = wording.row_verdict(
+                record, classifier.classes, verdict, row_tags(record, classifier)
+            )
             record.update(verdict=judged.kind, runner_up=judged.runner_up)
         record["seconds"] = round(time.perf_counter() - started, 4)
         records.append(record)

@@ -105,8 +105,9 @@ def run(root, as_json, write, overwrite_suspects, journal, undo, env, model, pro
 
     try:
         rows = tagging.plan_library(
-            root, vocabulary, predict, classifier.classes, parameters.get("tagging"), suspects
-        )
+            root, vocabulary, predict, classifier.classes, parameters.get("tagging"), suspects,
+            verdict=(parameters.get("inference") or {}).get("verdict"),
+        )  # fmt: skip
     except ExpectedError as err:
         _error(str(err))
         return EXIT_FAILED
@@ -127,10 +128,7 @@ def run(root, as_json, write, overwrite_suspects, journal, undo, env, model, pro
     if as_json:
         print(json.dumps({"summary": counts}))
     else:
-        verb = "written" if journal_path else "to write (dry run: --write writes them)"
-        print(f"{counts['files']} files: {counts['write']} {verb}, {counts['keep']} kept, "
-              f"{counts['skip']} skipped, {counts['suspect']} suspect tags, "
-              f"{counts['unfamiliar']} unfamiliar")  # fmt: skip
-    failed = any(r.action == tagging.SKIP and not str(r.reason).startswith(tagging.UNFAMILIAR)
-                 for r in rows)  # fmt: skip
+        print(tagging.summary_text(counts))
+    chosen = (tagging.UNFAMILIAR, tagging.UNCERTAIN)  # skipped by choice, not a failure
+    failed = any(r.action == tagging.SKIP and not str(r.reason).startswith(chosen) for r in rows)
     return EXIT_FAILED if failed else EXIT_OK

@@ -3,8 +3,8 @@ strongly disagrees with, and, when asked, write the proposals into the files, wi
 every change byte for byte.
 
 :func:`plan_library` decides, per audio file, ``write`` (no usable genre, a familiar file, a confident
-enough answer), ``keep`` (it has a genre, or this tagger wrote it already) or ``skip`` (``reason``: an
-unfamiliar or silent file, unreadable tags, an unsupported format). :func:`apply_plan` writes the
+answer whose verdict is confident or leaning), ``keep`` (it has a genre, or this tagger wrote it already) or ``skip`` (``reason``: an
+unfamiliar or silent file, an uncertain answer, unreadable tags, an unsupported format). :func:`apply_plan` writes the
 ``write`` rows through :func:`music_genre.data.tag_io.write_genre` (atomic, refused when the file changed
 since it was read), each after its original bytes are kept in the journal's folder and the journal line
 is on disk; :func:`undo_journal` puts every file back and checks its hash. A second run of the same
@@ -22,12 +22,15 @@ from pathlib import Path
 
 from music_genre.data import library, tag_io
 from music_genre.data.genre_vocabulary import Vocabulary
+from music_genre.serving import wording
 
 WRITE, KEEP, SKIP = "write", "keep", "skip"
 TAGGED_BEFORE = "tagged_by_music_genre"
 UNFAMILIAR = "unfamiliar"
 UNCERTAIN = "uncertain"
 NOTE_PREFIX = "music-genre"
+# An uncertain answer is a guess: never written.
+WRITTEN_VERDICTS = (wording.CONFIDENT, wording.LEANING)
 DEFAULTS = {"min_confidence": 0.0, "suspect_confidence": 0.6, "suspect_given_below": 0.1}
 
 
@@ -84,11 +87,16 @@ def decide(
     prediction: Mapping,
     classes: Iterable[str],
     tagging: Mapping,
+    verdict: Mapping | None = None,
 ) -> Decision:
     """One file's action from its tags (``current`` raw values, ``given`` the model's classes they
     resolve to, the tagger's ``note``) and its prediction row (``genre``, ``confidence``,
-    ``unfamiliar``, ``proba_<genre>``, or ``error_reason``/``error``)."""
+    ``unfamiliar``, ``proba_<genre>``, or ``error_reason``/``error``). A file with no genre is written
+    only when the answer's verdict (:func:`music_genre.serving.wording.row_verdict` with the
+    ``inference.verdict`` settings ``verdict``) is confident or leaning: an uncertain answer is a
+    guess, and a tagger never writes a guess."""
     tagging = settings(tagging)
+    classes = list(classes)
     error = prediction.get("error_reason")
     if isinstance(error, str):
         return Decision(
@@ -118,9 +126,19 @@ def decide(
         row.reason = "tagged as not music (spoken word, sound effects): left as it is"
     elif confidence < float(tagging["min_confidence"]):
         row.action, row.reason = SKIP, f"{UNCERTAIN}: confidence under {tagging['min_confidence']}"
+    elif (judged := _strength(prediction, classes, verdict)) not in WRITTEN_VERDICTS:
+        row.action, row.reason = SKIP, f"{UNCERTAIN}: the model is {judged}, a guess is not written"
     else:
         row.action = WRITE
     return row
+
+
+def _strength(prediction: Mapping, classes: list[str], verdict: Mapping | None) -> str:
+    """The ranking's own verdict (confident | leaning | uncertain), before familiarity."""
+    if not all(f"proba_{g}" in prediction for g in classes):
+        return wording.UNCERTAIN
+    judged = wording.row_verdict(prediction, classes, wording.verdict_settings(verdict))
+    return wording.UNCERTAIN if judged is None else judged.strength
 
 
 def plan_library(
@@ -130,11 +148,13 @@ def plan_library(
     classes: Iterable[str],
     tagging: Mapping | None = None,
     suspects: Mapping[str, Mapping] | None = None,
+    verdict: Mapping | None = None,
 ) -> list[Decision]:
     """Every audio file under ``root``, decided. ``predict(path) -> row`` scores one file (the CLI's
     model through :func:`music_genre.serving.inference.predict_files`). ``suspects``: the training run's
     ``suspect_tags`` by resolved path (out-of-fold: the model that trained on a file's tag cannot judge
-    it); such a file with a genre is ``suspect`` too."""
+    it); such a file with a genre is ``suspect`` too. ``verdict``: the ``inference.verdict`` settings
+    (:func:`decide`)."""
     suspects = {str(Path(p).resolve()): row for p, row in (suspects or {}).items()}
     classes = list(classes)
     rows = []
@@ -153,7 +173,7 @@ def plan_library(
         given = vocabulary.genres_of(found.genres)
         prediction = dict(predict(path), _not_music=vocabulary.is_not_music(found.genres))
         decision = decide(
-            str(path), found.genres, found.note, given, prediction, classes, tagging or {}
+            str(path), found.genres, found.note, given, prediction, classes, tagging or {}, verdict
         )
         decision.digest = digest
         known = suspects.get(str(Path(path).resolve()))
@@ -231,7 +251,8 @@ def undo_journal(journal: str | os.PathLike) -> list[UndoResult]:
 
     A file already back as it was is ``unchanged``; one changed since the tagger wrote it (by someone
     else) is ``skip``ped, never overwritten; a write killed before its ``after`` line counts as written
-    when the file carries the journal's note.
+    when the file carries the journal's note (only then: a finished write whose file was edited since,
+    note and all, is the user's now).
     """
     journal = Path(journal)
     if not journal.is_file():
@@ -262,7 +283,7 @@ def undo_journal(journal: str | os.PathLike) -> list[UndoResult]:
             results.append(UndoResult(path, "unchanged"))
             continue
         ours = now in entry["afters"]
-        if not ours:
+        if not ours and len(entry["afters"]) < len(entry["notes"]):  # the last write was killed
             try:
                 ours = tag_io.read_tags(path).note in entry["notes"]
             except tag_io.TagError:
@@ -291,6 +312,14 @@ def summary(rows: list[Decision], written: bool) -> dict:
         "unfamiliar": sum(bool(r.unfamiliar) for r in rows),
         "written": written,
     }
+
+
+def summary_text(counts: Mapping) -> str:
+    """The text-mode summary line of :func:`summary`'s counts."""
+    verb = "written" if counts["written"] else "to write (dry run: --write writes them)"
+    return (f"{counts['files']} files: {counts['write']} {verb}, {counts['keep']} kept, "
+            f"{counts['skip']} skipped, {counts['suspect']} suspect tags, "
+            f"{counts['unfamiliar']} unfamiliar")  # fmt: skip
 
 
 def vocabulary_for_library(root: str | os.PathLike, dataset: Mapping | None) -> Vocabulary:

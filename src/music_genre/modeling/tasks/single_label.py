@@ -29,13 +29,11 @@ class SingleLabelTask(Task):
         arguments = dict(arguments)
         feature_sets = arguments.pop("feature_sets", None) or {}
         default_set = arguments.pop("default_feature_set", None)
-        from music_genre.modeling import (
-            selection,  # the model type (auto: chosen by cross-validation)
-        )
+        from music_genre.modeling import selection
 
         if feature_sets:  # feature_set auto: the set is chosen with the model, on the user's tracks
             classifier = selection.train_chosen(table, feature_sets, default_set, arguments)
-        else:
+        else:  # one feature set: train_model chooses the type first when it is auto
             classifier = selection.train_model(table, **arguments)
         configured = (
             (modeling.get("hyperparameters") or {}).get("lightgbm", {}).get("min_child_samples")
