@@ -37,25 +37,20 @@ def metrics_endpoint(port: int | None, address: str = "127.0.0.1"):
     if not port:
         yield None
         return
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
+
+    from music_genre.serving.prometheus_metrics import listen
 
     folder = tempfile.mkdtemp(prefix="music-genre-page-metrics-")
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=folder)
-    try:
-        server, thread = start_http_server(int(port), addr=address, registry=registry)
-    except OSError as error:
-        log.warning(
-            "The page's metrics endpoint is off: cannot listen on %s:%s (%s); set "
-            "prometheus.page_port or `music-genre app --metrics-port`",
-            address,
-            port,
-            error.strerror or error,
-        )
+    listening = listen(port, address, registry)
+    if listening is None:
         shutil.rmtree(folder, ignore_errors=True)
         yield None
         return
+    server, thread = listening
     try:
         yield folder
     finally:

@@ -160,16 +160,36 @@ class ServingMetrics:
 _EXPORTER: dict = {}
 
 
+def listen(port: int, address: str, registry=None):
+    """``prometheus_client``'s exporter of ``registry`` (None: the default one) on
+    ``http://<address>:<port>/metrics``, as ``(server, thread)``; a port already in use is one warning
+    and None: the page goes on without its metrics endpoint."""
+    from prometheus_client import REGISTRY, start_http_server
+
+    try:
+        return start_http_server(int(port), addr=address, registry=registry or REGISTRY)
+    except OSError as error:
+        log.warning(
+            "The page's metrics endpoint is off: cannot listen on %s:%s (%s); set "
+            "prometheus.page_port or `music-genre app --metrics-port`",
+            address,
+            port,
+            error.strerror or error,
+        )
+        return None
+
+
 def start_page_exporter(port: int | None, address: str = "127.0.0.1") -> bool:
     """Serve the default registry on ``http://<address>:<port>/metrics`` from a daemon thread, once per
     process: Streamlit runs the page's script again on every interaction, and every call after the first
-    returns what the first did. A port already in use is one warning, and the page goes on without its
-    metrics endpoint. ``port`` None or 0: off."""
+    returns what the first did (:func:`listen`). ``port`` None or 0: off."""
     if not port:
         return False
     with _LOCK:
-        if "started" in _EXPORTER:
-            return _EXPORTER["started"]
+        if "started" not in _EXPORTER:
+            _EXPORTER["server"] = listen(port, address)
+            _EXPORTER["started"] = _EXPORTER["server"] is not None
+        return _EXPORTER["started"]
         from prometheus_client import start_http_server
 
         try:
