@@ -42,7 +42,9 @@ class Block(BaseModel):
 class Dataset(Block):
     name: Text
     format: Literal["fma", "folder", "tags"]
-    root: Text
+    root: (
+        Text | None
+    )  # None (an empty --params=dataset.root=): ingestion says what to pass, in one line
     audio_dir: Text | None
     subset: Literal["small", "medium", "large", "full"]
     make_sample_if_missing: bool
