@@ -324,7 +324,9 @@ def _build_onnx_beside(network, weights_path: Path) -> None:
     except OnnxUnavailable as err:
         log.warning("no ONNX graph beside the weights (%s): the numpy network runs", err)
         return
-    log.info("ONNX graph built and checked against the numpy network: %s", onnx_path)
+    from music_genre.common.run_logging import DETAIL  # the console says the weights were verified
+
+    log.info("ONNX graph built and checked against the numpy network: %s", onnx_path, extra=DETAIL)
 
 
 def ensure_weights(
