@@ -456,6 +456,6 @@ def test_the_page_shows_tags_in_a_real_browser(tagged, serving_tags, browser_pag
         text = main_text(page)
         sidebar = sidebar_text(page)
     expected = predict_json(tagged.path, clip)
-    shown = ", ".join(f"{t['genre']} {100 * t['probability']:.2f}%" for t in expected["tags"])
+    shown = ", ".join(f"{t['genre']} {100 * t['probability']:.0f}%" for t in expected["tags"])
     assert f"b.mp3: tags: {shown}" in text  # the CLI's words (serving/wording.py)
     assert "multi-label: 8 genres" in sidebar and "Jaccard" in sidebar

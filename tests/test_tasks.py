@@ -28,8 +28,18 @@ class MoodTask(SingleLabelTask):
 
 @pytest.fixture
 def mood(monkeypatch):
+    """The task registered, with its serving words (those of single_label): one registry line and one
+    module per layer, as docs/architecture.md says."""
+    import sys
+    import types
+
+    from music_genre.serving.tasks import single_label as single_label_words
+
     task = MoodTask()
     monkeypatch.setitem(tasks.TASKS, task.name, task)
+    words = types.ModuleType(f"music_genre.serving.tasks.{task.name}")
+    words.WORDING = single_label_words.WORDING
+    monkeypatch.setitem(sys.modules, words.__name__, words)
     return task
 
 

@@ -226,8 +226,8 @@ class Selection(Block):
 
 
 class MultiLabelGate(Block):
-    jaccard: Share
-    hamming_loss: Share
+    jaccard: Seconds  # >= 0; above 1: no model reaches the gate (never registered)
+    hamming_loss: Seconds
 
 
 class Registration(Block):
