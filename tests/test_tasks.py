@@ -28,19 +28,24 @@ class MoodTask(SingleLabelTask):
 
 @pytest.fixture
 def mood(monkeypatch):
-    """The task registered, with its serving words (those of single_label): one registry line and one
+    task = MoodTask()
+    monkeypatch.setitem(tasks.TASKS, task.name, task)
+    return task
+
+
+@pytest.fixture
+def mood_with_words(mood, monkeypatch):
+    """The task registered with its serving words (those of single_label): one registry line and one
     module per layer, as docs/architecture.md says."""
     import sys
     import types
 
     from music_genre.serving.tasks import single_label as single_label_words
 
-    task = MoodTask()
-    monkeypatch.setitem(tasks.TASKS, task.name, task)
-    words = types.ModuleType(f"music_genre.serving.tasks.{task.name}")
+    words = types.ModuleType(f"music_genre.serving.tasks.{mood.name}")
     words.WORDING = single_label_words.WORDING
     monkeypatch.setitem(sys.modules, words.__name__, words)
-    return task
+    return mood
 
 
 def test_the_registry_names_the_tasks_and_refuses_others_in_one_line():
@@ -53,7 +58,10 @@ def test_the_registry_names_the_tasks_and_refuses_others_in_one_line():
         tasks.get_task("tags", setting="serving.task")
 
 
-def test_a_registered_task_gets_its_own_outputs_through_the_same_code_path(mood, tmp_path):
+def test_a_registered_task_gets_its_own_outputs_through_the_same_code_path(
+    mood_with_words, tmp_path
+):
+    mood = mood_with_words
     from music_genre.modeling.registry import registration_request
     from music_genre.serving import inference
 
