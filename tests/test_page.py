@@ -151,11 +151,9 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
     playable = [
         n for n, r in rows.items() if not isinstance(r["error_reason"], str) or wording.is_silent(r)
     ]
-    assert (
-        page.locator("audio").count()
-        == len(playable)
-        == len(scored) + wording.is_silent(rows[silent.name])
-    )
+    # a player per song that decoded, and one per neighbour under each scored song's "songs like this"
+    assert len(playable) == len(scored) + wording.is_silent(rows[silent.name])
+    assert page.locator("audio").count() >= len(playable)
     assert "█" not in text  # no text bars left
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
