@@ -602,3 +602,27 @@ def test_a_real_prometheus_scrapes_the_served_model_the_page_and_the_daily_figur
             "MusicGenreDailyStale",
             "MusicGenreServedErrors",
         }
+
+
+def test_a_new_registry_gets_its_own_series_after_an_old_one_is_collected():
+    """A collected registry's id() is reused: the families are the new registry's own, not a dead one's."""
+    import gc
+
+    from prometheus_client import CollectorRegistry
+
+    for _ in range(50):
+        registry = CollectorRegistry()
+        meter = ServingMetrics(ModelLabels("music-genre-sample", "3"), registry)
+        meter.answered([None, None])
+        found = samples(meter.exposition()[0].decode())
+        assert (
+            value(
+                found,
+                "music_genre_files_scored_total",
+                model_name="music-genre-sample",
+                model_version="3",
+            )
+            == 2
+        )
+        del meter, registry
+        gc.collect()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -105,15 +106,17 @@ class _Families:
         )
 
 
-_FAMILIES: dict[int, _Families] = {}
+# Keyed by the registry itself, held weakly: a registry's id() is reused once it is collected, and families
+# found by id would belong to a dead registry (a new one would then expose nothing).
+_FAMILIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def _families(registry) -> _Families:
     with _LOCK:
-        if id(registry) not in _FAMILIES:
-            _FAMILIES[id(registry)] = _Families(registry)
-        return _FAMILIES[id(registry)]
+        if registry not in _FAMILIES:
+            _FAMILIES[registry] = _Families(registry)
+        return _FAMILIES[registry]
 
 
 class ServingMetrics:
@@ -189,19 +192,4 @@ def start_page_exporter(port: int | None, address: str = "127.0.0.1") -> bool:
         if "started" not in _EXPORTER:
             _EXPORTER["server"] = listen(port, address)
             _EXPORTER["started"] = _EXPORTER["server"] is not None
-        return _EXPORTER["started"]
-        from prometheus_client import start_http_server
-
-        try:
-            _EXPORTER["server"] = start_http_server(int(port), addr=address)
-            _EXPORTER["started"] = True
-        except OSError as error:
-            log.warning(
-                "The page's metrics endpoint is off: cannot listen on %s:%s (%s); set "
-                "prometheus.page_port or `music-genre app --metrics-port`",
-                address,
-                port,
-                error.strerror or error,
-            )
-            _EXPORTER["started"] = False
         return _EXPORTER["started"]
