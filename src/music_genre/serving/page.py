@@ -7,7 +7,8 @@ same answer here as from ``music-genre predict``, in the same words (:mod:`music
 the sidebar opens with the CLI's header line and warnings, a result with its answer ("uncertain: A or B"
 when weak) and, above the charts, its verdict (silent, unlike the training music). Each song shows its
 genre probabilities as a bar chart, a player, and for a long song its genre window by window on a
-timeline (Vega-Lite charts through Altair, which Streamlit itself depends on).
+timeline (Vega-Lite charts through Altair, which Streamlit itself depends on). Before any real-music model
+exists, MSD_musicnn's own tags answer (:mod:`music_genre.serving.page_pretrained`).
 
 Uploads are checked (size, then decoding), written to a private temporary folder only while scored, then
 deleted; the page never takes a path from the user. The player gets the upload's bytes from Streamlit's
@@ -125,9 +126,10 @@ def genre_chart(ranked: list[tuple[str, float]]):
     return (base.mark_bar() + labels).properties(height=90 + 26 * len(data))
 
 
-def chart_text(ranked: list[tuple[str, float]]) -> str:
-    """The bar chart in words (its alternative text, for screen readers): every genre's percentage."""
-    return "Genre probabilities: " + ", ".join(f"{g} {100 * p:.0f}%" for g, p in ranked)
+def chart_text(ranked: list[tuple[str, float]], what: str = "Genre") -> str:
+    """The bar chart in words (its alternative text, for screen readers): every genre's (or tag's)
+    percentage."""
+    return f"{what} probabilities: " + ", ".join(f"{g} {100 * p:.0f}%" for g, p in ranked)
 
 
 def timeline_text(timeline) -> str:
@@ -200,13 +202,19 @@ def model_card(classifier, files: dict) -> list[tuple[str, str]]:
 
 
 def _meter(args: argparse.Namespace, files: dict, classifier, source: str):
-    """The page's counters (serving/prometheus_metrics.py), served on their own port once per process."""
+    """The page's counters (serving/prometheus_metrics.py), served on their own port once per process;
+    ``classifier`` None: the pretrained tagger answers."""
+    from music_genre.serving import page_pretrained
     from music_genre.serving import prometheus_metrics as metrics
 
     settings = files["prometheus"]
     port = args.metrics_port if args.metrics_port is not None else settings.get("page_port")
     metrics.start_page_exporter(port, settings.get("page_address") or "127.0.0.1")
-    return metrics.ServingMetrics(metrics.ModelLabels.of_classifier(classifier, source))
+    if classifier is None:
+        labels = metrics.ModelLabels(page_pretrained.MODEL_NAME, "MSD_musicnn", source)
+    else:
+        labels = metrics.ModelLabels.of_classifier(classifier, source)
+    return metrics.ServingMetrics(labels)
 
 
 def _env_flag(env: str | None, equals: bool = False) -> str:
@@ -239,7 +247,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     import streamlit as st
 
     from music_genre.modeling import store as model_store
-    from music_genre.serving import inference, page_similar, wording
+    from music_genre.serving import inference, page_pretrained, page_similar, pretrained, wording
     from music_genre.serving import served_inputs as guard
     from music_genre.serving.prometheus_metrics import OK, SERVER_ERROR
     from music_genre.serving.tasks import wording_of_model
@@ -252,6 +260,10 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     def load(project_dir: str, env: str | None):
         """Once per server process and environment, not per request."""
         return model_store.load_model(None, env, Path(project_dir))
+
+    @st.cache_resource
+    def load_tagger(project_dir: str, env: str | None):
+        return page_pretrained.load_tagger(Path(project_dir), env)
 
     @st.cache_data(ttl=60)
     def choices(project_dir: str, env: str | None) -> list[str]:
@@ -269,34 +281,45 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         )
     env = None if env == "local" else env
     files = project_files(project, env)
+    loaded = missing = facts = None
     try:
         loaded = load(str(project), env)
+        facts = wording.model_facts(loaded.classifier, loaded.source, files["dataset"])
     except model_store.ModelNotFoundError as error:
-        st.error(str(error))
+        missing = error
+    # no real-music model yet: MSD_musicnn's own tags answer, when its weights are converted
+    tagger = load_tagger(str(project), env) if page_pretrained.wanted(facts) else None
+    if loaded is None and tagger is None:
+        st.error(str(missing))
         return
-    classifier = loaded.classifier
-    facts = wording.model_facts(classifier, loaded.source, files["dataset"])
+    classifier = None if tagger is not None else loaded.classifier
     windowing = inference.windowing_settings(files["inference"])
     verdict_settings = wording.verdict_settings(files["inference"])
     limit = guard.max_bytes(files["serving"])
-    meter = _meter(args, files, classifier, loaded.source)
+    meter = _meter(args, files, classifier, "pretrained" if classifier is None else loaded.source)
     metered = st.session_state.setdefault("metered_uploads", set())
 
     st.title("music-genre")
     with st.sidebar:
         st.subheader("The model answering")
         st.text(wording.environment_text(env, files["dataset"]))
-        st.text(wording.header_text(facts))
-        if wording.sample_warning(facts):
-            st.warning(wording.sample_warning(facts))
-        for note in (
-            wording.familiarity_note(facts),
-            wording.weak_model_note(facts, verdict_settings),
-        ):
-            if note:
-                st.info(note)
-        for label, text in model_card(classifier, files):
-            st.markdown(f"**{label}**: {text}")
+        if tagger is not None:
+            st.text(pretrained.HEADER.format(description=pretrained.tagger_description()))
+            for line in page_pretrained.sidebar_lines(loaded is not None, _env_flag(env, True)):
+                st.info(line)
+            st.markdown(f"**Vocabulary**: {', '.join(tagger.tags)}")
+        else:
+            st.text(wording.header_text(facts))
+            if wording.sample_warning(facts):
+                st.warning(wording.sample_warning(facts))
+            for note in (
+                wording.familiarity_note(facts),
+                wording.weak_model_note(facts, verdict_settings),
+            ):
+                if note:
+                    st.info(note)
+            for label, text in model_card(classifier, files):
+                st.markdown(f"**{label}**: {text}")
 
     @st.cache_resource
     def load_index(project_dir: str, env: str | None):
@@ -325,6 +348,24 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             suffix = guard.suffix_for(data, upload.name)
             with guard.PrivateUploads() as private:
                 path = private.write(data, suffix)
+                if tagger is not None:
+                    found, reason, message = page_pretrained.answer_or_error(tagger, path)
+                    if first:
+                        meter.answered([reason])
+                        meter.request(OK, time.perf_counter() - started)
+                    if found is None:
+                        st.error(f"{upload.name}: {message} ({reason})")
+                        continue
+                    st.markdown(f"### {upload.name}: {pretrained.tags_text(found)}")
+                    st.audio(data, format=AUDIO_TYPES.get(suffix, "audio/mpeg"))
+                    ranked = [(t["tag"], t["probability"]) for t in found["tags"]]
+                    chart = genre_chart(ranked)
+                    st.altair_chart(
+                        chart, width="stretch", height=chart.height, alt=chart_text(ranked, "Tag")
+                    )
+                    like = index and page_similar.songs_like(index, path, upload.name, windowing)
+                    page_similar.render_songs_like(st, index, like)
+                    continue
                 try:
                     row = inference.predict_files(
                         [path], classifier, windowing, verdict_settings
@@ -384,7 +425,7 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
         if files["confusion_matrix"].is_file():
             st.image(
                 str(files["confusion_matrix"]),
-                caption=wording_of_model(classifier).figure_caption,
+                caption=wording_of_model(classifier).figure_caption if classifier else None,
             )
         if files["per_class_report"].is_file():
             st.table(pd.read_csv(files["per_class_report"]).round(3))

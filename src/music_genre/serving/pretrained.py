@@ -47,6 +47,12 @@ def answer_file(tagger, path: str | os.PathLike, top: int) -> dict:
     }
 
 
+def tags_text(answer: dict) -> str:
+    """An answer's tags in words: ``rock 62%, metal 40%, ...`` (whole percents, as the CLI prints
+    genres)."""
+    return ", ".join(f"{t['tag']} {100 * t['probability']:.0f}%" for t in answer["tags"])
+
+
 def tagger_description() -> str:
     from music_genre.features.embeddings.tagger import DESCRIPTION
 
@@ -94,8 +100,7 @@ def run(paths: list[str], top: int, as_json: bool, project: Path | None, env: st
         if as_json:
             print(json.dumps(answer), flush=True)
         else:
-            tags = ", ".join(f"{t['tag']} {100 * t['probability']:.0f}%" for t in answer["tags"])
-            print(f"{Path(answer['path']).name}  {tags}")
+            print(f"{Path(answer['path']).name}  {tags_text(answer)}")
     return 1 if failed else 0
 
 

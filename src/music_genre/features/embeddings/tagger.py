@@ -66,9 +66,11 @@ class PretrainedTagger:
         return self.tag_patches(patches)
 
     def tag_file(self, path: str | os.PathLike) -> np.ndarray:
-        """A file's tag probabilities (decoded as the embedding decodes it: mono, 16 kHz)."""
+        """A file's tag probabilities (decoded as the embedding decodes it: mono, 16 kHz); the header is
+        checked first, as the genre models' path checks it, so a bad file gets the same one-line reason."""
         from music_genre.data import audio
 
+        audio.probe(path, min_duration=3.0)  # one 3 s patch at least
         return self.tag_signal(audio.load(path, sample_rate=self.backend.sample_rate))
 
     def top(self, probabilities: np.ndarray, count: int) -> list[tuple[str, float]]:
