@@ -155,6 +155,16 @@ def test_a_person_tags_songs_in_the_browser(served_page, browser_page, tmp_path)
     assert len(playable) == len(scored) + wording.is_silent(rows[silent.name])
     assert page.locator("audio").count() >= len(playable)
     assert "█" not in text  # no text bars left
+    # "songs like this" under the clip: the neighbours the CLI's `similar` gives it, with their scores
+    from music_genre.serving import page_similar, similar
+
+    index = similar.load_index(project.path, None)
+    windowing = inference.windowing_settings(project.load("params:inference"))
+    like = page_similar.songs_like(index, clip, clip.name, windowing)
+    assert like is not None and like["neighbours"]
+    assert f"Songs like this in the collection ({index.description})" in text
+    for neighbour in like["neighbours"]:
+        assert f"[{neighbour['genre']}], similarity {neighbour['similarity']:.2f}" in text
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
     sidebar = sidebar_text(page)
