@@ -114,3 +114,44 @@ def stop_ray() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+class NodeWatch:
+    """Says, once per node, when a Ray node leaves the cluster while work runs on it (a host lost or
+    stopped): Ray runs the tasks that were on it again elsewhere (their ``max_retries``), and the log says
+    why the run slowed down. Looks at most every ``every_s`` seconds (one call to Ray's GCS)."""
+
+    def __init__(self, what: str, every_s: float = 2.0) -> None:
+        self.what, self.every_s = what, every_s
+        self._last = 0.0
+        self.alive = self._alive()
+        self.lost: list[str] = []
+
+    @staticmethod
+    def _alive() -> dict[str, str]:
+        import ray
+
+        if not ray.is_initialized():
+            return {}
+        return {
+            n["NodeID"]: n.get("NodeManagerAddress", "?") for n in ray.nodes() if n.get("Alive")
+        }
+
+    def check(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.every_s:
+            return
+        self._last = now
+        alive = self._alive()
+        for node, address in self.alive.items():
+            if node not in alive:
+                self.lost.append(address)
+                log.warning(
+                    "Ray node %s (%s) left the cluster during %s: Ray runs its unfinished tasks again "
+                    "on the other nodes; nothing it finished is lost (results reach the cache through "
+                    "this driver)",
+                    address,
+                    node[:12],
+                    self.what,
+                )
+        self.alive = {**alive}

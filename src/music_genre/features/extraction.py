@@ -18,6 +18,7 @@ import pandas as pd
 
 from music_genre.common.errors import ExpectedError
 from music_genre.common.progress import ProgressLog
+from music_genre.common.ray_runtime import NodeWatch
 from music_genre.features.feature_cache import (
     KEY_COLUMNS,
     STATUS_FAILED,
@@ -187,8 +188,10 @@ def run_extraction(
         size = batch_size_for(len(todo), batch_size, workers, batches_per_worker=4)
         batches = _batches(todo, size)
         bar = ProgressLog(len(todo), "Extracting features", log, enabled=progress)
+        nodes = NodeWatch("feature extraction")
         try:
             while True:
+                nodes.check()
                 while len(pending) < limit:
                     batch = next(batches, None)
                     if batch is None:
@@ -210,6 +213,7 @@ def run_extraction(
                 bar.update(len(batch_result))
         finally:
             bar.close()
+        nodes.check(force=True)  # a node lost during the last batches
     cache.compact()
     seconds = time.perf_counter() - started
     return ExtractionReport(
