@@ -131,3 +131,25 @@ def test_losing_a_worker_host_mid_extraction_loses_no_track(cluster, ingested): 
     assert cluster.hosts.addresses["w3"] in {n["node_ip"] for n in dead}
     print(f"lost host: killed {lost[0][1]} processes {lost[0][0] - started:.1f} s into the run; "
           f"the run finished {finished - lost[0][0]:.1f} s after the loss")  # fmt: skip
+
+
+def test_tuning_runs_on_the_cluster_from_the_driver_host(cluster, ingested):  # noqa: F811
+    """Ray Tune's trials through the same Ray Client connection: the run is one driver job of the
+    cluster, with the project's code shipped to the workers."""
+    params = {
+        **ingested.params,
+        "feature_engineering.cache_dir": str(ingested.path / "hosts_cache"),  # the first test's
+        "tuning.num_samples": 2,
+        "tuning.num_boost_round": 30,
+        "tuning.search_alg": "random",
+    }
+    before = {job["job_id"] for job in cluster.state("jobs")}
+    driver = _driver(cluster, ingested.path, "--pipelines=feature_engineering,modeling,tuning",
+                     "--to-nodes=tune_hyperparameters_node", cli_params(params))  # fmt: skip
+    output, _ = driver.communicate(timeout=900)
+    assert driver.returncode == 0, output[-3000:]
+    trials = ingested.load("tuning_trials", params=params)
+    assert len(trials) == 2 and "ERROR" not in set(trials["status"])
+    jobs = [job for job in cluster.state("jobs") if job["job_id"] not in before]
+    assert [(job["type"], job["status"]) for job in jobs] == [("DRIVER", "SUCCEEDED")]
+    assert "py_modules" in json.dumps(jobs[0]["runtime_env"])
