@@ -3,7 +3,7 @@ the project's advisory lock taken by separate processes, and an MLflow tracking 
 where two "machines" (two project copies, sharing nothing but the server and the database) promote at
 once. No mocks; the order of events is forced through the processes' pipes and the lock itself.
 
-Skips, with its reason, without PostgreSQL's programs (``apt-get install postgresql``) or psycopg2
+Skips, with its reason, without PostgreSQL's programs (``apt-get install postgresql``) or psycopg
 (``pip install 'music-genre[postgres]'``).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import pickle
 import pwd
 import shutil
 import signal
@@ -19,13 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from music_genre.common import database_lock, locks
 
-from .conftest import free_port
+from .conftest import free_port, make_project_copy
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -58,7 +60,7 @@ def postgres():
     """A PostgreSQL cluster in a temporary folder on a free port (trust authentication, localhost only);
     yields its URI prefix ``postgresql://postgres@127.0.0.1:<port>``."""
     pytest.importorskip(
-        "psycopg2", reason="psycopg2 is not installed: pip install 'music-genre[postgres]'"
+        "psycopg", reason="psycopg is not installed: pip install 'music-genre[postgres]'"
     )
     programs = postgres_programs()
     if os.geteuid() == 0:
@@ -99,10 +101,9 @@ def postgres():
 
 
 def create_database(server: str, name: str) -> str:
-    import psycopg2
+    import psycopg
 
-    connection = psycopg2.connect(f"{server}/postgres")
-    connection.autocommit = True
+    connection = psycopg.connect(f"{server}/postgres", autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{name}"')
     connection.close()
@@ -188,15 +189,14 @@ def test_the_advisory_lock_excludes_other_processes_and_a_killed_holder_frees_it
             lock.acquire(wait=False)
         assert not lock.held_here
         # a wait is sliced by lock_timeout, which bounds an advisory lock's wait too
-        import psycopg2
-        import psycopg2.errors
+        import psycopg
+        import psycopg.errors
 
-        probe = psycopg2.connect(database)
-        probe.autocommit = True
+        probe = psycopg.connect(database, autocommit=True)
         with probe.cursor() as cursor:
             cursor.execute("SET lock_timeout = '100ms'")
-            with pytest.raises(psycopg2.errors.LockNotAvailable):
-                cursor.execute("SELECT pg_advisory_lock(%s)", (lock.key,))
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                cursor.execute("SELECT pg_advisory_lock(%s::bigint)", (lock.key,))
         probe.close()
         # held past one wait slice (lock_timeout), so the waiter asks again and keeps its turn
         time.sleep(database_lock.WAIT_SECONDS + 0.5)
@@ -240,37 +240,234 @@ def test_the_advisory_lock_excludes_other_processes_and_a_killed_holder_frees_it
                 contender.stop()
 
 
+def keep_mlflow_settings(monkeypatch) -> None:
+    """MLflow's tracking and registry URIs of this process (its globals, and the environment variables
+    its setters write for subprocesses) back as they were after the test."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_utils._tracking_uri)
+    monkeypatch.setattr(registry_utils, "_registry_uri", registry_utils._registry_uri)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # remembers what it was (or its absence)
+        if not os.environ[name]:
+            monkeypatch.delenv(name)
+
+
 def test_the_lock_is_chosen_in_one_place(postgres, monkeypatch, tmp_path):
     """The flock for SQLite; the advisory lock for a PostgreSQL registry or a configured database."""
     import mlflow
 
+    keep_mlflow_settings(monkeypatch)
     database = f"{postgres}/postgres"
     monkeypatch.delenv(database_lock.LOCK_DATABASE_ENV, raising=False)
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_registry_uri(None)
+    assert isinstance(locks.promotion_lock(tmp_path, "sample"), locks.FileLock)
+    monkeypatch.setenv(database_lock.LOCK_DATABASE_ENV, database)
+    chosen = locks.promotion_lock(tmp_path, "sample")
+    assert isinstance(chosen, database_lock.AdvisoryLock) and chosen.database == database
+    assert chosen.key == database_lock.lock_key("music-genre promotion sample")
+    monkeypatch.setenv(database_lock.LOCK_DATABASE_ENV, "sqlite:///x.db")
+    with pytest.raises(database_lock.LockDatabaseError, match="is not a PostgreSQL database"):
+        locks.promotion_lock(tmp_path, "sample")
+    monkeypatch.delenv(database_lock.LOCK_DATABASE_ENV)
+    # MLflow used directly on PostgreSQL, under SQLAlchemy's name for the driver
+    mlflow.set_registry_uri(database.replace("postgresql://", "postgresql+psycopg://"))
+    chosen = locks.promotion_lock(tmp_path, "sample")
+    assert isinstance(chosen, database_lock.AdvisoryLock)
+    with chosen.hold(wait=False) as waited:  # the SQLAlchemy URI, read by libpq
+        assert waited is False
+    # a database that cannot be reached: one line, no password in it
+    unreachable = f"postgresql://me:secret@127.0.0.1:{free_port()}/nothing"
+    lock = database_lock.promotion_advisory_lock(unreachable, "sample")
+    with pytest.raises(database_lock.LockDatabaseError) as error:
+        lock.acquire(wait=True)
+    assert "secret" not in str(error.value) and "\n" not in str(error.value)
+    assert "me:***@127.0.0.1" in str(error.value)
+
+
+# ---- b. a tracking server on PostgreSQL, two machines promoting at once ------------------------------
+@pytest.fixture(scope="module")
+def tracking_server(postgres, tmp_path_factory):
+    """``mlflow server`` on a PostgreSQL backend store, artifacts proxied to a folder of its own (the
+    clients need no shared file system); yields ``(tracking URI, lock database)``."""
+    database = create_database(postgres, "mlflow")
+    folder = tmp_path_factory.mktemp("tracking_server")
+    port = free_port()
+    log = open(folder / "server.log", "w")
+    started = time.monotonic()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", database,
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
     try:
-        mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-        mlflow.set_registry_uri(None)
-        assert isinstance(locks.promotion_lock(tmp_path, "sample"), locks.FileLock)
-        monkeypatch.setenv(database_lock.LOCK_DATABASE_ENV, database)
-        chosen = locks.promotion_lock(tmp_path, "sample")
-        assert isinstance(chosen, database_lock.AdvisoryLock) and chosen.database == database
-        assert chosen.key == database_lock.lock_key("music-genre promotion sample")
-        monkeypatch.setenv(database_lock.LOCK_DATABASE_ENV, "sqlite:///x.db")
-        with pytest.raises(database_lock.LockDatabaseError, match="is not a PostgreSQL database"):
-            locks.promotion_lock(tmp_path, "sample")
-        monkeypatch.delenv(database_lock.LOCK_DATABASE_ENV)
-        mlflow.set_registry_uri(database.replace("postgresql://", "postgresql+psycopg2://"))
-        chosen = locks.promotion_lock(tmp_path, "sample")
-        assert isinstance(chosen, database_lock.AdvisoryLock)
-        with chosen.hold(wait=False) as waited:  # the SQLAlchemy URI, read by libpq
-            assert waited is False
-        # a database that cannot be reached: one line, no password in it
-        unreachable = f"postgresql://me:secret@127.0.0.1:{free_port()}/nothing"
-        lock = database_lock.promotion_advisory_lock(unreachable, "sample")
-        with pytest.raises(database_lock.LockDatabaseError) as error:
-            lock.acquire(wait=True)
-        assert "secret" not in str(error.value) and "\n" not in str(error.value)
-        assert "me:***@127.0.0.1" in str(error.value)
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                raise AssertionError(
+                    f"mlflow server did not start: {(folder / 'server.log').read_text()[-3000:]}"
+                )
+            time.sleep(0.5)
+        print(f"mlflow server on PostgreSQL up in {time.monotonic() - started:.1f} s")
+        yield uri, database
     finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+        log.close()
+
+
+def a_machine(where: Path, server: str) -> Path:
+    """A project copy of its own (its own data/, its own champion copy), pointed at the tracking server
+    the way docs/operations.md says: ``conf/local/mlflow.yml``'s ``server`` block."""
+    project = make_project_copy(where)
+    (project / "conf" / "local" / "mlflow.yml").write_text(
+        f"server:\n  mlflow_tracking_uri: {server}\n  mlflow_registry_uri: null\n"
+    )
+    return project
+
+
+def test_two_machines_promote_at_once_through_a_tracking_server_on_postgres(
+    tracking_server, tmp_path, monkeypatch
+):
+    """Machines A and B (two project copies sharing only the tracking server and its database) compare
+    their models with champion v1; A takes the promotion lock (the PostgreSQL advisory lock: each
+    machine's flock would be a file of its own) and B, going to register, waits for it, naming A. A
+    promotes v2; B then sees v2 as the champion, compares again with v2 (loaded from the server) and stays
+    challenger: no promotion against a stale champion."""
+    import mlflow
+
+    from music_genre.modeling.champion import publish_champion, register_and_publish
+    from music_genre.modeling.promotion import score
+    from music_genre.modeling.registry import log_classifier_model, registration_request
+
+    from .conftest import KedroProject
+    from .test_concurrency import Worker, synthetic_table, train
+
+    server, database = tracking_server
+    keep_mlflow_settings(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv(database_lock.LOCK_DATABASE_ENV, database)
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    host_a, host_b = a_machine(tmp_path / "host_a", server), a_machine(tmp_path / "host_b", server)
+
+    table = synthetic_table(0, informative=True)
+    weak = train(synthetic_table(1, informative=False), seed=1)
+    strong_a, strong_b = train(table, seed=2), train(table, seed=3)
+    test = table[table["split"] == "test"]
+    scores = {n: score(m, test, ["test"], "accuracy")["value"]
+              for n, m in (("weak", weak), ("a", strong_a), ("b", strong_b))}  # fmt: skip
+    assert scores["b"] >= scores["weak"] + 0.01 and scores["b"] < scores["a"] + 0.01, scores
+    files = {}
+    for name, model in (("a", strong_a), ("b", strong_b), ("table", table)):
+        files[name] = tmp_path / f"{name}.pkl"
+        files[name].write_bytes(pickle.dumps(model))
+
+    # version 1, the weak model, becomes the first champion through the same path, from machine A;
+    # machine B gets the same local champion copy (as its own earlier run would have left it)
+    cwd = Path.cwd()
+    catalogs = {}
+    try:
+        for project in (host_a, host_b):
+            catalogs[project] = KedroProject(project).catalog()
+        # what kedro-mlflow set from conf/local/mlflow.yml: the server, for runs and the registry
+        assert mlflow.get_tracking_uri() == mlflow.get_registry_uri() == server
+        assert isinstance(locks.promotion_lock(host_a, "sample"), database_lock.AdvisoryLock)
+        # (each machine's flock would be a file of its own: both taken at once, nothing excluded)
+        flocks = [
+            locks.FileLock(locks.lock_path(host, "sample", locks.PROMOTION_LOCK), "promotion")
+            for host in (host_a, host_b)
+        ]
+        with flocks[0].hold(wait=False), flocks[1].hold(wait=False) as waited:
+            assert waited is False
+        mlflow.set_experiment(NAME)
+        with mlflow.start_run() as run:
+            log_classifier_model(weak, table)
+        request = registration_request(
+            {"test": {"f1_macro": 1.0}}, {"threshold": 0.0}, dataset="sample",
+            feature_digest=weak.feature_digest, model_type=weak.model_type, run_id=run.info.run_id,
+            training_fingerprint=weak.version, promotion={}, task="single_label",
+        )  # fmt: skip
+        request["artifact_path"] = "genre_classifier"
+        os.chdir(host_a)
+        first = register_and_publish(
+            catalogs[host_a], request, weak, test, {}, project=host_a, dataset="sample"
+        )
+        os.chdir(host_b)
+        publish_champion(catalogs[host_b], first, weak)
+    finally:
+        os.chdir(cwd)
+    assert first["registered_version"] == 1 and first["alias"] == "champion"
+
+    def start(model: str, role: str, project: Path) -> Worker:
+        args = [str(project), str(files[model]), str(files["table"]), role, "0.01"]
+        return Worker(args, env, project, tmp_path / f"worker_{role}")
+
+    a, b = start("a", "holder", host_a), start("b", "waiter", host_b)
+    try:
+        decided = {"a": a.expect("decided")["decision"], "b": b.expect("decided")["decision"]}
+        for decision in decided.values():  # both compared with v1, and both would promote
+            assert decision["champion"]["registry_version"] == 1 and decision["promote"] is True
+        a.expect("holding")
+        asked = time.monotonic()
+        b.send("register")
+        waiting = b.expect("waiting")["line"]
+        assert f"pid {a.pid} on " in waiting and NAME in waiting, waiting
+        a.send("go")
+        done_a = a.expect("registered")
+        promoted = time.monotonic()
+        assert a.finish() == 0, a.stderr()
+        done_b = b.expect("registered")
+        finished = time.monotonic()
+        assert b.finish() == 0, b.stderr()
+    finally:
+        a.stop()
+        b.stop()
+    result_a, result_b = done_a["result"], done_b["result"]
+    # A: decided against v1, and v1 was the champion when it moved the alias
+    assert result_a["registered_version"] == 2 and result_a["alias"] == "champion"
+    assert result_a["promotion"]["champion"]["registry_version"] == 1
+    assert "stale_champion" not in result_a["promotion"]
+    assert done_a["alias"] == done_a["copy_version"] == "2"
+    # B: its first decision was against v1; the one applied, inside the lock, against v2
+    promotion = result_b["promotion"]
+    assert result_b["registered_version"] == 3
+    assert promotion["stale_champion"] == "1"
+    assert promotion["champion"]["registry_version"] == 2
+    assert promotion["champion"]["score"] == pytest.approx(scores["a"])
+    assert promotion["promote"] is False and result_b["alias"] == "challenger"
+    assert (
+        done_b["alias"] == "2"
+    )  # the champion when B left the lock; B's copy stayed v1's (not B's)
+    print(
+        f"two machines: B waited {promoted - asked:.1f} s for A's promotion (A held the lock on "
+        f"purpose), then registered and compared again in {finished - promoted:.1f} s"
+    )
+
+    client = mlflow.MlflowClient(tracking_uri=server)
+    aliases = {k: int(v) for k, v in client.get_registered_model(NAME).aliases.items()}
+    assert aliases == {"champion": 2, "previous_champion": 1, "challenger": 3}
+    assert client.get_model_version(NAME, "3").tags["promotion"] == promotion["reason"]
+
+    # what `predict --model models:/...@champion` loads, from a process with only MLFLOW_TRACKING_URI
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from music_genre.modeling import store; "
+         f"print(store.load_from_registry('models:/{NAME}@champion', None).classifier.version)"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.strip().splitlines()[-1] == strong_a.version

@@ -16,8 +16,9 @@ client cannot see), else the MLflow registry URI itself when it is ``postgresql:
 directly on the database). Anything else (SQLite, a file store): no database, the flock.
 
 While held, the lock's session names its holder in ``application_name`` (``<pid>@<host> <command>``), so a
-run that waits can say for whom, as the flock's file does. psycopg2 (``pip install 'music-genre[postgres]'``)
-is imported only here, and only when a database is configured.
+run that waits can say for whom, as the flock's file does. psycopg (3; ``pip install 'music-genre[postgres]'``,
+the driver SQLAlchemy 2.1 and so MLflow use for ``postgresql://``) is imported only here, and only when a
+database is configured.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def is_postgres(uri: str | None) -> bool:
 
 
 def libpq_dsn(uri: str) -> str:
-    """``uri`` as libpq reads it: SQLAlchemy's ``postgresql+psycopg2://`` loses its driver name."""
+    """``uri`` as libpq reads it: SQLAlchemy's ``postgresql+psycopg://`` loses its driver name."""
     parts = urlsplit(uri)
     return urlunsplit(parts._replace(scheme="postgresql"))
 
@@ -128,15 +129,16 @@ class AdvisoryLock:
 
     def _connect(self):
         try:
-            import psycopg2
+            import psycopg
         except ImportError:
             raise LockDatabaseError(
-                f"the promotion lock is taken in PostgreSQL ({redacted(self.database)}), and psycopg2 "
+                f"the promotion lock is taken in PostgreSQL ({redacted(self.database)}), and psycopg "
                 "is not installed: pip install 'music-genre[postgres]'"
             ) from None
         try:
-            connection = psycopg2.connect(
+            return psycopg.connect(
                 libpq_dsn(self.database),
+                autocommit=True,
                 application_name=_application_name(),
                 connect_timeout=30,
                 # a holder whose machine is lost: its connection, and so the lock, ends once the
@@ -146,15 +148,13 @@ class AdvisoryLock:
                 keepalives_interval=10,
                 keepalives_count=3,
             )
-        except psycopg2.Error as error:
+        except psycopg.Error as error:
             first = (
                 str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             )
             raise LockDatabaseError(
                 f"cannot reach the promotion lock's database {redacted(self.database)}: {first}"
             ) from None
-        connection.autocommit = True
-        return connection
 
     def holder(self, connection) -> dict | None:
         """Who holds the key now, as its session names itself (pid, host, command; ``started``: when
@@ -193,7 +193,7 @@ class AdvisoryLock:
             waited = False
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_try_advisory_lock(%s)", (self.key,))
+                    cursor.execute("SELECT pg_try_advisory_lock(%s::bigint)", (self.key,))
                     got = cursor.fetchone()[0]
                     if not got:
                         holder = self.holder(connection)
@@ -214,15 +214,15 @@ class AdvisoryLock:
 
     def _wait(self, cursor) -> None:
         """``pg_advisory_lock`` in slices of ``lock_timeout``, so a waiting run can still be stopped."""
-        import psycopg2.errors
+        import psycopg.errors
 
         cursor.execute(f"SET lock_timeout = '{WAIT_SECONDS}s'")
         while True:
             try:
-                cursor.execute("SELECT pg_advisory_lock(%s)", (self.key,))
+                cursor.execute("SELECT pg_advisory_lock(%s::bigint)", (self.key,))
                 cursor.fetchone()
                 break
-            except psycopg2.errors.LockNotAvailable:  # a signal (Ctrl-C) is raised between slices
+            except psycopg.errors.LockNotAvailable:  # a signal (Ctrl-C) is raised between slices
                 continue
         cursor.execute("RESET lock_timeout")
 
@@ -238,7 +238,7 @@ class AdvisoryLock:
             connection = entry[0]
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+                    cursor.execute("SELECT pg_advisory_unlock(%s::bigint)", (self.key,))
                     still = cursor.fetchone()[0]
                 if not still:
                     log.warning("The promotion lock (%s) was no longer held at release", self.scope)
