@@ -471,3 +471,102 @@ def test_two_machines_promote_at_once_through_a_tracking_server_on_postgres(
     )  # fmt: skip
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.strip().splitlines()[-1] == strong_a.version
+
+
+# ---- c. predict and serve, from the registry on the server --------------------------------------------
+def music_genre(*args: str, cwd: Path, env: dict, timeout: float = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "music_genre", *args], cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_predict_and_serve_take_the_champion_from_the_tracking_server(
+    trained_project, tracking_server, tmp_path, monkeypatch
+):
+    """The sample's trained pipeline model (what a training run logs and registers), registered on the
+    server as the champion of a model of its own: ``predict --model models:/...@champion`` and ``serve
+    --model ...`` with only ``MLFLOW_TRACKING_URI`` set, outside any project, answer as the project's own
+    champion does."""
+    import base64
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from .conftest import wait_until_up
+
+    server, _ = tracking_server
+    keep_mlflow_settings(monkeypatch)
+    monkeypatch.chdir(trained_project.path)  # the sample project's artifact store is relative to it
+    local = f"sqlite:///{trained_project.path / 'mlflow.db'}"
+    champion = MlflowClient(tracking_uri=local).get_model_version_by_alias(NAME, "champion")
+    mlflow.set_tracking_uri(local)
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{NAME}/{champion.version}", dst_path=str(tmp_path / "model")
+    )
+    # logged and registered on the server as a run of another machine would have it
+    name = f"{NAME}-on-server"
+    mlflow.set_tracking_uri(server)
+    mlflow.set_experiment(name)
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(folder, "music_genre_pipeline")
+    client = MlflowClient(tracking_uri=server)
+    client.create_registered_model(name)
+    version = client.create_model_version(
+        name, f"{run.info.artifact_uri}/music_genre_pipeline", run_id=run.info.run_id
+    ).version
+    client.set_registered_model_alias(name, "champion", version)
+    assert run.info.artifact_uri.startswith(
+        "mlflow-artifacts:/"
+    )  # through the server, no shared folder
+
+    manifest = trained_project.load("manifest")
+    clip = Path(
+        shutil.copy(manifest[manifest["split"] == "test"]["path"].iloc[0], tmp_path / "clip.mp3")
+    )
+    outside = tmp_path / "elsewhere"  # no project here: only the server
+    outside.mkdir()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_TRACKING_URI": server}
+    env.pop("MLFLOW_REGISTRY_URI", None)
+    started = time.monotonic()
+    remote = music_genre(
+        "predict", str(clip), "--json", "--model", f"models:/{name}@champion", cwd=outside, env=env
+    )
+    took = time.monotonic() - started
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    here = music_genre(
+        "predict", str(clip), "--json", cwd=trained_project.path, env=os.environ.copy()
+    )
+    assert here.returncode == 0, here.stderr[-2000:]
+    answer, expected = (
+        json.loads(remote.stdout.splitlines()[-1]),
+        json.loads(here.stdout.splitlines()[-1]),
+    )
+    assert answer["genre"] == expected["genre"]
+    print(f"predict --model models:/{name}@champion from the server: {took:.1f} s")
+
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w")
+    served = subprocess.Popen(
+        [sys.executable, "-m", "music_genre", "serve", "--model", f"models:/{name}@champion",
+         "--port", str(port)],
+        cwd=outside, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until_up(served, f"http://127.0.0.1:{port}/ping", "model server", timeout_s=300)
+        records = [
+            {"content": base64.b64encode(clip.read_bytes()).decode(), "filename": "clip.mp3"}
+        ]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"dataframe_records": records}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            rows = json.loads(reply.read())["predictions"]
+    finally:
+        os.killpg(served.pid, signal.SIGTERM)
+        served.wait(timeout=60)
+        log.close()
+    assert rows[0]["genre"] == expected["genre"], (tmp_path / "serve.log").read_text()[-2000:]
