@@ -272,6 +272,20 @@ def test_the_lock_is_chosen_in_one_place(postgres, monkeypatch, tmp_path):
     with pytest.raises(database_lock.LockDatabaseError, match="is not a PostgreSQL database"):
         locks.promotion_lock(tmp_path, "sample")
     monkeypatch.delenv(database_lock.LOCK_DATABASE_ENV)
+    # a tracking server without the variable: the flock, and a warning that it holds on one machine only
+    import logging
+
+    said = []
+    catcher = logging.Handler()
+    catcher.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger(database_lock.__name__).addHandler(catcher)
+    try:
+        mlflow.set_registry_uri("http://127.0.0.1:5000")
+        assert isinstance(locks.promotion_lock(tmp_path, "sample"), locks.FileLock)
+    finally:
+        logging.getLogger(database_lock.__name__).removeHandler(catcher)
+    assert len(said) == 1 and "does not exclude runs on other machines" in said[0], said
+    assert database_lock.LOCK_DATABASE_ENV in said[0]
     # MLflow used directly on PostgreSQL, under SQLAlchemy's name for the driver
     mlflow.set_registry_uri(database.replace("postgresql://", "postgresql+psycopg://"))
     chosen = locks.promotion_lock(tmp_path, "sample")
