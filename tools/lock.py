@@ -11,6 +11,8 @@ so on any other Python or platform pip ignores the lock and installs from pyproj
 untested stack that ``kedro run`` and ``music-genre --version`` name in one line) instead of failing in
 the resolver. Why a constraints file and not ``uv.lock`` or ``poetry.lock``: docs/install.md.
 
+(The ``postgres`` extra, PostgreSQL's driver, is in ``dev`` too: the lock covers it either way.)
+
 ``check`` needs only the standard library and ``packaging``; ``upgrade`` and ``newest`` need ``uv`` (in
 the ``dev`` extra) and the network to the package index, and each builds a throw-away venv under
 ``build/``.
@@ -36,7 +38,7 @@ from music_genre.common.stack import PIN, canonical  # noqa: E402
 
 LOCK = ROOT / "requirements-lock.txt"
 PROJECT = "music-genre"
-EXTRAS = ("dev", "embeddings")
+EXTRAS = ("dev", "embeddings", "postgres")
 # The one platform the lock is resolved for and CI tests on (uv's names, then pip's marker values).
 PYTHON = "3.11"
 UV_PLATFORM = "x86_64-manylinux_2_28"
@@ -55,7 +57,8 @@ TARGET_ENV = {
     "platform_python_implementation": "CPython",
 }
 HEADER = f"""\
-# The stack CI tests: every package music-genre installs, with the {" and ".join(EXTRAS)} extras, pinned.
+# The stack CI tests: every package music-genre installs, with the {", ".join(EXTRAS[:-1])} and {EXTRAS[-1]} extras,
+# pinned.
 # Tested on CPython {PYTHON}, Linux x86_64. A pip constraints file:
 #     pip install -c requirements-lock.txt -e ".[dev]"
 # On another Python or platform the markers switch every pin off and pip installs pyproject's lower

@@ -17,6 +17,11 @@ A lock is re-entrant within one process (``music-genre daily`` holds the loop lo
 which take it again, in the same process). flock works on local file systems and on NFS v4 (where Linux
 emulates it with byte-range locks); processes on two machines sharing a project folder over older network
 file systems are not excluded.
+
+Nor are two machines that train against one MLflow tracking server, each with its own project folder: when
+the registry is in PostgreSQL, :func:`promotion_lock` is a PostgreSQL advisory lock instead
+(:mod:`music_genre.common.database_lock`), with the same interface; the batch loop lock stays a flock (the
+loop's files are one project's).
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ import fcntl
 import json
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from music_genre.common.errors import ExpectedError
+from music_genre.common.lock_holder import (
+    LockBusyError,
+    command_line,
+    describe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +52,9 @@ _HELD: dict[str, list[int]] = {}
 _GUARD = threading.Lock()
 
 
-class LockBusyError(ExpectedError):
-    """Another process holds the lock and this run does not wait for it."""
-
-
 def lock_path(project: str | os.PathLike, dataset: str, which: str) -> Path:
     """``which`` (PROMOTION_LOCK or BATCH_LOOP_LOCK) for ``dataset`` under the project's ``data/``."""
     return Path(project) / "data" / which.format(dataset=dataset)
-
-
-def describe(holder: dict | None) -> str:
-    """``pid 123, started 2026-12-04T06:00:01+00:00: music-genre daily`` (or what is known of it)."""
-    if not holder:
-        return "pid unknown"
-    text = f"pid {holder.get('pid', '?')}, started {holder.get('started', '?')}"
-    command = holder.get("command")
-    return f"{text}: {command}" if command else text
 
 
 def holder_of(path: str | os.PathLike) -> dict | None:
@@ -72,15 +67,6 @@ def holder_of(path: str | os.PathLike) -> dict | None:
         return json.loads(text) if text.strip() else None
     except ValueError:
         return None
-
-
-def _command_line() -> str:
-    """``music-genre daily --env fma_small``, ``kedro run --pipelines=inference``: this process's command."""
-    if not sys.argv or not sys.argv[0]:
-        return ""
-    program = Path(sys.argv[0])
-    name = program.parent.name if program.name == "__main__.py" else program.name  # python -m ...
-    return " ".join([name.replace("music_genre", "music-genre"), *sys.argv[1:]])[:300]
 
 
 class FileLock:
@@ -126,7 +112,7 @@ class FileLock:
             me = {
                 "pid": os.getpid(),
                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
-                "command": _command_line(),
+                "command": command_line(),
                 "what": self.what,
             }
             os.ftruncate(fd, 0)
@@ -162,7 +148,16 @@ class FileLock:
             self.release()
 
 
-def promotion_lock(project: str | os.PathLike, dataset: str) -> FileLock:
+def promotion_lock(project: str | os.PathLike, dataset: str):
+    """The promotion lock of ``dataset``, chosen here and only here: a PostgreSQL advisory lock when the
+    registry is in PostgreSQL or ``$MUSIC_GENRE_LOCK_DATABASE`` names one (it holds across machines:
+    :mod:`music_genre.common.database_lock`), else the flock on this project's file. Both have the same
+    ``acquire``/``release``/``hold``."""
+    from music_genre.common.database_lock import lock_database, promotion_advisory_lock
+
+    database = lock_database()
+    if database is not None:
+        return promotion_advisory_lock(database, dataset)
     return FileLock(
         lock_path(project, dataset, PROMOTION_LOCK), f"{dataset}'s model registry and champion"
     )
