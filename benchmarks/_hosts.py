@@ -196,9 +196,10 @@ STATE_QUERY = """
 import dataclasses, json, sys
 from ray.util import state
 kind, address, filters = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-listing = {"nodes": state.list_nodes, "tasks": state.list_tasks, "jobs": state.list_jobs}[kind]
+listing = {"nodes": state.list_nodes, "tasks": state.list_tasks, "actors": state.list_actors,
+           "jobs": state.list_jobs}[kind]
 rows = listing(address=address, filters=[tuple(f) for f in filters], limit=10000, detail=True,
-               raise_on_missing_output=False)
+               raise_on_missing_output=True)
 def plain(row):
     if isinstance(row, dict):
         return row

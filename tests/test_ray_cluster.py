@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import KedroProject, free_port, project_on_sample
+from tests.conftest import PROJECT_ROOT, KedroProject, free_port, project_on_sample
+
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+import _hosts
 
 RAY = Path(sys.executable).with_name("ray")
 KEDRO = Path(sys.executable).with_name("kedro")
@@ -50,21 +53,9 @@ def _ray(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 # Ray's state API through its Python interface (ray.util.state), in a process of its own that holds the
 # cluster's token; it prints what the API returned as JSON. (The `ray list` command prints prose such
-# as "No resource in the cluster" for an empty list, which is not JSON.)
-_STATE_QUERY = """
-import dataclasses, json, sys
-from ray.util import state
-kind, address, filters = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-listing = {"nodes": state.list_nodes, "tasks": state.list_tasks, "actors": state.list_actors,
-           "jobs": state.list_jobs}[kind]
-rows = listing(address=address, filters=[tuple(f) for f in filters], limit=10000, detail=True,
-               raise_on_missing_output=True)
-def plain(row):
-    if isinstance(row, dict):
-        return row
-    return row.model_dump(mode="json") if hasattr(row, "model_dump") else dataclasses.asdict(row)
-print(json.dumps([plain(r) for r in rows], default=str))
-"""
+# as "No resource in the cluster" for an empty list, which is not JSON.) The same query as the hosts'
+# cluster's (benchmarks/_hosts.py).
+_STATE_QUERY = _hosts.STATE_QUERY
 
 
 def _ray_list(kind: str, address: str, **equal: str) -> list[dict]:
