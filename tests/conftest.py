@@ -86,9 +86,12 @@ def wait_until_up(server, url: str, what: str, timeout_s: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def page_server(project: Path, metrics_port: int | None = None):
+def page_server(
+    project: Path, metrics_port: int | None = None, args: tuple = (), env: dict | None = None
+):
     """`music-genre app` of ``project`` on a free port of 127.0.0.1; yields its URL, stops it after. Its
-    metrics endpoint listens on ``metrics_port`` (a free port when not given: never the default's)."""
+    metrics endpoint listens on ``metrics_port`` (a free port when not given: never the default's);
+    ``args``: more of the command's options; ``env``: its environment (default: this one's)."""
     import signal
     import subprocess
     import sys
@@ -97,9 +100,9 @@ def page_server(project: Path, metrics_port: int | None = None):
     metrics_port = metrics_port or free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "music_genre", "app", "--port", str(port)]
-        + ["--metrics-port", str(metrics_port)],
+        + ["--metrics-port", str(metrics_port), *args],
         cwd=project,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        env={**(os.environ if env is None else env), "KEDRO_DISABLE_TELEMETRY": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

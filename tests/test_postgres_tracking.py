@@ -496,8 +496,9 @@ def music_genre(*args: str, cwd: Path, env: dict, timeout: float = 300):
 
 
 @pytest.mark.slow
-def test_predict_and_serve_take_the_champion_from_the_tracking_server(
-    trained_project, tracking_server, tmp_path, monkeypatch
+@pytest.mark.timeout(1200)
+def test_predict_serve_and_the_page_take_the_champion_from_the_tracking_server(
+    trained_project, tracking_server, tmp_path, monkeypatch, browser_page
 ):
     """The sample's trained pipeline model (what a training run logs and registers), registered on the
     server as the champion of a model of its own: ``predict --model models:/...@champion`` and ``serve
@@ -584,3 +585,21 @@ def test_predict_and_serve_take_the_champion_from_the_tracking_server(
         served.wait(timeout=60)
         log.close()
     assert rows[0]["genre"] == expected["genre"], (tmp_path / "serve.log").read_text()[-2000:]
+
+    # the page of a project with no model of its own, answering with the server's champion
+    from .conftest import CHROMIUM, make_project_copy, page_server
+
+    if CHROMIUM is None:
+        return  # the browser part needs Debian's chromium; predict and serve were checked above
+    bare = make_project_copy(tmp_path / "bare_project")
+    with page_server(bare, args=("--model", f"models:/{name}@champion"), env=env) as url:
+        page = browser_page
+        page.goto(url)
+        page.wait_for_selector("input[type=file]", state="attached", timeout=120_000)
+        page.set_input_files("input[type=file]", [str(clip)])
+        page.get_by_text("clip.mp3:").first.wait_for(timeout=240_000)
+        main = page.get_by_role("main").inner_text()
+        sidebar = page.get_by_role("region", name="Sidebar", exact=True).inner_text()
+    answer_line = next(line for line in main.splitlines() if line.startswith("clip.mp3:"))
+    assert expected["genre"] in answer_line, answer_line
+    assert f"{name} version {version}" in sidebar

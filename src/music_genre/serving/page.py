@@ -40,6 +40,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--env", default=None)
     # the counters' port (default: prometheus.page_port; 0: off): serving/prometheus_metrics.py
     parser.add_argument("--metrics-port", type=int, default=None)
+    # a model named by the user (models:/... from the tracking server, or a file); default: the catalog's
+    parser.add_argument("--model", default=None)
     return parser.parse_args(sys.argv[1:])
 
 
@@ -257,9 +259,9 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     st.set_page_config(page_title="music-genre", layout="wide")
 
     @st.cache_resource
-    def load(project_dir: str, env: str | None):
+    def load(project_dir: str, env: str | None, model: str | None):
         """Once per server process and environment, not per request."""
-        return model_store.load_model(None, env, Path(project_dir))
+        return model_store.load_model(model, env, Path(project_dir))
 
     @st.cache_resource
     def load_tagger(project_dir: str, env: str | None):
@@ -282,13 +284,17 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
     env = None if env == "local" else env
     files = project_files(project, env)
     loaded = missing = facts = None
+    started_with = None if args.env in (None, "local") else args.env
     try:
-        loaded = load(str(project), env)
+        # the named model only in the environment it was started with; the others serve their champion
+        loaded = load(str(project), env, args.model if env == started_with else None)
         facts = wording.model_facts(loaded.classifier, loaded.source, files["dataset"])
     except model_store.ModelNotFoundError as error:
         missing = error
     # no real-music model yet: MSD_musicnn's own tags answer, when its weights are converted
-    tagger = load_tagger(str(project), env) if page_pretrained.wanted(facts) else None
+    # (never instead of a model the user named with --model)
+    wanted = page_pretrained.wanted(facts) and not (args.model and env == started_with)
+    tagger = load_tagger(str(project), env) if wanted else None
     if loaded is None and tagger is None:
         st.error(str(missing))
         return

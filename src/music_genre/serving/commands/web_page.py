@@ -30,6 +30,16 @@ def app_command(
         ),
     ] = None,
     project: ProjectOption = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            metavar="URI|FILE",
+            help="models:/music-genre-<dataset>@champion (a shared tracking server's, with "
+            "$MLFLOW_TRACKING_URI), models:/<name>/<version> or a genre_classifier.pkl (default: the "
+            "environment's champion copy in the project).",
+        ),
+    ] = None,
 ) -> None:
     """The web page: drop songs, see their genres; the latest evaluation and monitoring reports.
     SIGTERM or Ctrl+C stops the page's server and frees both its ports."""
@@ -48,6 +58,7 @@ def app_command(
         "--global.developmentMode", "false", "--client.toolbarMode", "minimal",
         # the metrics port is this process's (open from the start): the page only writes its counters
         "--", "--project", str(project_dir), *(["--env", env] if env else []), "--metrics-port", "0",
+        *(["--model", model] if model else []),
     ]  # fmt: skip
     with page_process.metrics_endpoint(port_for_metrics, address) as folder:
         metrics = f", metrics on http://{address}:{port_for_metrics}/metrics" if folder else ""
