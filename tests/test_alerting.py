@@ -20,13 +20,24 @@ import pytest
 import yaml
 
 from .conftest import PROJECT_ROOT, KedroProject, free_port, wait_until_up
-from .test_metrics import NODE_EXPORTER, PROMETHEUS, process, samples, settled, value
+from .test_metrics import (
+    NODE_EXPORTER,
+    PROMETHEUS,
+    process,
+    query,
+    samples,
+    served_exposition,
+    settled,
+    value,
+    write_all,
+)
 from .test_monitoring import _degrade
 
 AMTOOL = shutil.which("amtool")
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 CONFIG = PROJECT_ROOT / "ops" / "alertmanager" / "alertmanager.yml"
 RULES = PROJECT_ROOT / "ops" / "prometheus" / "alerts.yml"
+DASHBOARD = PROJECT_ROOT / "ops" / "grafana" / "music-genre.json"
 needs_amtool = pytest.mark.skipif(
     AMTOOL is None, reason="needs amtool (Debian package `prometheus-alertmanager`)"
 )
@@ -82,6 +93,35 @@ def test_every_rule_is_routed_and_every_inhibition_names_real_alerts():
     import re
 
     assert set(re.findall(r"MusicGenre[A-Za-z]+", named)) <= alerts
+
+
+def dashboard_queries() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [target["expr"] for panel in panels for target in panel["targets"]]
+
+
+def test_the_dashboard_reads_only_what_the_code_writes_and_the_rules_name(tmp_path):
+    """Grafana is not installed here: the dashboard's JSON is checked as Grafana reads it (panels,
+    their data source the dashboard's Prometheus variable, unique ids and places), every metric it
+    queries is one the textfiles or the served model expose, every alert it lists is a rule's; its
+    queries run on a real Prometheus in the end-to-end test below."""
+    import re
+
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    assert [v["name"] for v in dashboard["templating"]["list"]] == ["datasource"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    places = {(p["gridPos"]["x"], p["gridPos"]["y"]) for p in panels}
+    assert len(places) == len(panels)
+    for panel in panels:
+        assert panel["datasource"]["uid"] == "${datasource}" and panel["targets"], panel["title"]
+    exposed = {name for path in write_all(tmp_path).values() for name, _ in samples(path)}
+    exposed |= {name for name, _ in samples(served_exposition())}
+    used = {n for q in dashboard_queries() for n in re.findall(r"\bmusic_genre_[a-z_]+", q)}
+    assert used and used <= exposed, used - exposed
+    rules = yaml.safe_load(RULES.read_text())
+    alerts = {r["alert"] for group in rules["groups"] for r in group["rules"]}
+    assert any("ALERTS" in q and "MusicGenre" in q for q in dashboard_queries()) and alerts
 
 
 class Webhook:
@@ -225,6 +265,9 @@ def test_a_drifted_batch_reaches_the_webhook(trained_project, tmp_path):
             wait_until_up(scraper, f"{prometheus}/-/ready", "prometheus")
             path, arrived, body = webhook.next(180)
             firing = settled(prometheus, 'ALERTS{alertstate="firing"}', bool)
+            # every panel of the Grafana dashboard is a query this Prometheus accepts (query()
+            # asserts its status); the drift panel shows this batch's share
+            answers = {expr: query(prometheus, expr) for expr in dashboard_queries()}
     finally:
         webhook.close()
     alerts = [a for a in body["alerts"] if a["labels"]["alertname"] == "MusicGenreDriftDetected"]
@@ -233,6 +276,9 @@ def test_a_drifted_batch_reaches_the_webhook(trained_project, tmp_path):
         alerts[0]["labels"]["dataset"] == "sample" and alerts[0]["labels"]["severity"] == "warning"
     )
     assert "MusicGenreDriftDetected" in {s["metric"]["alertname"] for s in firing}
+    drift_share = value(samples(textfile), "music_genre_monitoring_drift_share", dataset="sample")
+    shown = answers["music_genre_monitoring_drift_share"]
+    assert [float(s["value"][1]) for s in shown] == [pytest.approx(drift_share)]
     # the figure docs/benchmarks.md records: from Prometheus' start (the textfile was already there) to
     # the webhook, with scrapes and evaluations every second and a group_wait of one second
     print(f"drift alert: textfile written {started - written:.1f} s before Prometheus started; "
