@@ -179,12 +179,13 @@ class RayHosts:
         return self.state("nodes", **equal)
 
     def state(self, kind: str, **equal: str) -> list[dict]:
-        """Ray's state API (``ray.util.state.list_<kind>``) from the operator's machine."""
+        """Ray's state API (``ray.util.state.list_<kind>``) from the operator's machine; after a host is
+        lost the API cannot reach its node, so what it could reach is the answer."""
         import json
 
         found = subprocess.run(
             [sys.executable, "-c", STATE_QUERY, kind, self.dashboard,
-             json.dumps([[k, "=", v] for k, v in equal.items()])],
+             json.dumps([[k, "=", v] for k, v in equal.items()]), "partial"],
             env=self.env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         if found.returncode:
@@ -196,10 +197,11 @@ STATE_QUERY = """
 import dataclasses, json, sys
 from ray.util import state
 kind, address, filters = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+strict = sys.argv[4:] != ["partial"]  # "partial": a lost node's rows may be missing, not an error
 listing = {"nodes": state.list_nodes, "tasks": state.list_tasks, "actors": state.list_actors,
            "jobs": state.list_jobs}[kind]
 rows = listing(address=address, filters=[tuple(f) for f in filters], limit=10000, detail=True,
-               raise_on_missing_output=True)
+               raise_on_missing_output=strict)
 def plain(row):
     if isinstance(row, dict):
         return row
