@@ -125,7 +125,6 @@ class NodeWatch:
         self.what, self.every_s = what, every_s
         self._last = 0.0
         self.alive = self._alive()
-        self.lost: list[str] = []
 
     @staticmethod
     def _alive() -> dict[str, str]:
@@ -145,7 +144,6 @@ class NodeWatch:
         alive = self._alive()
         for node, address in self.alive.items():
             if node not in alive:
-                self.lost.append(address)
                 log.warning(
                     "Ray node %s (%s) left the cluster during %s: Ray runs its unfinished tasks again "
                     "on the other nodes; nothing it finished is lost (results reach the cache through "
@@ -154,4 +152,4 @@ class NodeWatch:
                     node[:12],
                     self.what,
                 )
-        self.alive = {**alive}
+        self.alive = alive
