@@ -355,7 +355,9 @@ def main() -> None:  # pragma: no cover - run by streamlit, tested in a browser
             with guard.PrivateUploads() as private:
                 path = private.write(data, suffix)
                 if tagger is not None:
-                    found, reason, message = page_pretrained.answer_or_error(tagger, path)
+                    found, reason, message = pretrained.answer_or_error(
+                        tagger, path, page_pretrained.TOP_TAGS
+                    )
                     if first:
                         meter.answered([reason])
                         meter.request(OK, time.perf_counter() - started)

@@ -9,7 +9,6 @@ labelled as a general-purpose tagger with its vocabulary. A model trained on rea
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 TOP_TAGS = 5
@@ -55,24 +54,3 @@ def sidebar_lines(has_sample_model: bool, env_flag: str) -> list[str]:
             "real songs mean nothing."
         )
     return lines
-
-
-def answer(tagger, path: str | os.PathLike) -> dict:
-    """One upload's answer, the one ``music-genre predict --model pretrained --json`` prints."""
-    from music_genre.serving.pretrained import answer_file
-
-    return answer_file(tagger, path, TOP_TAGS)
-
-
-def answer_or_error(tagger, path: str | os.PathLike) -> tuple[dict | None, str | None, str | None]:
-    """``(answer, None, None)``, or ``(None, reason, message)`` for a file the tagger cannot hear: the
-    reasons of ``music-genre predict --model pretrained`` (the decoder's, ``too_short``)."""
-    from music_genre.common.errors import ExpectedError
-    from music_genre.data import audio
-
-    try:
-        return answer(tagger, path), None, None
-    except audio.AudioError as error:
-        return None, error.reason, error.message
-    except ExpectedError as error:
-        return None, "too_short", str(error)

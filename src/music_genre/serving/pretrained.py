@@ -47,6 +47,22 @@ def answer_file(tagger, path: str | os.PathLike, top: int) -> dict:
     }
 
 
+def answer_or_error(
+    tagger, path: str | os.PathLike, top: int
+) -> tuple[dict | None, str | None, str | None]:
+    """``(answer, None, None)``, or ``(None, reason, message)`` for a file the tagger cannot hear: the
+    decoder's reason, or ``too_short`` (under one 3 s patch). The CLI's and the page's one mapping."""
+    from music_genre.common.errors import ExpectedError
+    from music_genre.data import audio
+
+    try:
+        return answer_file(tagger, path, top), None, None
+    except audio.AudioError as error:
+        return None, error.reason, error.message
+    except ExpectedError as error:
+        return None, "too_short", str(error)
+
+
 def tags_text(answer: dict) -> str:
     """An answer's tags in words: ``rock 62%, metal 40%, ...`` (whole percents, as the CLI prints
     genres)."""
@@ -64,7 +80,6 @@ def run(paths: list[str], top: int, as_json: bool, project: Path | None, env: st
     import sys
 
     from music_genre.common.errors import ExpectedError
-    from music_genre.data import audio
     from music_genre.data.inputs import InputError, expand_inputs
     from music_genre.features.embeddings.tagger import PretrainedTagger
     from music_genre.features.embeddings.weights import find_weights
@@ -87,15 +102,10 @@ def run(paths: list[str], top: int, as_json: bool, project: Path | None, env: st
             failed = True
             _error(as_json, item.path, item.reason, item.message)
             continue
-        try:
-            answer = answer_file(tagger, item, top)
-        except audio.AudioError as error:
+        answer, reason, message = answer_or_error(tagger, item, top)
+        if answer is None:
             failed = True
-            _error(as_json, str(item), error.reason, error.message)
-            continue
-        except ExpectedError as error:
-            failed = True
-            _error(as_json, str(item), "too_short", str(error))
+            _error(as_json, str(item), reason, message)
             continue
         if as_json:
             print(json.dumps(answer), flush=True)
