@@ -29,12 +29,11 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from music_genre.common.errors import ExpectedError
-from music_genre.common.lock_holder import LockBusyError, command_line, describe
+from music_genre.common.lock_holder import HeldLock, LockBusyError, command_line, describe
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ def _application_name() -> str:
     return text.encode()[:63].decode(errors="ignore")
 
 
-class AdvisoryLock:
+class AdvisoryLock(HeldLock):
     """A session-level ``pg_advisory_lock`` on ``scope``'s key in ``database``; ``what`` names what it
     protects, for messages. The same interface as :class:`music_genre.common.locks.FileLock`."""
 
@@ -251,17 +250,6 @@ class AdvisoryLock:
                 )
             finally:
                 connection.close()
-
-    @contextmanager
-    def hold(
-        self, *, wait: bool, on_wait: Callable[[dict | None], None] | None = None
-    ) -> Iterator[bool]:
-        """``with lock.hold(wait=True) as waited:`` the lock for the block."""
-        waited = self.acquire(wait=wait, on_wait=on_wait)
-        try:
-            yield waited
-        finally:
-            self.release()
 
 
 def promotion_advisory_lock(database: str, dataset: str) -> AdvisoryLock:

@@ -5,6 +5,8 @@ locks (the flock of :mod:`music_genre.common.locks`, the PostgreSQL advisory loc
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from music_genre.common.errors import ExpectedError
@@ -12,6 +14,27 @@ from music_genre.common.errors import ExpectedError
 
 class LockBusyError(ExpectedError):
     """Another process holds the lock and this run does not wait for it."""
+
+
+class HeldLock:
+    """What both locks share: ``hold``, over their own re-entrant ``acquire`` and ``release``."""
+
+    def acquire(self, *, wait: bool, on_wait: Callable[[dict | None], None] | None = None) -> bool:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def hold(
+        self, *, wait: bool, on_wait: Callable[[dict | None], None] | None = None
+    ) -> Iterator[bool]:
+        """``with lock.hold(wait=True) as waited:`` the lock for the block."""
+        waited = self.acquire(wait=wait, on_wait=on_wait)
+        try:
+            yield waited
+        finally:
+            self.release()
 
 
 def describe(holder: dict | None) -> str:

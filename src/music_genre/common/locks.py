@@ -31,12 +31,12 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from music_genre.common.lock_holder import (
+    HeldLock,
     LockBusyError,
     command_line,
     describe,
@@ -69,7 +69,7 @@ def holder_of(path: str | os.PathLike) -> dict | None:
         return None
 
 
-class FileLock:
+class FileLock(HeldLock):
     """An exclusive flock on ``path``; ``what`` names what it protects, for messages."""
 
     def __init__(self, path: str | os.PathLike, what: str):
@@ -135,17 +135,6 @@ class FileLock:
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
-
-    @contextmanager
-    def hold(
-        self, *, wait: bool, on_wait: Callable[[dict | None], None] | None = None
-    ) -> Iterator[bool]:
-        """``with lock.hold(wait=True) as waited:`` the lock for the block."""
-        waited = self.acquire(wait=wait, on_wait=on_wait)
-        try:
-            yield waited
-        finally:
-            self.release()
 
 
 def promotion_lock(project: str | os.PathLike, dataset: str):
